@@ -1,0 +1,271 @@
+//! Sentence embeddings with all-MiniLM-L6-v2 on ONNX Runtime.
+//!
+//! The model is the ONNX graph that `models/export_onnx.py` builds at setup from the weights
+//! package: BERT encoder, attention-masked mean pooling and L2 normalisation in one graph, so its
+//! output is the final 384-d sentence vector. This module does what sentence-transformers does
+//! around the model:
+//!
+//! 1. tokenise with the model's `tokenizer.json`, truncating at `max_seq_length` (256, from
+//!    `sentence_bert_config.json`; the packaged tokenizer's own 128 limit and fixed padding are
+//!    overridden, as sentence-transformers does);
+//! 2. sort by token count and cut batches ([`batching`]), padding each batch only to its own
+//!    longest row;
+//! 3. run the graph and put every vector back at its input position.
+//!
+//! The result matches sentence-transformers to a cosine of 0.9999 or better (see the parity test
+//! in `ml/tests/parity.rs`).
+
+pub mod batching;
+mod runtime;
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use tokenizers::{Tokenizer, TruncationParams};
+
+pub use runtime::loaded_library;
+
+/// Output dimension of all-MiniLM-L6-v2.
+pub const EMBEDDING_DIM: usize = 384;
+/// The graph output that holds the pooled, normalised sentence vectors.
+pub const OUTPUT_NAME: &str = "sentence_embedding";
+
+/// Where the model lives and how to run it.
+#[derive(Debug, Clone)]
+pub struct EmbedderConfig {
+    /// Directory with `model.onnx`, `tokenizer.json` and `sentence_bert_config.json`.
+    pub model_dir: PathBuf,
+    /// Path to `libonnxruntime.so`.
+    pub ort_library: PathBuf,
+    /// Texts per inference call. Larger batches amortise per-call overhead; after length sorting
+    /// padding stays small, so 32–64 is a good range on CPU.
+    pub batch_size: usize,
+    /// Threads ONNX Runtime may use inside one operator; 0 lets it pick (one per physical core).
+    pub intra_threads: usize,
+    /// Overrides the model's `max_seq_length` (tokens, including [CLS] and [SEP]).
+    pub max_seq_length: Option<usize>,
+}
+
+impl EmbedderConfig {
+    pub fn new(model_dir: impl Into<PathBuf>, ort_library: impl Into<PathBuf>) -> Self {
+        Self {
+            model_dir: model_dir.into(),
+            ort_library: ort_library.into(),
+            batch_size: 32,
+            intra_threads: 0,
+            max_seq_length: None,
+        }
+    }
+}
+
+/// Why the embedder could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("model file {path} is missing (run `make setup` to export the model)")]
+    MissingModelFile { path: PathBuf },
+    #[error("cannot load ONNX Runtime from {path}: {detail}")]
+    OrtLibrary { path: PathBuf, detail: String },
+    #[error("cannot read {path}: {detail}")]
+    BadModelFile { path: PathBuf, detail: String },
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("ONNX Runtime: {0}")]
+    Ort(String),
+    #[error("model output: {0}")]
+    Output(String),
+}
+
+impl From<ort::Error> for EmbedError {
+    fn from(e: ort::Error) -> Self {
+        EmbedError::Ort(e.to_string())
+    }
+}
+
+/// Reads `max_seq_length` from `sentence_bert_config.json`; 256 is the model's published value.
+fn model_max_seq_length(model_dir: &Path) -> Result<usize, EmbedError> {
+    let path = model_dir.join("sentence_bert_config.json");
+    if !path.exists() {
+        return Ok(256);
+    }
+    let bad = |detail: String| EmbedError::BadModelFile {
+        path: path.clone(),
+        detail,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    value
+        .get("max_seq_length")
+        .and_then(serde_json::Value::as_u64)
+        .map(|n| n as usize)
+        .ok_or_else(|| bad("no integer max_seq_length".into()))
+}
+
+fn require_file(path: PathBuf) -> Result<PathBuf, EmbedError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(EmbedError::MissingModelFile { path })
+    }
+}
+
+/// A loaded model, ready to embed texts. Not `Sync`: one embedder per thread, as ONNX Runtime
+/// parallelises inside each call already.
+pub struct Embedder {
+    session: Session,
+    tokenizer: Tokenizer,
+    batch_size: usize,
+    pad_id: i64,
+    /// Whether the graph takes `token_type_ids` (our export does; optimised graphs may drop it).
+    wants_token_types: bool,
+    max_seq_length: usize,
+    // Reused between batches so a long job allocates its input buffers once.
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+    zeros: Vec<i64>,
+}
+
+impl Embedder {
+    /// Loads ONNX Runtime (once per process), the tokenizer and the model.
+    pub fn new(config: &EmbedderConfig) -> Result<Self, EmbedError> {
+        let model_path = require_file(config.model_dir.join("model.onnx"))?;
+        let tokenizer_path = require_file(config.model_dir.join("tokenizer.json"))?;
+        let max_seq_length = match config.max_seq_length {
+            Some(n) => n,
+            None => model_max_seq_length(&config.model_dir)?,
+        };
+
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
+            EmbedError::BadModelFile {
+                path: tokenizer_path.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+        // The packaged tokenizer pins Fixed(128) padding and truncation at 128; sentence-
+        // transformers ignores both, so do we: truncate at max_seq_length, pad per batch.
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_seq_length,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+        let pad_id = tokenizer.token_to_id("[PAD]").map_or(0, i64::from);
+
+        let env = runtime::environment(&config.ort_library)?;
+        let session = build_session(&env, &model_path, config.intra_threads)?;
+        let wants_token_types = session.inputs().iter().any(|i| i.name() == "token_type_ids");
+        if !session.outputs().iter().any(|o| o.name() == OUTPUT_NAME) {
+            return Err(EmbedError::Output(format!(
+                "{} has no output named {OUTPUT_NAME:?}",
+                model_path.display()
+            )));
+        }
+        Ok(Self {
+            session,
+            tokenizer,
+            batch_size: config.batch_size.max(1),
+            pad_id,
+            wants_token_types,
+            max_seq_length,
+            ids: Vec::new(),
+            mask: Vec::new(),
+            zeros: Vec::new(),
+        })
+    }
+
+    /// The truncation limit in tokens.
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+
+    /// Token ids exactly as they are fed to the model (with [CLS]/[SEP], truncated, unpadded).
+    pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, EmbedError> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// Embeds `texts`; row `i` of the result is the vector of `texts[i]`.
+    pub fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
+        self.embed_with_progress(texts, |_| {})
+    }
+
+    /// Like [`embed`](Self::embed), calling `progress(n)` after each batch with the number of
+    /// texts it finished.
+    pub fn embed_with_progress(
+        &mut self,
+        texts: &[&str],
+        mut progress: impl FnMut(usize),
+    ) -> Result<Array2<f32>, EmbedError> {
+        let ids = self.token_ids(texts)?;
+        let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+        let mut out = Array2::<f32>::zeros((texts.len(), EMBEDDING_DIM));
+        for batch in batching::plan_batches(&lengths, self.batch_size) {
+            let rows: Vec<&[u32]> = batch.indices.iter().map(|&i| ids[i].as_slice()).collect();
+            let vectors = self.run_batch(&rows, batch.padded_len)?;
+            for (k, &i) in batch.indices.iter().enumerate() {
+                out.row_mut(i)
+                    .as_slice_mut()
+                    .ok_or_else(|| EmbedError::Output("non-contiguous output row".into()))?
+                    .copy_from_slice(&vectors[k * EMBEDDING_DIM..(k + 1) * EMBEDDING_DIM]);
+            }
+            progress(batch.indices.len());
+        }
+        Ok(out)
+    }
+
+    /// Runs one padded batch and returns its `[rows, 384]` output, row-major.
+    fn run_batch(&mut self, rows: &[&[u32]], padded_len: usize) -> Result<Vec<f32>, EmbedError> {
+        let n = rows.len();
+        batching::pad_into(rows, padded_len, self.pad_id, &mut self.ids, &mut self.mask);
+        let shape = [n, padded_len];
+        if self.zeros.len() < n * padded_len {
+            self.zeros.resize(n * padded_len, 0);
+        }
+        // Views over the reused buffers: no copy per batch.
+        let ids = TensorRef::from_array_view((shape, self.ids.as_slice()))?;
+        let mask = TensorRef::from_array_view((shape, self.mask.as_slice()))?;
+        let outputs = if self.wants_token_types {
+            let types = TensorRef::from_array_view((shape, &self.zeros[..n * padded_len]))?;
+            self.session.run(ort::inputs![
+                "input_ids" => ids,
+                "attention_mask" => mask,
+                "token_type_ids" => types,
+            ])?
+        } else {
+            self.session.run(ort::inputs![
+                "input_ids" => ids,
+                "attention_mask" => mask,
+            ])?
+        };
+        let (out_shape, data) = outputs[OUTPUT_NAME].try_extract_tensor::<f32>()?;
+        let dims: Vec<i64> = out_shape.iter().copied().collect();
+        if dims != [n as i64, EMBEDDING_DIM as i64] {
+            return Err(EmbedError::Output(format!(
+                "expected shape [{n}, {EMBEDDING_DIM}], got {dims:?}"
+            )));
+        }
+        Ok(data.to_vec())
+    }
+}
+
+fn build_session(
+    env: &ort::environment::Environment,
+    model_path: &Path,
+    intra_threads: usize,
+) -> Result<Session, EmbedError> {
+    let mut builder = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(ort::Error::from)?;
+    if intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(intra_threads)
+            .map_err(ort::Error::from)?;
+    }
+    Ok(builder.commit_from_file(model_path)?)
+}

@@ -1,0 +1,14 @@
+//! ticketflow's ML logic as plain library code.
+//!
+//! Nothing in this crate knows about NATS, object stores or Chroma: the CLI, the stage workers and
+//! the tests all call the same functions, so what a test checks is what production runs.
+//!
+//! - [`dataset`]: reads CSV/JSONL ticket exports, quarantines bad rows, assigns stable ids.
+//! - [`text`]: turns a ticket into cleaned tokens and the text the embedder sees.
+//! - [`embed`]: all-MiniLM-L6-v2 sentence embeddings through ONNX Runtime.
+//! - [`synth`]: reproducible synthetic tickets for demos and load tests (we ship no real data).
+
+pub mod dataset;
+pub mod embed;
+pub mod synth;
+pub mod text;

@@ -1,0 +1,117 @@
+//! Command-line surface: one typed config (flags with `TICKETFLOW_*` environment fallbacks) and
+//! one module per command.
+
+mod clean;
+mod embed;
+mod generate;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ticketflow_ml::dataset::{DEFAULT_MAX_FIELD_BYTES, LoadOptions};
+use ticketflow_ml::embed::EmbedderConfig;
+use ticketflow_ml::text::EmbedInput;
+
+/// ticketflow: support-ticket NLP pipeline — clean, embed (all-MiniLM-L6-v2 on ONNX Runtime),
+/// index, classify, watch drift.
+#[derive(Debug, Parser)]
+#[command(name = "ticketflow", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Embed tickets into a float32 .npy matrix [rows, 384], in input row order.
+    Embed(embed::EmbedArgs),
+    /// Load and prepare tickets (language, cleaned tokens, embedder text) as JSON lines.
+    Clean(clean::CleanArgs),
+    /// Write reproducible synthetic tickets (for demos and load tests; no real data shipped).
+    Generate(generate::GenerateArgs),
+}
+
+/// Options shared by every command that reads an export.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Ticket export to read: CSV with a header, or JSONL (by extension .jsonl/.ndjson).
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Column with ticket ids; by default `id` or `ticket_id` when present, else a content hash.
+    #[arg(long, env = "TICKETFLOW_ID_COLUMN")]
+    pub id_column: Option<String>,
+    /// Rows with any field longer than this many bytes are quarantined.
+    #[arg(long, env = "TICKETFLOW_MAX_FIELD_BYTES", default_value_t = DEFAULT_MAX_FIELD_BYTES)]
+    pub max_field_bytes: usize,
+    /// Where quarantined rows go (JSON lines); default: next to the output, `.quarantine.jsonl`.
+    #[arg(long)]
+    pub quarantine: Option<PathBuf>,
+}
+
+impl InputArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            id_column: self.id_column.clone(),
+            max_field_bytes: self.max_field_bytes,
+            format: None,
+        }
+    }
+}
+
+/// Model and inference settings.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Directory holding model.onnx and tokenizer.json (made by `make setup`).
+    #[arg(long, env = "TICKETFLOW_MODEL_DIR", default_value = "var/models/all-minilm-l6-v2")]
+    pub model_dir: PathBuf,
+    /// ONNX Runtime shared library (setup links the one from the onnxruntime wheel here).
+    #[arg(long, env = "ORT_DYLIB_PATH", default_value = "var/lib/libonnxruntime.so")]
+    pub ort_lib: PathBuf,
+    /// Texts per inference call.
+    #[arg(long, env = "TICKETFLOW_BATCH_SIZE", default_value_t = 32)]
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads; 0 = one per physical core.
+    #[arg(long, env = "TICKETFLOW_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Which text the embedder sees: `normalized` (lightly normalised subject + body) or
+    /// `cleaned` (lowercased tokens without stop words, as the original notebook did).
+    #[arg(long, env = "TICKETFLOW_EMBED_INPUT", default_value_t = EmbedInput::default())]
+    pub embed_input: EmbedInput,
+}
+
+impl ModelArgs {
+    pub fn embedder_config(&self) -> EmbedderConfig {
+        EmbedderConfig {
+            batch_size: self.batch_size,
+            intra_threads: self.threads,
+            ..EmbedderConfig::new(&self.model_dir, &self.ort_lib)
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Embed(args) => embed::run(args),
+        Command::Clean(args) => clean::run(args),
+        Command::Generate(args) => generate::run(args),
+    }
+}
+
+/// Logs go to stderr so stdout stays clean for data; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `out.npy` -> `out.<suffix>`, the convention for side files of an output.
+pub fn side_file(output: &std::path::Path, suffix: &str) -> PathBuf {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = format!("{}.{suffix}", stem.as_deref().unwrap_or("output"));
+    output.with_file_name(name)
+}

@@ -1,0 +1,19 @@
+//! `ticketflow`: the one binary behind every role (CLI commands today; workers and the
+//! coordinator as the pipeline lands). `ticketflow --help` lists the commands.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging();
+    match cli::run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line a person can act on; the cause chain follows on the same line.
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! End-to-end tests of the `ticketflow` binary: what a user types, what they get back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ndarray::Array2;
+use ndarray_npy::ReadNpyExt;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when the exported model and ONNX Runtime are available (after `make setup`). Under
+/// `make test` their absence is a failure, not a skip.
+fn model_ready() -> bool {
+    let model = std::env::var_os("TICKETFLOW_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
+    let lib = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("var/lib/libonnxruntime.so"));
+    let ready = model.join("model.onnx").is_file() && lib.is_file();
+    if !ready {
+        assert!(
+            std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() != Ok("1"),
+            "model or ONNX Runtime missing: run `make setup`"
+        );
+        eprintln!("skipping: model or ONNX Runtime missing (run `make setup`)");
+    }
+    ready
+}
+
+fn run(cmd: &mut Command) -> Output {
+    // Model paths default to var/… relative to the working directory, like `make demo`.
+    let out = cmd.current_dir(workspace()).output().expect("run ticketflow");
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read_npy(path: &Path) -> Array2<f32> {
+    let file = std::fs::File::open(path).expect("open npy");
+    Array2::<f32>::read_npy(file).expect("read npy")
+}
+
+#[test]
+fn help_documents_every_subcommand() {
+    let out = run(bin().arg("--help"));
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for cmd in ["embed", "clean", "generate"] {
+        assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
+        let sub = run(bin().args([cmd, "--help"]));
+        assert!(sub.status.success(), "{cmd} --help failed");
+    }
+    let embed_help = stdout(&run(bin().args(["embed", "--help"])));
+    for flag in ["--input", "--output", "--text-column", "--batch-size", "--threads"] {
+        assert!(embed_help.contains(flag), "embed --help lacks {flag}");
+    }
+}
+
+#[test]
+fn embed_writes_a_matrix_in_row_order_with_side_files() {
+    if !model_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("tickets.csv");
+    // Row 3 is empty and row 5 breaks the field count: both quarantined, the rest embedded.
+    std::fs::write(
+        &input,
+        "subject,body,type,language\n\
+         VPN down,\"The VPN client fails since this morning.<br>Error 809.\",Incident,en\n\
+         ,Bitte um Zugang zum CRM für <name>.,Request,de\n\
+         ,,Incident,en\n\
+         Printer,The printer on floor 3 jams again,Problem,en\n\
+         bad,row,with,too,many,fields\n",
+    )
+    .expect("write input");
+    let output = dir.path().join("vectors.npy");
+    let out = run(bin().args([
+        "embed",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        output.to_str().expect("utf8"),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("embedded 3 rows (2 quarantined)"), "{}", stdout(&out));
+
+    let vectors = read_npy(&output);
+    assert_eq!(vectors.dim(), (3, 384));
+    for row in vectors.rows() {
+        let norm: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    let rows = std::fs::read_to_string(dir.path().join("vectors.rows.csv")).expect("rows file");
+    let input_rows: Vec<&str> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).expect("row column"))
+        .collect();
+    assert_eq!(input_rows, vec!["1", "2", "4"]);
+    let quarantine =
+        std::fs::read_to_string(dir.path().join("vectors.quarantine.jsonl")).expect("quarantine");
+    let reasons: Vec<serde_json::Value> = quarantine
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons[0]["row"], 3);
+    assert_eq!(reasons[0]["reason"]["kind"], "empty_text");
+    assert_eq!(reasons[1]["row"], 5);
+    assert_eq!(reasons[1]["reason"]["kind"], "field_count");
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    items: Vec<RefItem>,
+}
+
+#[derive(serde::Deserialize)]
+struct RefItem {
+    text: String,
+    embedding: Vec<f32>,
+}
+
+#[test]
+fn embed_text_column_reproduces_sentence_transformers() {
+    if !model_ready() {
+        return;
+    }
+    let fixture = workspace().join("tests/fixtures/parity/reference.json");
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("parse");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("texts.csv");
+    let mut w = csv::Writer::from_path(&input).expect("csv");
+    w.write_record(["text", "other"]).expect("header");
+    for item in &reference.items {
+        w.write_record([item.text.as_str(), "x"]).expect("row");
+    }
+    w.flush().expect("flush");
+    drop(w);
+    let output = dir.path().join("v.npy");
+    let out = run(bin().args([
+        "embed",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        output.to_str().expect("utf8"),
+        "--text-column",
+        "text",
+        "--batch-size",
+        "7",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vectors = read_npy(&output);
+    assert_eq!(vectors.nrows(), reference.items.len());
+    for (i, item) in reference.items.iter().enumerate() {
+        let dot: f32 = vectors
+            .row(i)
+            .iter()
+            .zip(&item.embedding)
+            .map(|(a, b)| a * b)
+            .sum();
+        assert!(dot >= 0.9999, "row {i}: cosine {dot} for {:?}", item.text);
+    }
+}
+
+#[test]
+fn bad_input_and_config_fail_fast_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("t.csv");
+    std::fs::write(&input, "title,text\na,b\n").expect("write");
+    let out = run(bin().args([
+        "clean",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        dir.path().join("o.jsonl").to_str().expect("utf8"),
+    ]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("missing required column(s): subject, body"),
+        "{err}"
+    );
+
+    let out = run(bin().args([
+        "embed",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        dir.path().join("v.npy").to_str().expect("utf8"),
+        "--ort-lib",
+        "/nonexistent/libonnxruntime.so",
+    ]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("cannot load ONNX Runtime from /nonexistent"), "{err}");
+
+    let out = run(bin().args([
+        "embed",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        dir.path().join("v.npy").to_str().expect("utf8"),
+        "--model-dir",
+        "/nonexistent/model",
+    ]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("make setup"), "{}", stderr(&out));
+}
+
+#[test]
+fn generate_then_clean_gives_languages_and_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tickets = dir.path().join("t.csv");
+    let out = run(bin().args([
+        "generate",
+        "--rows",
+        "200",
+        "--output",
+        tickets.to_str().expect("utf8"),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cleaned = dir.path().join("c.jsonl");
+    let out = run(bin().args([
+        "clean",
+        "--input",
+        tickets.to_str().expect("utf8"),
+        "--output",
+        cleaned.to_str().expect("utf8"),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&cleaned)
+        .expect("read")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 200);
+    for l in &lines {
+        assert!(!l["tokens"].as_array().expect("tokens").is_empty());
+        let text = l["text"].as_str().expect("text");
+        assert!(!text.contains("<br>") && !text.contains("\\n"), "{text}");
+    }
+}
