@@ -36,8 +36,9 @@ fn model_ready() -> bool {
 
 fn run(cmd: &mut Command) -> Output {
     // Model paths default to var/… relative to the working directory, like `make demo`.
-    let out = cmd.current_dir(workspace()).output().expect("run ticketflow");
-    out
+    cmd.current_dir(workspace())
+        .output()
+        .expect("run ticketflow")
 }
 
 fn stdout(out: &Output) -> String {
@@ -64,7 +65,13 @@ fn help_documents_every_subcommand() {
         assert!(sub.status.success(), "{cmd} --help failed");
     }
     let embed_help = stdout(&run(bin().args(["embed", "--help"])));
-    for flag in ["--input", "--output", "--text-column", "--batch-size", "--threads"] {
+    for flag in [
+        "--input",
+        "--output",
+        "--text-column",
+        "--batch-size",
+        "--threads",
+    ] {
         assert!(embed_help.contains(flag), "embed --help lacks {flag}");
     }
 }
@@ -96,7 +103,11 @@ fn embed_writes_a_matrix_in_row_order_with_side_files() {
         output.to_str().expect("utf8"),
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("embedded 3 rows (2 quarantined)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("embedded 3 rows (2 quarantined)"),
+        "{}",
+        stdout(&out)
+    );
 
     let vectors = read_npy(&output);
     assert_eq!(vectors.dim(), (3, 384));
@@ -208,7 +219,10 @@ fn bad_input_and_config_fail_fast_with_one_clear_line() {
     ]));
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("cannot load ONNX Runtime from /nonexistent"), "{err}");
+    assert!(
+        err.contains("cannot load ONNX Runtime from /nonexistent"),
+        "{err}"
+    );
 
     let out = run(bin().args([
         "embed",

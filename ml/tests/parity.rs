@@ -63,7 +63,11 @@ fn config(batch_size: usize) -> Option<EmbedderConfig> {
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
@@ -99,7 +103,11 @@ fn embeddings_match_sentence_transformers() {
         let row = vectors.row(i);
         let got = row.as_slice().expect("contiguous");
         let cos = cosine(got, &item.embedding);
-        let norm: f64 = got.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = got
+            .iter()
+            .map(|x| f64::from(*x).powi(2))
+            .sum::<f64>()
+            .sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "not L2-normalised: {norm}");
         if cos < worst.0 {
             worst = (cos, format!("[{}] {}", item.lang, item.text));
@@ -120,7 +128,12 @@ fn batching_and_order_do_not_change_vectors() {
     let Some(cfg_many) = config(16) else { return };
     let reference = reference();
     // Reverse the input so the length sort really has to reorder and restore.
-    let texts: Vec<&str> = reference.items.iter().rev().map(|i| i.text.as_str()).collect();
+    let texts: Vec<&str> = reference
+        .items
+        .iter()
+        .rev()
+        .map(|i| i.text.as_str())
+        .collect();
     let one = Embedder::new(&cfg_one)
         .expect("embedder")
         .embed(&texts)
@@ -133,7 +146,10 @@ fn batching_and_order_do_not_change_vectors() {
         let a = one.row(i);
         let b = many.row(i);
         let cos = cosine(a.as_slice().expect("row"), b.as_slice().expect("row"));
-        assert!(cos > 0.99999, "row {i}: batch size changed the vector ({cos})");
+        assert!(
+            cos > 0.99999,
+            "row {i}: batch size changed the vector ({cos})"
+        );
     }
     let n = texts.len();
     let expected_last = &reference.items[0].embedding;

@@ -111,10 +111,7 @@ fn read_prepared(
 
 /// One column verbatim. Empty texts are embedded too (as sentence-transformers would); only rows
 /// the reader cannot decode are quarantined.
-fn read_column(
-    input: &InputArgs,
-    column: &str,
-) -> anyhow::Result<(Vec<Item>, Vec<Quarantined>)> {
+fn read_column(input: &InputArgs, column: &str) -> anyhow::Result<(Vec<Item>, Vec<Quarantined>)> {
     let id_spec = match &input.id_column {
         Some(name) => ColumnSpec::required(name),
         None => ColumnSpec::optional(&["id", "ticket_id"]),
@@ -142,7 +139,8 @@ fn read_column(
 /// Writes through a temporary file and a rename, so a reader never sees half a matrix.
 fn write_npy(path: &Path, vectors: &Array2<f32>) -> anyhow::Result<()> {
     let tmp = path.with_extension("npy.tmp");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut writer = std::io::BufWriter::new(file);
     vectors
         .write_npy(&mut writer)
@@ -153,7 +151,8 @@ fn write_npy(path: &Path, vectors: &Array2<f32>) -> anyhow::Result<()> {
 }
 
 fn write_rows(path: &Path, items: &[Item]) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
     w.write_record(["index", "row", "id"])?;
     for (i, item) in items.iter().enumerate() {
         w.write_record([i.to_string(), item.row.to_string(), item.id.clone()])?;

@@ -26,6 +26,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.output.display()))?;
     ticketflow_ml::synth::write_csv(std::io::BufWriter::new(file), args.seed, args.rows)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    println!("generated {} tickets into {}", args.rows, args.output.display());
+    println!(
+        "generated {} tickets into {}",
+        args.rows,
+        args.output.display()
+    );
     Ok(())
 }

@@ -63,10 +63,18 @@ impl InputArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Directory holding model.onnx and tokenizer.json (made by `make setup`).
-    #[arg(long, env = "TICKETFLOW_MODEL_DIR", default_value = "var/models/all-minilm-l6-v2")]
+    #[arg(
+        long,
+        env = "TICKETFLOW_MODEL_DIR",
+        default_value = "var/models/all-minilm-l6-v2"
+    )]
     pub model_dir: PathBuf,
     /// ONNX Runtime shared library (setup links the one from the onnxruntime wheel here).
-    #[arg(long, env = "ORT_DYLIB_PATH", default_value = "var/lib/libonnxruntime.so")]
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = "var/lib/libonnxruntime.so"
+    )]
     pub ort_lib: PathBuf,
     /// Texts per inference call.
     #[arg(long, env = "TICKETFLOW_BATCH_SIZE", default_value_t = 32)]

@@ -16,9 +16,9 @@ impl Progress {
     pub fn new(total: u64, what: &'static str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-            ) {
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(what);

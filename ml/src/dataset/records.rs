@@ -73,7 +73,11 @@ enum Inner {
 impl RecordReader {
     /// Opens `path` and resolves `specs` against its columns. Fails at once when a required column
     /// is missing, naming every missing one.
-    pub fn open(path: &Path, specs: Vec<ColumnSpec>, opts: &LoadOptions) -> Result<Self, LoadError> {
+    pub fn open(
+        path: &Path,
+        specs: Vec<ColumnSpec>,
+        opts: &LoadOptions,
+    ) -> Result<Self, LoadError> {
         let file = File::open(path).map_err(|source| LoadError::Io {
             path: path.to_path_buf(),
             source,
@@ -116,11 +120,7 @@ fn missing_columns(path: &Path, specs: &[ColumnSpec], found: &[String]) -> Resul
 }
 
 /// Checks one raw field against the size limit and decodes it.
-fn decode_field(
-    spec: &ColumnSpec,
-    raw: &[u8],
-    limit: usize,
-) -> Result<String, QuarantineReason> {
+fn decode_field(spec: &ColumnSpec, raw: &[u8], limit: usize) -> Result<String, QuarantineReason> {
     if raw.len() > limit {
         return Err(QuarantineReason::OversizedField {
             column: spec.primary().to_string(),

@@ -65,7 +65,8 @@ fn empty_file_and_header_only() {
         load_bytes("t.csv", b""),
         Err(LoadError::Empty { .. })
     ));
-    let loaded = load_bytes("t.csv", HEADER.as_bytes()).expect("header only is a valid, empty load");
+    let loaded =
+        load_bytes("t.csv", HEADER.as_bytes()).expect("header only is a valid, empty load");
     assert!(loaded.tickets.is_empty() && loaded.quarantined.is_empty());
 }
 
@@ -233,7 +234,10 @@ fn jsonl_rows_and_bad_lines() {
             }
         )
     );
-    assert_eq!(loaded.quarantined[0].line, 3, "blank lines count as lines, not rows");
+    assert_eq!(
+        loaded.quarantined[0].line, 3,
+        "blank lines count as lines, not rows"
+    );
 }
 
 #[test]
@@ -260,7 +264,10 @@ fn quarantine_file_is_json_lines_with_a_message() {
 fn the_shared_dev_data_loads_cleanly() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tickets_dev.csv");
     if !path.exists() {
-        eprintln!("skipping: {} not found (../shared/data is absent)", path.display());
+        eprintln!(
+            "skipping: {} not found (../shared/data is absent)",
+            path.display()
+        );
         return;
     }
     let loaded = load_tickets(&path, &LoadOptions::default()).expect("load");
@@ -270,5 +277,9 @@ fn the_shared_dev_data_loads_cleanly() {
         3_553,
         "every row is accounted for"
     );
-    assert!(accepted > 3_500, "accepted {accepted}: {:?}", loaded.quarantined);
+    assert!(
+        accepted > 3_500,
+        "accepted {accepted}: {:?}",
+        loaded.quarantined
+    );
 }

@@ -69,7 +69,7 @@ impl TicketReader {
         })
     }
 
-    fn to_ticket(&mut self, record: super::Record) -> TicketOutcome {
+    fn ticket_from(&mut self, record: super::Record) -> TicketOutcome {
         let super::Record { row, line, values } = record;
         let mut values: Vec<Option<String>> = values;
         let take = |values: &mut Vec<Option<String>>, i: usize| values[i].take();
@@ -131,7 +131,7 @@ impl Iterator for TicketReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.records.next()? {
-            Ok(RecordOutcome::Record(r)) => Ok(self.to_ticket(r)),
+            Ok(RecordOutcome::Record(r)) => Ok(self.ticket_from(r)),
             Ok(RecordOutcome::Quarantined(q)) => Ok(TicketOutcome::Quarantined(q)),
             Err(e) => Err(e),
         })

@@ -84,7 +84,11 @@ mod tests {
     #[test]
     fn empty_input_and_zero_batch_size() {
         assert!(plan_batches(&[], 8).is_empty());
-        assert_eq!(plan_batches(&[2, 2], 0).len(), 2, "batch size 0 is treated as 1");
+        assert_eq!(
+            plan_batches(&[2, 2], 0).len(),
+            2,
+            "batch size 0 is treated as 1"
+        );
     }
 
     #[test]

@@ -137,12 +137,11 @@ impl Embedder {
             None => model_max_seq_length(&config.model_dir)?,
         };
 
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
-            EmbedError::BadModelFile {
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| EmbedError::BadModelFile {
                 path: tokenizer_path.clone(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         // The packaged tokenizer pins Fixed(128) padding and truncation at 128; sentence-
         // transformers ignores both, so do we: truncate at max_seq_length, pad per batch.
         tokenizer
@@ -156,7 +155,10 @@ impl Embedder {
 
         let env = runtime::environment(&config.ort_library)?;
         let session = build_session(&env, &model_path, config.intra_threads)?;
-        let wants_token_types = session.inputs().iter().any(|i| i.name() == "token_type_ids");
+        let wants_token_types = session
+            .inputs()
+            .iter()
+            .any(|i| i.name() == "token_type_ids");
         if !session.outputs().iter().any(|o| o.name() == OUTPUT_NAME) {
             return Err(EmbedError::Output(format!(
                 "{} has no output named {OUTPUT_NAME:?}",
@@ -187,7 +189,10 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
     }
 
     /// Embeds `texts`; row `i` of the result is the vector of `texts[i]`.

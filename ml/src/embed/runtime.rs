@@ -29,8 +29,9 @@ pub(crate) fn environment(library: &Path) -> Result<Environment, EmbedError> {
     if !library.is_file() {
         return Err(EmbedError::OrtLibrary {
             path: library.to_path_buf(),
-            detail: "file not found (run `make setup`, or point ORT_DYLIB_PATH at libonnxruntime.so)"
-                .into(),
+            detail:
+                "file not found (run `make setup`, or point ORT_DYLIB_PATH at libonnxruntime.so)"
+                    .into(),
         });
     }
     let builder = ort::init_from(library).map_err(|e| EmbedError::OrtLibrary {

@@ -28,18 +28,18 @@ pub(crate) enum TagKind {
 pub(crate) fn tag_kind(name: &str) -> Option<TagKind> {
     match name {
         "address" | "article" | "aside" | "blockquote" | "body" | "br" | "caption" | "center"
-        | "col" | "colgroup" | "dd" | "details" | "dialog" | "div" | "dl" | "dt"
-        | "fieldset" | "figcaption" | "figure" | "footer" | "form" | "h1" | "h2" | "h3"
-        | "h4" | "h5" | "h6" | "head" | "header" | "hr" | "html" | "iframe" | "img" | "input"
-        | "legend" | "li" | "link" | "main" | "menu" | "meta" | "nav" | "ol" | "option"
-        | "p" | "pre" | "script" | "section" | "select" | "style" | "summary" | "table"
-        | "tbody" | "td" | "textarea" | "tfoot" | "th" | "thead" | "title" | "tr" | "ul"
-        | "wbr" => Some(TagKind::Break),
+        | "col" | "colgroup" | "dd" | "details" | "dialog" | "div" | "dl" | "dt" | "fieldset"
+        | "figcaption" | "figure" | "footer" | "form" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+        | "head" | "header" | "hr" | "html" | "iframe" | "img" | "input" | "legend" | "li"
+        | "link" | "main" | "menu" | "meta" | "nav" | "ol" | "option" | "p" | "pre" | "script"
+        | "section" | "select" | "style" | "summary" | "table" | "tbody" | "td" | "textarea"
+        | "tfoot" | "th" | "thead" | "title" | "tr" | "ul" | "wbr" => Some(TagKind::Break),
         "a" | "abbr" | "b" | "bdi" | "bdo" | "big" | "button" | "cite" | "code" | "data"
         | "del" | "dfn" | "em" | "font" | "i" | "ins" | "kbd" | "label" | "mark" | "object"
-        | "output" | "picture" | "q" | "s" | "samp" | "small" | "source" | "span"
-        | "strike" | "strong" | "sub" | "sup" | "svg" | "template" | "time" | "tt" | "u"
-        | "var" => Some(TagKind::Inline),
+        | "output" | "picture" | "q" | "s" | "samp" | "small" | "source" | "span" | "strike"
+        | "strong" | "sub" | "sup" | "svg" | "template" | "time" | "tt" | "u" | "var" => {
+            Some(TagKind::Inline)
+        }
         _ => None,
     }
 }

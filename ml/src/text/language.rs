@@ -92,7 +92,10 @@ const ALIASES: &[(&str, &str)] = &[("nb", "no"), ("iw", "he"), ("in", "id"), ("j
 
 /// The ISO 639-1 code of a `whatlang` language.
 fn iso_code(lang: Lang) -> Option<&'static str> {
-    ISO_639_1.iter().find(|(l, _)| *l == lang).map(|(_, code)| *code)
+    ISO_639_1
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map(|(_, code)| *code)
 }
 
 /// Turns a language label as it appears in data or on a command line into a
@@ -111,10 +114,6 @@ fn iso_code(lang: Lang) -> Option<&'static str> {
 /// assert_eq!(canonical_language_code("xx"), None);
 /// ```
 pub fn canonical_language_code(label: &str) -> Option<&'static str> {
-    canonical_code(label)
-}
-
-pub(crate) fn canonical_code(label: &str) -> Option<&'static str> {
     let label = label.trim();
     let primary = label.split(['-', '_']).next().unwrap_or_default();
     let primary = primary.to_ascii_lowercase();
@@ -172,9 +171,9 @@ const CONFUSABLE: &[&[&str]] = &[
 /// Placeholders are removed first, since `<name>` and `<acc_num>` are English
 /// words inside German tickets. The result is `whatlang`'s best guess, with
 /// two refinements for guesses `whatlang` itself calls unreliable: on a very
-/// short text the answer is `None`, and otherwise the stop words get a say
-/// (see [`second_opinion`]), which fixes Dutch read as Afrikaans, Russian as
-/// Ukrainian and English product blurbs read as French.
+/// short text the answer is `None`; otherwise stop words that only one of the
+/// candidate languages uses get a say, which fixes Dutch read as Afrikaans,
+/// Russian read as Ukrainian and English product blurbs read as French.
 ///
 /// ```
 /// use ticketflow_ml::text::detect_language;
@@ -219,16 +218,15 @@ fn second_opinion(guess: &'static str, words: &[String]) -> &'static str {
         }
     }
     let votes = stopwords::distinctive_votes(words, &candidates);
-    let guess_votes = votes.first().copied().unwrap_or(0);
-    // On equal votes the earlier candidate (the guess, then the main
-    // languages in order) wins.
-    let best = votes.iter().enumerate().fold(0, |best, (i, &v)| {
-        if v > votes.get(best).copied().unwrap_or(0) { i } else { best }
-    });
-    match candidates.get(best) {
-        Some(&code) if votes.get(best).copied().unwrap_or(0) > guess_votes => code,
-        _ => guess,
+    // The guess is candidate 0. Only strictly more votes replace the
+    // current best, so a draw keeps the guess.
+    let mut best = (guess, votes.first().copied().unwrap_or(0));
+    for (&code, &count) in candidates.iter().zip(&votes).skip(1) {
+        if count > best.1 {
+            best = (code, count);
+        }
     }
+    best.0
 }
 
 /// The lowercase words of `text` without placeholders or punctuation, up to
@@ -269,38 +267,59 @@ mod tests {
 
     #[test]
     fn canonicalises_codes() {
-        assert_eq!(canonical_code("en"), Some("en"));
-        assert_eq!(canonical_code("EN"), Some("en"));
-        assert_eq!(canonical_code(" de "), Some("de"));
-        assert_eq!(canonical_code("en-US"), Some("en"));
-        assert_eq!(canonical_code("pt_BR"), Some("pt"));
-        assert_eq!(canonical_code("zh-Hant-TW"), Some("zh"));
-        assert_eq!(canonical_code("nb"), Some("no"));
-        assert_eq!(canonical_code("deu"), Some("de"));
-        assert_eq!(canonical_code("ENG"), Some("en"));
-        assert_eq!(canonical_code("German"), Some("de"));
-        assert_eq!(canonical_code("français"), Some("fr"));
+        assert_eq!(canonical_language_code("en"), Some("en"));
+        assert_eq!(canonical_language_code("EN"), Some("en"));
+        assert_eq!(canonical_language_code(" de "), Some("de"));
+        assert_eq!(canonical_language_code("en-US"), Some("en"));
+        assert_eq!(canonical_language_code("pt_BR"), Some("pt"));
+        assert_eq!(canonical_language_code("zh-Hant-TW"), Some("zh"));
+        assert_eq!(canonical_language_code("nb"), Some("no"));
+        assert_eq!(canonical_language_code("deu"), Some("de"));
+        assert_eq!(canonical_language_code("ENG"), Some("en"));
+        assert_eq!(canonical_language_code("German"), Some("de"));
+        assert_eq!(canonical_language_code("français"), Some("fr"));
         // In the stop-word lists but not in whatlang.
-        assert_eq!(canonical_code("eu"), Some("eu"));
+        assert_eq!(canonical_language_code("eu"), Some("eu"));
     }
 
     #[test]
     fn rejects_unknown_labels() {
         for label in ["", "  ", "xx", "e", "-", "english-ish", "zzz", "12", "ü"] {
-            assert_eq!(canonical_code(label), None, "{label:?}");
+            assert_eq!(canonical_language_code(label), None, "{label:?}");
         }
     }
 
     #[test]
     fn detects_the_main_languages() {
         let cases = [
-            ("en", "I cannot log in to my account since yesterday and the password reset link does not work."),
-            ("de", "Ich kann mich seit gestern nicht mehr in mein Konto einloggen und der Link funktioniert nicht."),
-            ("es", "No puedo acceder a mi cuenta desde ayer y el enlace para restablecer la contraseña no funciona."),
-            ("fr", "Je ne peux plus me connecter à mon compte depuis hier et le lien de réinitialisation ne fonctionne pas."),
-            ("pt", "Não consigo acessar minha conta desde ontem e o link para redefinir a senha não funciona."),
-            ("it", "Non riesco ad accedere al mio account da ieri e il link per reimpostare la password non funziona."),
-            ("nl", "Ik kan sinds gisteren niet meer inloggen op mijn account en de link om het wachtwoord te herstellen werkt niet."),
+            (
+                "en",
+                "I cannot log in to my account since yesterday and the password reset link does not work.",
+            ),
+            (
+                "de",
+                "Ich kann mich seit gestern nicht mehr in mein Konto einloggen und der Link funktioniert nicht.",
+            ),
+            (
+                "es",
+                "No puedo acceder a mi cuenta desde ayer y el enlace para restablecer la contraseña no funciona.",
+            ),
+            (
+                "fr",
+                "Je ne peux plus me connecter à mon compte depuis hier et le lien de réinitialisation ne fonctionne pas.",
+            ),
+            (
+                "pt",
+                "Não consigo acessar minha conta desde ontem e o link para redefinir a senha não funciona.",
+            ),
+            (
+                "it",
+                "Non riesco ad accedere al mio account da ieri e il link per reimpostare la password non funziona.",
+            ),
+            (
+                "nl",
+                "Ik kan sinds gisteren niet meer inloggen op mijn account en de link om het wachtwoord te herstellen werkt niet.",
+            ),
         ];
         for (expected, text) in cases {
             assert_eq!(detect_language(text), Some(expected), "{text}");
@@ -313,7 +332,8 @@ mod tests {
         let dutch = "De printer op kantoor werkt sinds maandag niet meer en de netwerkverbinding is erg traag.";
         assert_eq!(whatlang::detect_lang(dutch), Some(Lang::Afr));
         assert_eq!(detect_language(dutch), Some("nl"));
-        let afrikaans = "Die drukker in die kantoor werk nie sedert Maandag nie en die netwerk is baie stadig.";
+        let afrikaans =
+            "Die drukker in die kantoor werk nie sedert Maandag nie en die netwerk is baie stadig.";
         assert_eq!(detect_language(afrikaans), Some("af"));
         // And Ukrainian for this Russian one.
         let russian = "Я не могу войти в свою учетную запись со вчерашнего дня.";
@@ -323,15 +343,27 @@ mod tests {
 
     #[test]
     fn short_unreliable_guesses_are_dropped() {
-        for text in ["ok", "Ticket", "VPN down", "login failed", "Password reset fails"] {
+        for text in [
+            "ok",
+            "Ticket",
+            "VPN down",
+            "login failed",
+            "Password reset fails",
+        ] {
             assert_eq!(detect_language(text), None, "{text}");
         }
     }
 
     #[test]
     fn detects_other_scripts() {
-        assert_eq!(detect_language("Я не могу войти в систему, пароль не работает уже второй день."), Some("ru"));
-        assert_eq!(detect_language("パスワードをリセットできません。助けてください。"), Some("ja"));
+        assert_eq!(
+            detect_language("Я не могу войти в систему, пароль не работает уже второй день."),
+            Some("ru")
+        );
+        assert_eq!(
+            detect_language("パスワードをリセットできません。助けてください。"),
+            Some("ja")
+        );
     }
 
     #[test]

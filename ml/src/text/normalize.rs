@@ -44,8 +44,11 @@ pub fn normalize(text: &str) -> String {
     let last_gt = text.rfind('>');
     let last_comment_end = text.rfind("-->");
     let mut i = 0;
-    while let Some(c) = text[i..].chars().next() {
-        let rest = &text[i..];
+    // `i` only moves past whole characters or constructs that end in an ASCII
+    // delimiter, so it is always a char boundary; `get` keeps a broken
+    // invariant from becoming a panic.
+    while let Some(rest) = text.get(i..) {
+        let Some(c) = rest.chars().next() else { break };
         let consumed = match c {
             '<' if last_gt.is_some_and(|gt| gt > i) => {
                 markup(rest, i, last_comment_end, &mut out).unwrap_or_else(|| out.char(c))
@@ -74,12 +77,19 @@ pub fn normalize(text: &str) -> String {
 /// Handles a `<` at the start of `rest` (byte offset `at` in the whole text):
 /// a comment, a known HTML tag or a placeholder. Returns the number of bytes
 /// consumed, or `None` to keep the `<` as text.
-fn markup(rest: &str, at: usize, last_comment_end: Option<usize>, out: &mut Output) -> Option<usize> {
-    if rest.starts_with("<!--") {
+fn markup(
+    rest: &str,
+    at: usize,
+    last_comment_end: Option<usize>,
+    out: &mut Output,
+) -> Option<usize> {
+    if let Some(comment) = rest.strip_prefix("<!--") {
         // Only search when a `-->` exists further on, so that an unclosed
         // comment opener costs nothing.
         last_comment_end.filter(|&end| end > at)?;
-        let len = rest[4..].find("-->").map(|n| n + 4 + 3)?;
+        let len = comment
+            .find("-->")
+            .map(|n| "<!--".len() + n + "-->".len())?;
         out.space();
         return Some(len);
     }
@@ -107,7 +117,8 @@ fn html_tag(rest: &str) -> Option<(html::TagKind, usize)> {
     }
     let closing = bytes.get(1) == Some(&b'/');
     let name_start = if closing { 2 } else { 1 };
-    let name_len = bytes[name_start..]
+    let name_len = bytes
+        .get(name_start..)?
         .iter()
         .take_while(|b| b.is_ascii_alphanumeric())
         .count();
@@ -219,7 +230,9 @@ mod tests {
 
     #[test]
     fn html_breaks_become_whitespace() {
-        for br in ["<br>", "<br/>", "<br />", "<BR>", "<Br >", "<p>", "</p>", "<div>", "</DIV>"] {
+        for br in [
+            "<br>", "<br/>", "<br />", "<BR>", "<Br >", "<p>", "</p>", "<div>", "</DIV>",
+        ] {
             assert_eq!(normalize(&format!("one{br}two")), "one two", "{br}");
         }
         assert_eq!(normalize("<p>Hello</p><p>World</p>"), "Hello World");
@@ -228,17 +241,31 @@ mod tests {
 
     #[test]
     fn inline_tags_with_attributes_are_stripped() {
-        assert_eq!(normalize(r#"see <a href="https://x.io/?a=1&b=2">this</a> link"#), "see this link");
-        assert_eq!(normalize(r#"<span style='color:red' class="x">urgent</span>"#), "urgent");
+        assert_eq!(
+            normalize(r#"see <a href="https://x.io/?a=1&b=2">this</a> link"#),
+            "see this link"
+        );
+        assert_eq!(
+            normalize(r#"<span style='color:red' class="x">urgent</span>"#),
+            "urgent"
+        );
         assert_eq!(normalize("un<b>break</b>able"), "unbreakable");
         assert_eq!(normalize(r#"<img src="a.png" alt="a > b"/>done"#), "done");
-        assert_eq!(normalize(r#"<div class="x"
-            id="y">block</div>"#), "block");
+        assert_eq!(
+            normalize(
+                r#"<div class="x"
+            id="y">block</div>"#
+            ),
+            "block"
+        );
     }
 
     #[test]
     fn comments_and_declarations_are_stripped() {
-        assert_eq!(normalize("<!DOCTYPE html><html><body>Hi</body></html>"), "Hi");
+        assert_eq!(
+            normalize("<!DOCTYPE html><html><body>Hi</body></html>"),
+            "Hi"
+        );
         assert_eq!(normalize("a<!-- hidden <b> -->b"), "a b");
         assert_eq!(normalize("a <!-- never closed"), "a <!-- never closed");
     }
@@ -265,14 +292,20 @@ mod tests {
         assert_eq!(normalize("&lt;br&gt;"), "<br>");
         assert_eq!(normalize("&amp;lt;"), "&lt;");
         // Not entities: kept verbatim.
-        assert_eq!(normalize("R&D & Q&A &#99999999; &bogus;"), "R&D & Q&A &#99999999; &bogus;");
+        assert_eq!(
+            normalize("R&D & Q&A &#99999999; &bogus;"),
+            "R&D & Q&A &#99999999; &bogus;"
+        );
         // A decoded control character is dropped like any other.
         assert_eq!(normalize("a&#0;b&#7;c"), "abc");
     }
 
     #[test]
     fn escaped_newlines_become_whitespace() {
-        assert_eq!(normalize(r"Hello,\n\nI am writing\r\nabout\tthis."), "Hello, I am writing about this.");
+        assert_eq!(
+            normalize(r"Hello,\n\nI am writing\r\nabout\tthis."),
+            "Hello, I am writing about this."
+        );
         assert_eq!(normalize(r"trailing\n"), "trailing");
         // Other backslashes are ordinary text.
         assert_eq!(normalize(r"C:\Users\x"), r"C:\Users\x");
@@ -281,7 +314,10 @@ mod tests {
 
     #[test]
     fn real_newlines_become_spaces() {
-        assert_eq!(normalize("line one\r\nline two\n\nthree"), "line one line two three");
+        assert_eq!(
+            normalize("line one\r\nline two\n\nthree"),
+            "line one line two three"
+        );
     }
 
     #[test]
@@ -293,15 +329,24 @@ mod tests {
         assert_eq!(normalize("Dear<name>,"), "Dear<name>,");
         assert_eq!(normalize("<Address>"), "<address>");
         // The element itself, with attributes or a closing tag, is markup.
-        assert_eq!(normalize("<address class=\"x\">Main St</address>"), "Main St");
+        assert_eq!(
+            normalize("<address class=\"x\">Main St</address>"),
+            "Main St"
+        );
     }
 
     #[test]
     fn control_and_invisible_characters_are_removed() {
         assert_eq!(normalize("a\0b\u{7}c\u{7f}d\u{9c}"), "abcd");
-        assert_eq!(normalize("\u{feff}Zugriffs\u{ad}pro\u{200b}bleme"), "Zugriffsprobleme");
+        assert_eq!(
+            normalize("\u{feff}Zugriffs\u{ad}pro\u{200b}bleme"),
+            "Zugriffsprobleme"
+        );
         // The emoji family keeps its zero-width joiners.
-        assert_eq!(normalize("👨\u{200d}👩\u{200d}👧"), "👨\u{200d}👩\u{200d}👧");
+        assert_eq!(
+            normalize("👨\u{200d}👩\u{200d}👧"),
+            "👨\u{200d}👩\u{200d}👧"
+        );
     }
 
     #[test]

@@ -115,7 +115,14 @@ mod tests {
 
     #[test]
     fn canonical_placeholders() {
-        for p in ["<name>", "<acc_num>", "<tel_num>", "<email_address>", "<nome>", "<x2>"] {
+        for p in [
+            "<name>",
+            "<acc_num>",
+            "<tel_num>",
+            "<email_address>",
+            "<nome>",
+            "<x2>",
+        ] {
             assert!(is_placeholder(p), "{p}");
         }
         for p in [
@@ -132,8 +139,14 @@ mod tests {
     fn canonical_len_stops_at_the_bracket() {
         assert_eq!(canonical_len("<name>, thanks"), Some(6));
         assert_eq!(canonical_len("<name"), None);
-        assert_eq!(canonical_len(&format!("<{}>", "a".repeat(MAX_NAME_LEN + 1))), None);
-        assert_eq!(canonical_len(&format!("<{}>", "a".repeat(MAX_NAME_LEN))), Some(42));
+        assert_eq!(
+            canonical_len(&format!("<{}>", "a".repeat(MAX_NAME_LEN + 1))),
+            None
+        );
+        assert_eq!(
+            canonical_len(&format!("<{}>", "a".repeat(MAX_NAME_LEN))),
+            Some(42)
+        );
     }
 
     fn parsed(text: &str) -> Option<String> {
@@ -147,7 +160,10 @@ mod tests {
         assert_eq!(parsed("< name >"), Some("<name>".into()));
         assert_eq!(parsed("<ACC_NUM>"), Some("<acc_num>".into()));
         assert_eq!(parsed("<Company Name>"), Some("<company_name>".into()));
-        assert_eq!(parsed("<Contact Information>"), Some("<contact_information>".into()));
+        assert_eq!(
+            parsed("<Contact Information>"),
+            Some("<contact_information>".into())
+        );
         assert_eq!(parsed("<tel-num>"), Some("<tel_num>".into()));
         assert_eq!(parsed("<Address>"), Some("<address>".into()));
         assert_eq!(parse_raw("<name> rest"), Some(("<name>".into(), 6)));

@@ -37,11 +37,46 @@ const KEPT_WORDS: &[(&str, &[&str])] = &[
     (
         "en",
         &[
-            "auth", "bill", "changes", "click", "computer", "copy", "date", "empty", "fix",
-            "group", "groups", "homepage", "html", "http", "index", "information", "line",
-            "member", "members", "microsoft", "null", "open", "opened", "order", "ordered",
-            "orders", "page", "pages", "problem", "problems", "run", "site", "system", "test",
-            "text", "value", "web", "webpage", "website", "www",
+            "auth",
+            "bill",
+            "changes",
+            "click",
+            "computer",
+            "copy",
+            "date",
+            "empty",
+            "fix",
+            "group",
+            "groups",
+            "homepage",
+            "html",
+            "http",
+            "index",
+            "information",
+            "line",
+            "member",
+            "members",
+            "microsoft",
+            "null",
+            "open",
+            "opened",
+            "order",
+            "ordered",
+            "orders",
+            "page",
+            "pages",
+            "problem",
+            "problems",
+            "run",
+            "site",
+            "system",
+            "test",
+            "text",
+            "value",
+            "web",
+            "webpage",
+            "website",
+            "www",
         ],
     ),
     ("de", &["startseite"]),
@@ -50,7 +85,15 @@ const KEPT_WORDS: &[(&str, &[&str])] = &[
     ("it", &["registrazione"]),
     (
         "pt",
-        &["apoio", "desligado", "ligado", "número", "sistema", "trabalho", "valor"],
+        &[
+            "apoio",
+            "desligado",
+            "ligado",
+            "número",
+            "sistema",
+            "trabalho",
+            "valor",
+        ],
     ),
 ];
 
@@ -97,7 +140,7 @@ pub(crate) fn distinctive_votes(tokens: &[String], languages: &[&str]) -> Vec<us
 
 /// The cached stop-word set of `language`, built on first use.
 fn stop_word_set(language: &str) -> Option<&'static HashSet<String>> {
-    let code = language::canonical_code(language)?;
+    let code = language::canonical_language_code(language)?;
     let index = LANGUAGES.iter().position(|&l| l == code)?;
     let words = stop_words::lookup(code)?;
     let set = SETS.get(index)?;
@@ -129,7 +172,10 @@ mod tests {
     fn every_supported_language_has_a_list() {
         for code in SUPPORTED_STOPWORD_LANGUAGES {
             assert!(stop_words::lookup(code).is_some(), "{code}");
-            assert!(stop_word_set(code).is_some_and(|set| !set.is_empty()), "{code}");
+            assert!(
+                stop_word_set(code).is_some_and(|set| !set.is_empty()),
+                "{code}"
+            );
         }
         for code in ["en", "de", "es", "fr", "pt", "it", "nl"] {
             assert!(SUPPORTED_STOPWORD_LANGUAGES.contains(&code), "{code}");
@@ -142,7 +188,10 @@ mod tests {
         // feature unification silently swaps in NLTK's much shorter lists for
         // the languages both collections have.
         let english = stop_words::lookup("en").map_or(0, <[_]>::len);
-        assert!(english > 1000, "English list has {english} words: is the `nltk` feature on?");
+        assert!(
+            english > 1000,
+            "English list has {english} words: is the `nltk` feature on?"
+        );
     }
 
     #[test]
@@ -176,12 +225,29 @@ mod tests {
 
     #[test]
     fn ticket_vocabulary_survives_the_generous_english_list() {
-        for word in ["problem", "problems", "changes", "system", "fix", "test", "information"] {
-            assert!(stop_words::lookup("en").is_some_and(|l| l.contains(&word)), "{word}");
+        for word in [
+            "problem",
+            "problems",
+            "changes",
+            "system",
+            "fix",
+            "test",
+            "information",
+        ] {
+            assert!(
+                stop_words::lookup("en").is_some_and(|l| l.contains(&word)),
+                "{word}"
+            );
             assert_eq!(remove_stop_words(strings(&[word]), "en"), [word]);
         }
-        assert_eq!(remove_stop_words(strings(&["la", "cuenta"]), "es"), ["cuenta"]);
-        assert_eq!(remove_stop_words(strings(&["o", "sistema"]), "pt"), ["sistema"]);
+        assert_eq!(
+            remove_stop_words(strings(&["la", "cuenta"]), "es"),
+            ["cuenta"]
+        );
+        assert_eq!(
+            remove_stop_words(strings(&["o", "sistema"]), "pt"),
+            ["sistema"]
+        );
     }
 
     #[test]

@@ -18,37 +18,92 @@ mod per_language {
         (
             "en",
             "The printer in our office has not been printing since Monday, and the network connection is very slow.",
-            &["printer", "office", "printing", "monday", "network", "connection", "slow"],
+            &[
+                "printer",
+                "office",
+                "printing",
+                "monday",
+                "network",
+                "connection",
+                "slow",
+            ],
         ),
         (
             "de",
             "Der Drucker im Büro funktioniert seit Montag nicht mehr, und die Größe der Warteschlange ist unklar.",
-            &["drucker", "büro", "funktioniert", "montag", "größe", "warteschlange", "unklar"],
+            &[
+                "drucker",
+                "büro",
+                "funktioniert",
+                "montag",
+                "größe",
+                "warteschlange",
+                "unklar",
+            ],
         ),
         (
             "es",
             "La impresora de la oficina no funciona desde el lunes y la conexión de red está caída.",
-            &["impresora", "oficina", "funciona", "lunes", "conexión", "red", "caída"],
+            &[
+                "impresora",
+                "oficina",
+                "funciona",
+                "lunes",
+                "conexión",
+                "red",
+                "caída",
+            ],
         ),
         (
             "fr",
             "L'imprimante du bureau ne fonctionne plus depuis lundi et la connexion réseau est très lente.",
-            &["imprimante", "bureau", "fonctionne", "lundi", "connexion", "réseau", "lente"],
+            &[
+                "imprimante",
+                "bureau",
+                "fonctionne",
+                "lundi",
+                "connexion",
+                "réseau",
+                "lente",
+            ],
         ),
         (
             "pt",
             "A impressora do escritório não funciona desde segunda-feira e a conexão de rede está lenta.",
-            &["impressora", "escritório", "funciona", "segunda-feira", "conexão", "rede", "lenta"],
+            &[
+                "impressora",
+                "escritório",
+                "funciona",
+                "segunda-feira",
+                "conexão",
+                "rede",
+                "lenta",
+            ],
         ),
         (
             "it",
             "La stampante dell'ufficio non funziona da lunedì e la connessione di rete è molto lenta.",
-            &["stampante", "ufficio", "funziona", "lunedì", "connessione", "rete", "lenta"],
+            &[
+                "stampante",
+                "ufficio",
+                "funziona",
+                "lunedì",
+                "connessione",
+                "rete",
+                "lenta",
+            ],
         ),
         (
             "nl",
             "De printer op kantoor werkt sinds maandag niet meer en de netwerkverbinding is erg traag.",
-            &["printer", "kantoor", "werkt", "maandag", "netwerkverbinding", "traag"],
+            &[
+                "printer",
+                "kantoor",
+                "werkt",
+                "maandag",
+                "netwerkverbinding",
+                "traag",
+            ],
         ),
     ];
 
@@ -129,7 +184,14 @@ mod placeholders {
         );
         assert_eq!(
             p.tokens,
-            ["account", "<acc_num>", "<name>", "<tel_num>", "<tel_num>", "<name>"]
+            [
+                "account",
+                "<acc_num>",
+                "<name>",
+                "<tel_num>",
+                "<tel_num>",
+                "<name>"
+            ]
         );
         assert_eq!(p.placeholder_count(), 5);
     }
@@ -145,7 +207,10 @@ mod placeholders {
     #[test]
     fn spaced_multi_word_placeholders() {
         let p = prepared("Contact: <Contact Information> at <Company Name>", "en");
-        assert_eq!(p.tokens, ["contact", "<contact_information>", "<company_name>"]);
+        assert_eq!(
+            p.tokens,
+            ["contact", "<contact_information>", "<company_name>"]
+        );
         assert_eq!(p.placeholder_count(), 2);
     }
 
@@ -165,20 +230,34 @@ mod html_and_escapes {
     fn tags_with_attributes_and_entities() {
         let body = r#"<p class="greeting">Hello&nbsp;team,</p><div style="margin:0">Our <b>VPN</b> &amp; <a href="https://intranet/?a=1&amp;b=2" target="_blank">intranet</a> are down &#8211; urgent&#33;</div>"#;
         let p = prepared(body, "en");
-        assert_eq!(p.normalized, "Hello team, Our VPN & intranet are down – urgent!");
+        assert_eq!(
+            p.normalized,
+            "Hello team, Our VPN & intranet are down – urgent!"
+        );
         assert_eq!(p.tokens, ["team", "vpn", "intranet", "urgent"]);
     }
 
     #[test]
     fn escaped_newlines_like_the_exports() {
-        let body = r"Dear Customer Support,\n\nI am reporting a data breach.\r\nBest regards,\n<name>";
+        let body =
+            r"Dear Customer Support,\n\nI am reporting a data breach.\r\nBest regards,\n<name>";
         let p = prepared(body, "en");
         assert_eq!(
             p.normalized,
             "Dear Customer Support, I am reporting a data breach. Best regards, <name>"
         );
         assert!(!p.tokens.iter().any(|t| t.contains('\\') || t == "n"));
-        assert_eq!(p.tokens, ["customer", "support", "reporting", "data", "breach", "<name>"]);
+        assert_eq!(
+            p.tokens,
+            [
+                "customer",
+                "support",
+                "reporting",
+                "data",
+                "breach",
+                "<name>"
+            ]
+        );
     }
 }
 
@@ -251,7 +330,11 @@ mod language_choice {
             assert_eq!(p.language_source, LanguageSource::Detected);
             // German stop words went, German content stayed.
             assert!(p.tokens.contains(&"anmelden".to_owned()));
-            assert!(!p.tokens.iter().any(|t| t == "nicht" || t == "und" || t == "mich"));
+            assert!(
+                !p.tokens
+                    .iter()
+                    .any(|t| t == "nicht" || t == "und" || t == "mich")
+            );
         }
     }
 
@@ -293,7 +376,11 @@ mod scripts_and_symbols {
             assert!(!p.normalized.is_empty(), "{text}");
             assert!(p.tokens.iter().all(|t| !t.is_empty()), "{text}");
         }
-        let russian = prepare("", "Я не могу войти в систему, пароль не работает уже второй день.", None);
+        let russian = prepare(
+            "",
+            "Я не могу войти в систему, пароль не работает уже второй день.",
+            None,
+        );
         assert_eq!(russian.language.as_deref(), Some("ru"));
         assert!(russian.tokens.contains(&"пароль".to_owned()));
         assert!(!russian.tokens.contains(&"не".to_owned()));
@@ -308,7 +395,10 @@ mod api {
         let p = prepared("The VPN is down!", "en");
         assert_eq!(p.cleaned_text(), "vpn");
         assert_eq!(p.embed_text(EmbedInput::Normalized), "The VPN is down!");
-        assert!(matches!(p.embed_text(EmbedInput::Normalized), Cow::Borrowed(_)));
+        assert!(matches!(
+            p.embed_text(EmbedInput::Normalized),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(p.embed_text(EmbedInput::Cleaned), "vpn");
         assert_eq!(p.embed_text(EmbedInput::default()), p.normalized);
     }
@@ -332,8 +422,15 @@ mod api {
     #[test]
     fn serde_names_match_display() -> Result<(), serde_json::Error> {
         assert_eq!(serde_json::to_string(&EmbedInput::Cleaned)?, "\"cleaned\"");
-        assert_eq!(serde_json::from_str::<EmbedInput>("\"normalized\"")?, EmbedInput::Normalized);
-        for source in [LanguageSource::Given, LanguageSource::Detected, LanguageSource::Unknown] {
+        assert_eq!(
+            serde_json::from_str::<EmbedInput>("\"normalized\"")?,
+            EmbedInput::Normalized
+        );
+        for source in [
+            LanguageSource::Given,
+            LanguageSource::Detected,
+            LanguageSource::Unknown,
+        ] {
             assert_eq!(serde_json::to_string(&source)?, format!("\"{source}\""));
         }
         let p = prepared("<name> printer broken", "en");
@@ -358,12 +455,76 @@ mod fuzz {
 
     /// Fragments chosen to hit every branch of the scanner and its bounds.
     const PIECES: &[&str] = &[
-        "<", ">", "<<", ">>", "</", "<!--", "-->", "<!", "<br", "<br>", "<br/>", "< br >", "<p",
-        "<a href=\"", "\"", "'", "<name>", "<Name", "< name >", "<acc_num>", "<x y z w>", "<3",
-        "&", "&amp", "&amp;", "&#", "&#99999999;", "&#x110000;", "&#xD800;", "&#0;", "&#;", "&nbsp;",
-        "\\", "\\n", "\\", "n", "\0", "\u{7}", "\u{feff}", "\u{ad}", "\u{200d}", "\u{a0}", " ", "\n",
-        "\t", "\r", "-", "--", "'", "’", "l'", "e-mail", "Größe", "não", "İ", "ß", "ǅ", "🔥",
-        "👨\u{200d}👩", "🇩🇪", "密码", "Я", "\u{301}", "a", "Word", "123", "3.5", ".", ",", "_",
+        "<",
+        ">",
+        "<<",
+        ">>",
+        "</",
+        "<!--",
+        "-->",
+        "<!",
+        "<br",
+        "<br>",
+        "<br/>",
+        "< br >",
+        "<p",
+        "<a href=\"",
+        "\"",
+        "'",
+        "<name>",
+        "<Name",
+        "< name >",
+        "<acc_num>",
+        "<x y z w>",
+        "<3",
+        "&",
+        "&amp",
+        "&amp;",
+        "&#",
+        "&#99999999;",
+        "&#x110000;",
+        "&#xD800;",
+        "&#0;",
+        "&#;",
+        "&nbsp;",
+        "\\",
+        "\\n",
+        "\\",
+        "n",
+        "\0",
+        "\u{7}",
+        "\u{feff}",
+        "\u{ad}",
+        "\u{200d}",
+        "\u{a0}",
+        " ",
+        "\n",
+        "\t",
+        "\r",
+        "-",
+        "--",
+        "'",
+        "’",
+        "l'",
+        "e-mail",
+        "Größe",
+        "não",
+        "İ",
+        "ß",
+        "ǅ",
+        "🔥",
+        "👨\u{200d}👩",
+        "🇩🇪",
+        "密码",
+        "Я",
+        "\u{301}",
+        "a",
+        "Word",
+        "123",
+        "3.5",
+        ".",
+        ",",
+        "_",
     ];
 
     fn check_invariants(subject: &str, body: &str) {
@@ -378,7 +539,10 @@ mod fuzz {
             assert!(!token.chars().any(char::is_whitespace), "{token:?}");
         }
         assert!(p.placeholder_count() <= p.tokens.len());
-        assert_eq!(p.language.is_none(), p.language_source == LanguageSource::Unknown);
+        assert_eq!(
+            p.language.is_none(),
+            p.language_source == LanguageSource::Unknown
+        );
         let _ = p.embed_text(EmbedInput::Cleaned);
         // Normalising twice never panics either (the worker may re-run it).
         let again = normalize(n);
@@ -456,7 +620,7 @@ mod fuzz {
     #[test]
     fn random_concatenations_of_nasty_pieces() {
         let mut rng = Rng(0x5eed_cafe_f00d_d00d);
-        for _ in 0..3_000 {
+        for _ in 0..1_500 {
             let len = rng.below(24);
             let body: String = (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect();
             let subject = PIECES[rng.below(PIECES.len())];
@@ -471,11 +635,16 @@ mod shared_data {
     use std::path::PathBuf;
 
     fn data_file(name: &str) -> Option<PathBuf> {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(name);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data")
+            .join(name);
         if path.is_file() {
             Some(path)
         } else {
-            eprintln!("skipping: {} not found (the shared data folder is absent)", path.display());
+            eprintln!(
+                "skipping: {} not found (the shared data folder is absent)",
+                path.display()
+            );
             None
         }
     }
@@ -496,15 +665,24 @@ mod shared_data {
             .collect()
     }
 
+    /// Cleaning every row keeps its placeholders and leaves no markup or
+    /// escapes behind; detection agrees with the `language` column.
+    ///
+    /// The labels are not ground truth: in `tickets_dev.csv` about 300 of the
+    /// 1,274 rows labelled `de` are English text, which detection rightly
+    /// calls `en`. Hence the lower bar for that file.
     #[test]
     fn exports_clean_up_and_detection_agrees_with_labels() {
-        for file in ["tickets_dev.csv", "tickets_multilang_sample.csv"] {
+        // (file, detect on every n-th row (whatlang is slow in debug builds),
+        // least share of agreement)
+        for (file, stride, bar) in [
+            ("tickets_dev.csv", 3, 0.9),
+            ("tickets_multilang_sample.csv", 1, 0.98),
+        ] {
             let Some(path) = data_file(file) else { return };
             let rows = rows(&path);
-            let started = std::time::Instant::now();
-            let mut agree = 0;
-            let mut detect_time = std::time::Duration::ZERO;
-            for (subject, body, language) in &rows {
+            let (mut checked, mut agree) = (0_u32, 0_u32);
+            for (n, (subject, body, language)) in rows.iter().enumerate() {
                 let given = prepare(subject, body, Some(language));
                 assert_eq!(given.language_source, LanguageSource::Given);
                 assert!(!given.normalized.contains("\\n"), "{}", given.normalized);
@@ -517,19 +695,19 @@ mod shared_data {
                     let kept = given.tokens.iter().filter(|t| *t == placeholder).count();
                     assert_eq!(kept, expected, "{placeholder} in {body:?}");
                 }
-                let t = std::time::Instant::now();
-                let detected = prepare(subject, body, None);
-                detect_time += t.elapsed();
-                if detected.language.as_deref() == Some(language.as_str()) {
-                    agree += 1;
-                } else if std::env::var_os("SHOW_MISSES").is_some() {
-                    eprintln!("MISS {language} -> {:?}: {}", detected.language, detected.normalized.chars().take(150).collect::<String>());
+                if n % stride == 0 {
+                    checked += 1;
+                    let detected = prepare(subject, body, None);
+                    if detected.language.as_deref() == Some(language.as_str()) {
+                        agree += 1;
+                    }
                 }
             }
-            let share = f64::from(agree) / rows.len() as f64;
-            eprintln!("{file}: {} rows, detection agrees on {:.2}%, {:?}", rows.len(), share * 100.0, started.elapsed());
-            eprintln!("detect {detect_time:?}");
-            let _ = share;
+            let share = f64::from(agree) / f64::from(checked.max(1));
+            assert!(
+                share >= bar,
+                "{file}: detection agrees with the label on {share:.3} of rows"
+            );
         }
     }
 }

@@ -153,7 +153,10 @@ mod tests {
 
     #[test]
     fn lowercases_and_drops_punctuation() {
-        assert_eq!(tokenize("Hello, World!!! ... (VPN) -- ok?"), ["hello", "world", "vpn", "ok"]);
+        assert_eq!(
+            tokenize("Hello, World!!! ... (VPN) -- ok?"),
+            ["hello", "world", "vpn", "ok"]
+        );
         assert!(tokenize("?!... --- ,,,").is_empty());
         assert!(tokenize("").is_empty());
     }
@@ -168,16 +171,25 @@ mod tests {
 
     #[test]
     fn numbers_stay_whole() {
-        assert_eq!(tokenize("v3.5 costs 10,000 EUR on 2024-01-31"), ["v3.5", "costs", "10,000", "eur", "on", "2024-01-31"]);
+        assert_eq!(
+            tokenize("v3.5 costs 10,000 EUR on 2024-01-31"),
+            ["v3.5", "costs", "10,000", "eur", "on", "2024-01-31"]
+        );
         assert_eq!(tokenize("Office 365"), ["office", "365"]);
     }
 
     #[test]
     fn hyphenated_compounds_stay_whole() {
         assert_eq!(tokenize("E-Mail-Adresse"), ["e-mail-adresse"]);
-        assert_eq!(tokenize("my e-mail and wi\u{2011}fi"), ["my", "e-mail", "and", "wi-fi"]);
+        assert_eq!(
+            tokenize("my e-mail and wi\u{2011}fi"),
+            ["my", "e-mail", "and", "wi-fi"]
+        );
         // Hyphens that do not join two words are punctuation.
-        assert_eq!(tokenize("pre- and post-processing"), ["pre", "and", "post-processing"]);
+        assert_eq!(
+            tokenize("pre- and post-processing"),
+            ["pre", "and", "post-processing"]
+        );
         assert_eq!(tokenize("a - b -- c"), ["a", "b", "c"]);
         assert_eq!(tokenize("a--b"), ["a", "b"]);
     }
@@ -188,19 +200,33 @@ mod tests {
         assert_eq!(tokenize("Qu’il y a"), ["qu", "il", "y", "a"]);
         assert_eq!(tokenize("dell'account"), ["dell", "account"]);
         // English contractions are left to the stop-word list.
-        assert_eq!(tokenize("It’s the user's o'clock don't"), ["it's", "the", "user's", "o'clock", "don't"]);
+        assert_eq!(
+            tokenize("It’s the user's o'clock don't"),
+            ["it's", "the", "user's", "o'clock", "don't"]
+        );
     }
 
     #[test]
     fn placeholders_are_single_tokens() {
         assert_eq!(
             tokenize("Call <tel_num> or mail <email_address>, acct<acc_num>."),
-            ["call", "<tel_num>", "or", "mail", "<email_address>", "acct", "<acc_num>"]
+            [
+                "call",
+                "<tel_num>",
+                "or",
+                "mail",
+                "<email_address>",
+                "acct",
+                "<acc_num>"
+            ]
         );
         // Lowercasing happens first, so raw `<Name>` is found too.
         assert_eq!(tokenize("Dear <Name>"), ["dear", "<name>"]);
         // Markup and other brackets are not placeholders.
-        assert_eq!(tokenize("a <br> b <3 c < d"), ["a", "br", "b", "3", "c", "d"]);
+        assert_eq!(
+            tokenize("a <br> b <3 c < d"),
+            ["a", "br", "b", "3", "c", "d"]
+        );
         assert_eq!(tokenize("<<name>>"), ["<name>"]);
         assert_eq!(tokenize("e-<name>"), ["e", "<name>"]);
     }
