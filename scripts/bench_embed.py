@@ -9,8 +9,8 @@ usual choice for throughput on a shared, noisy machine.
 Also reports, for the same rows:
 - the cosine between the two sides' vectors (parity on texts the fixture never saw);
 - ticketflow on the text the pipeline prepares (`--embed-input` default), for information;
-- GFLOP/s achieved, at about 2 * 22.7M parameters-in-matmuls per token (~21 MFLOP/token for
-  this model, attention excluded).
+- GFLOP/s achieved, at about 21 MFLOP per token (2 x 10.6M weights in the encoder's matrix
+  multiplications; attention scores excluded).
 
 Run through `make bench-embed` (or scripts/bench_embed.sh), which builds ticketflow in release
 mode and sets ORT_DYLIB_PATH / TICKETFLOW_MODEL_DIR.
