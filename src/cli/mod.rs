@@ -5,6 +5,11 @@ mod clean;
 mod embed;
 mod generate;
 mod progress;
+mod run;
+mod runs;
+mod search;
+mod services;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -30,6 +35,14 @@ enum Command {
     Clean(clean::CleanArgs),
     /// Write reproducible synthetic tickets (for demos and load tests; no real data shipped).
     Generate(generate::GenerateArgs),
+    /// Coordinator: validate and shard an input, record the run, queue its shards.
+    Run(run::RunArgs),
+    /// Run one pipeline stage (cleaner, embedder, indexer, trainer) as a worker.
+    Worker(worker::WorkerArgs),
+    /// Inspect runs: `runs list`, `runs show ID`.
+    Runs(runs::RunsArgs),
+    /// Nearest tickets to a text, from Chroma.
+    Search(search::SearchArgs),
 }
 
 /// Options shared by every command that reads an export.
@@ -103,6 +116,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Clean(args) => clean::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Worker(args) => worker::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Search(args) => search::run(args),
     }
 }
 

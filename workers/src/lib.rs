@@ -1,4 +1,39 @@
-//! Stage workers (`cleaner`, `embedder`, `indexer`, `trainer`), one file per stage, each pulling
-//! shards from its JetStream consumer and calling the plain library code in `ticketflow-ml`.
+//! Stage workers, one file per stage, in the manner of Quickwit's indexing actors:
 //!
-//! The stages arrive with the pipeline issue; until then the CLI calls the library directly.
+//! | file | consumes | does | produces |
+//! | --- | --- | --- | --- |
+//! | [`cleaner`] | `tf.shards.raw` | text preparation | cleaned shard file, `tf.shards.clean` |
+//! | [`embedder`] | `tf.shards.clean` | all-MiniLM-L6-v2 embeddings | `.npy` tensor, `tf.shards.embedded` |
+//! | [`indexer`] | `tf.shards.embedded` | Chroma upsert keyed by ticket id | shard marked indexed |
+//! | [`trainer`] | `tf.runs.completed` | the run's result | `runs/<run>/result.json` |
+//!
+//! [`stage_loop`] is what they share: pulling one shard at a time, in-progress acks on long
+//! shards, bounded redelivery with backoff, the dead-letter stream, progress bookkeeping, the
+//! single `runs.completed` per run, and draining on SIGTERM. A stage file only says how to turn
+//! its input into its output, and that in turn is plain library code from `ticketflow-ml`.
+
+pub mod cleaner;
+pub mod embedder;
+pub mod indexer;
+pub mod stage_loop;
+pub mod tensors;
+pub mod trainer;
+
+pub use stage_loop::{Processed, Shutdown, StageError, StageWorker, run_stage};
+
+/// Milliseconds since the Unix epoch, for the timestamps in run state.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Object-store failures: transient ones are retried with backoff, the rest count against the
+/// shard's attempts too (a missing object may still be in flight from a slow writer).
+pub(crate) fn store_error(e: ticketflow_connectors::store::StoreError) -> StageError {
+    if e.is_transient() {
+        StageError::Transient(e.to_string())
+    } else {
+        StageError::Permanent(e.to_string())
+    }
+}

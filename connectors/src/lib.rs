@@ -1,0 +1,11 @@
+//! Clients for the services ticketflow talks to, each wrapped to the few operations the pipeline
+//! needs, with errors that say which service failed and how.
+//!
+//! - [`store`]: the object store (`file://` for one machine, `s3://` for many) holding shard
+//!   files, tensors, models and reports under deterministic keys.
+//! - [`chroma`]: the Chroma 1.x vector store (v2 HTTP API).
+//! - [`nats`]: the JetStream topology (streams, consumers, run-state KV buckets).
+
+pub mod chroma;
+pub mod nats;
+pub mod store;

@@ -1,0 +1,365 @@
+//! The JetStream topology: one work-queue stream per stage, a dead-letter stream, and two KV
+//! buckets for run state.
+//!
+//! ```text
+//!  subject               stream        durable consumer   retention
+//!  tf.shards.raw         TF_RAW        cleaner            work queue
+//!  tf.shards.clean       TF_CLEAN      embedder           work queue
+//!  tf.shards.embedded    TF_EMBEDDED   indexer            work queue
+//!  tf.runs.completed     TF_RUNS       trainer            work queue
+//!  tf.dlq.<stage>        TF_DLQ        (operators)        limits, kept 14 days
+//!  KV tf_runs            run manifests (written once)
+//!  KV tf_progress        run progress (compare-and-set)
+//! ```
+//!
+//! A stream per stage keeps each stage's backlog a separate number, which is what an autoscaler
+//! (KEDA's JetStream trigger) scales a Deployment on. Work-queue retention deletes a message once
+//! it is acknowledged, so the streams hold only outstanding work.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, kv, stream};
+use bytes::Bytes;
+use ticketflow_schemas::{Message, RunManifest, RunProgress, SchemaError, Stage};
+
+pub const SUBJECT_RAW: &str = "tf.shards.raw";
+pub const SUBJECT_CLEAN: &str = "tf.shards.clean";
+pub const SUBJECT_EMBEDDED: &str = "tf.shards.embedded";
+pub const SUBJECT_RUNS_COMPLETED: &str = "tf.runs.completed";
+pub const SUBJECT_DLQ_PREFIX: &str = "tf.dlq";
+pub const STREAM_DLQ: &str = "TF_DLQ";
+pub const BUCKET_RUNS: &str = "tf_runs";
+pub const BUCKET_PROGRESS: &str = "tf_progress";
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a republished duplicate. Longer than
+/// any retry loop of ours, so a coordinator or worker that republishes after a crash is
+/// de-duplicated.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+/// The stream and subject a stage consumes from.
+pub fn input_of(stage: Stage) -> (&'static str, &'static str) {
+    match stage {
+        Stage::Cleaner => ("TF_RAW", SUBJECT_RAW),
+        Stage::Embedder => ("TF_CLEAN", SUBJECT_CLEAN),
+        Stage::Indexer => ("TF_EMBEDDED", SUBJECT_EMBEDDED),
+        Stage::Trainer => ("TF_RUNS", SUBJECT_RUNS_COMPLETED),
+    }
+}
+
+/// Connection settings.
+#[derive(Clone)]
+pub struct NatsConfig {
+    /// `nats://host:port` (comma-separated for a cluster).
+    pub url: String,
+    /// Keep retrying the first connection instead of failing (workers started before NATS).
+    pub wait_for_server: bool,
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("JetStream {what}: {detail}")]
+    JetStream { what: String, detail: String },
+    #[error("run {run_id} not found")]
+    RunNotFound { run_id: String },
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+fn js_err(what: impl Into<String>) -> impl FnOnce(String) -> BusError {
+    let what = what.into();
+    move |detail| BusError::JetStream { what, detail }
+}
+
+/// Consumer settings for a stage.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerSettings {
+    /// Without an ack (or progress ack) for this long, JetStream redelivers the message.
+    pub ack_wait: Duration,
+    /// Attempts before a shard goes to the dead-letter stream. The server allows one delivery
+    /// more, so a worker that crashes on the last attempt still leaves a delivery in which the
+    /// shard is dead-lettered instead of silently dropped.
+    pub max_attempts: u32,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            ack_wait: Duration::from_secs(30),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// A connected client with the topology in place.
+#[derive(Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    runs: kv::Store,
+    progress: kv::Store,
+}
+
+impl Bus {
+    /// Connects and creates any missing stream or bucket (idempotent: existing ones are kept).
+    pub async fn connect(cfg: &NatsConfig) -> Result<Self, BusError> {
+        let mut opts = async_nats::ConnectOptions::new()
+            .name("ticketflow")
+            .connection_timeout(Duration::from_secs(5));
+        if cfg.wait_for_server {
+            opts = opts.retry_on_initial_connect();
+        }
+        let client = opts
+            .connect(cfg.url.as_str())
+            .await
+            .map_err(|e| BusError::Connect {
+                url: cfg.url.clone(),
+                detail: e.to_string(),
+            })?;
+        let js = jetstream::new(client.clone());
+        for stage in Stage::ALL {
+            let (name, subject) = input_of(stage);
+            js.get_or_create_stream(stream::Config {
+                name: name.to_string(),
+                subjects: vec![subject.to_string()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err(format!("creating stream {name}"))(e.to_string()))?;
+        }
+        js.get_or_create_stream(stream::Config {
+            name: STREAM_DLQ.to_string(),
+            subjects: vec![format!("{SUBJECT_DLQ_PREFIX}.>")],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(14 * 24 * 3600),
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| js_err("creating the dead-letter stream")(e.to_string()))?;
+        let runs = kv_bucket(&js, BUCKET_RUNS, 1).await?;
+        let progress = kv_bucket(&js, BUCKET_PROGRESS, 1).await?;
+        Ok(Self {
+            client,
+            js,
+            runs,
+            progress,
+        })
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Publishes `msg` and waits for JetStream's acknowledgement. `msg_id` makes a republish
+    /// within [`DUPLICATE_WINDOW`] a no-op.
+    pub async fn publish<T: Message>(
+        &self,
+        subject: &str,
+        msg: &T,
+        msg_id: &str,
+        headers: Option<HeaderMap>,
+    ) -> Result<(), BusError> {
+        let payload = Bytes::from(ticketflow_schemas::encode(msg)?);
+        self.publish_bytes(subject, payload, msg_id, headers).await
+    }
+
+    pub async fn publish_bytes(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        msg_id: &str,
+        headers: Option<HeaderMap>,
+    ) -> Result<(), BusError> {
+        let mut headers = headers.unwrap_or_default();
+        headers.insert("Nats-Msg-Id", msg_id);
+        let ack = self
+            .js
+            .publish_with_headers(subject.to_string(), headers, payload)
+            .await
+            .map_err(|e| js_err(format!("publishing to {subject}"))(e.to_string()))?;
+        ack.await
+            .map_err(|e| js_err(format!("acknowledging publish to {subject}"))(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The durable pull consumer of `stage`, created on first use.
+    pub async fn consumer(
+        &self,
+        stage: Stage,
+        settings: ConsumerSettings,
+    ) -> Result<consumer::PullConsumer, BusError> {
+        let (stream_name, subject) = input_of(stage);
+        let stream = self
+            .js
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| js_err(format!("opening stream {stream_name}"))(e.to_string()))?;
+        stream
+            .get_or_create_consumer(
+                stage.as_str(),
+                consumer::pull::Config {
+                    durable_name: Some(stage.as_str().to_string()),
+                    filter_subject: subject.to_string(),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: settings.ack_wait,
+                    max_deliver: i64::from(settings.max_attempts) + 1,
+                    // One shard in flight per pull: replicas share the backlog instead of one
+                    // replica buffering it.
+                    max_batch: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| js_err(format!("creating consumer {stage}"))(e.to_string()))
+    }
+
+    /// Messages waiting for `stage` (not yet delivered plus delivered but unacknowledged).
+    pub async fn backlog(&self, stage: Stage) -> Result<u64, BusError> {
+        let (stream_name, _) = input_of(stage);
+        let mut stream = self
+            .js
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| js_err(format!("opening stream {stream_name}"))(e.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| js_err(format!("reading stream {stream_name}"))(e.to_string()))?;
+        Ok(info.state.messages)
+    }
+
+    /// Records a run's manifest unless one exists. Returns false when another coordinator got
+    /// there first; this is what makes two coordinators on the same input produce one run.
+    pub async fn create_manifest(&self, manifest: &RunManifest) -> Result<bool, BusError> {
+        let bytes = Bytes::from(ticketflow_schemas::encode(manifest)?);
+        match self.runs.create(&manifest.run_id, bytes).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(js_err("writing the run manifest")(e.to_string())),
+        }
+    }
+
+    pub async fn manifest(&self, run_id: &str) -> Result<Option<RunManifest>, BusError> {
+        let bytes = self
+            .runs
+            .get(run_id)
+            .await
+            .map_err(|e| js_err("reading the run manifest")(e.to_string()))?;
+        Ok(match bytes {
+            Some(b) => Some(ticketflow_schemas::decode(&b)?),
+            None => None,
+        })
+    }
+
+    /// Ids of every recorded run.
+    pub async fn run_ids(&self) -> Result<Vec<String>, BusError> {
+        use futures::TryStreamExt;
+        let keys = match self.runs.keys().await {
+            Ok(keys) => keys,
+            Err(e) => return Err(js_err("listing runs")(e.to_string())),
+        };
+        let mut ids: Vec<String> = keys
+            .try_collect()
+            .await
+            .map_err(|e| js_err("listing runs")(e.to_string()))?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Creates the progress record unless it exists.
+    pub async fn create_progress(&self, progress: &RunProgress) -> Result<bool, BusError> {
+        let bytes = Bytes::from(ticketflow_schemas::encode(progress)?);
+        match self.progress.create(&progress.run_id, bytes).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(js_err("writing run progress")(e.to_string())),
+        }
+    }
+
+    pub async fn progress(&self, run_id: &str) -> Result<Option<RunProgress>, BusError> {
+        let bytes = self
+            .progress
+            .get(run_id)
+            .await
+            .map_err(|e| js_err("reading run progress")(e.to_string()))?;
+        Ok(match bytes {
+            Some(b) => Some(ticketflow_schemas::decode(&b)?),
+            None => None,
+        })
+    }
+
+    /// Applies `change` to a run's progress with compare-and-set, retrying on conflicts with
+    /// other replicas, and returns what `change` returned on the attempt that was stored.
+    ///
+    /// `change` may run several times, so it must only compute from the record it is given.
+    pub async fn update_progress<R>(
+        &self,
+        run_id: &str,
+        mut change: impl FnMut(&mut RunProgress) -> R,
+    ) -> Result<(R, RunProgress), BusError> {
+        loop {
+            let entry = self
+                .progress
+                .entry(run_id)
+                .await
+                .map_err(|e| js_err("reading run progress")(e.to_string()))?
+                .ok_or_else(|| BusError::RunNotFound {
+                    run_id: run_id.to_string(),
+                })?;
+            if entry.operation != kv::Operation::Put {
+                return Err(BusError::RunNotFound {
+                    run_id: run_id.to_string(),
+                });
+            }
+            let mut progress: RunProgress = ticketflow_schemas::decode(&entry.value)?;
+            let result = change(&mut progress);
+            let bytes = Bytes::from(ticketflow_schemas::encode(&progress)?);
+            match self.progress.update(run_id, bytes, entry.revision).await {
+                Ok(_) => return Ok((result, progress)),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    tracing::debug!(run_id, "progress update conflict, retrying");
+                    continue;
+                }
+                Err(e) => return Err(js_err("updating run progress")(e.to_string())),
+            }
+        }
+    }
+}
+
+async fn kv_bucket(
+    js: &jetstream::Context,
+    bucket: &str,
+    history: i64,
+) -> Result<kv::Store, BusError> {
+    match js.get_key_value(bucket).await {
+        Ok(store) => Ok(store),
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: bucket.to_string(),
+                history,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err(format!("creating KV bucket {bucket}"))(e.to_string())),
+    }
+}

@@ -1,0 +1,242 @@
+//! Sharding an input and queueing its shards.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ticketflow_connectors::nats::{Bus, BusError, SUBJECT_RAW};
+use ticketflow_connectors::store::{Store, StoreError, keys};
+use ticketflow_ml::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
+use ticketflow_ml::text::EmbedInput;
+use ticketflow_schemas::{RunManifest, RunProgress, ShardTask};
+
+use crate::input::{InputError, fetch_input};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    /// A local path or `s3://bucket/key`.
+    pub input: String,
+    /// Tickets per shard: the unit of work, retry and parallelism.
+    pub shard_size: u32,
+    /// Defaults to an id derived from the input's content and the settings below.
+    pub run_id: Option<String>,
+    pub embed_input: EmbedInput,
+    pub load: LoadOptions,
+}
+
+/// What [`submit`] did.
+#[derive(Debug, Clone)]
+pub struct SubmitOutcome {
+    pub run_id: String,
+    /// False when the run already existed and was fully published: nothing was done.
+    pub published: bool,
+    pub shard_count: u32,
+    pub tickets: u64,
+    pub quarantined: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(
+        "{input}: no ticket was accepted ({quarantined} rows quarantined; see {quarantine_key} in the store)"
+    )]
+    NothingAccepted {
+        input: String,
+        quarantined: u64,
+        quarantine_key: String,
+    },
+    #[error("invalid run id {0:?}: use letters, digits, '-' and '_' only")]
+    BadRunId(String),
+    #[error("serialising a ticket: {0}")]
+    Serialize(String),
+    #[error("--shard-size must be at least 1")]
+    BadShardSize,
+}
+
+/// The run id the coordinator uses when none is given: same input and settings, same run.
+pub fn default_run_id(digest: &str, shard_size: u32, embed_input: EmbedInput) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(digest.as_bytes());
+    h.update(&shard_size.to_le_bytes());
+    h.update(embed_input.to_string().as_bytes());
+    format!("run-{}", &h.finalize().to_hex()[..12])
+}
+
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Validates, shards and queues `opts.input`. See the crate docs for the idempotency rules.
+pub async fn submit(
+    bus: &Bus,
+    store: &Store,
+    opts: &SubmitOptions,
+) -> Result<SubmitOutcome, SubmitError> {
+    if opts.shard_size == 0 {
+        return Err(SubmitError::BadShardSize);
+    }
+    let input = fetch_input(&opts.input).await?;
+    let run_id = match &opts.run_id {
+        Some(id) if !valid_run_id(id) => return Err(SubmitError::BadRunId(id.clone())),
+        Some(id) => id.clone(),
+        None => default_run_id(&input.digest, opts.shard_size, opts.embed_input),
+    };
+
+    if let (Some(manifest), Some(progress)) =
+        (bus.manifest(&run_id).await?, bus.progress(&run_id).await?)
+        && progress.published
+    {
+        tracing::info!(run_id, "run already submitted; nothing to do");
+        return Ok(SubmitOutcome {
+            run_id,
+            published: false,
+            shard_count: manifest.shard_count,
+            tickets: manifest.tickets,
+            quarantined: manifest.quarantined,
+        });
+    }
+
+    // Shard files: written as the input streams by, one shard in memory at a time.
+    let mut reader = TicketReader::open(&input.path, &opts.load)?;
+    let mut shards: Vec<u32> = Vec::new();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut in_buffer = 0_u32;
+    let mut tickets = 0_u64;
+    let mut quarantined: Vec<Quarantined> = Vec::new();
+    let mut labelled = false;
+    loop {
+        let outcome = reader.next().transpose()?;
+        let flush = match &outcome {
+            None => in_buffer > 0,
+            Some(_) => in_buffer == opts.shard_size,
+        };
+        if flush {
+            let shard = shards.len() as u32;
+            let key = keys::raw_shard(&run_id, shard);
+            store
+                .put(&key, Bytes::from(std::mem::take(&mut buffer)))
+                .await?;
+            shards.push(in_buffer);
+            in_buffer = 0;
+            if shards.len().is_multiple_of(100) {
+                tracing::info!(run_id, shards = shards.len(), tickets, "shards written");
+            }
+        }
+        match outcome {
+            None => break,
+            Some(TicketOutcome::Accepted(t)) => {
+                labelled |= t.ticket_type.is_some();
+                serde_json::to_writer(&mut buffer, &t)
+                    .map_err(|e| SubmitError::Serialize(e.to_string()))?;
+                buffer.push(b'\n');
+                in_buffer += 1;
+                tickets += 1;
+            }
+            Some(TicketOutcome::Quarantined(q)) => quarantined.push(q),
+        }
+    }
+
+    let quarantine_key = keys::quarantine(&run_id);
+    let mut qbytes = Vec::new();
+    for q in &quarantined {
+        let line = serde_json::json!({
+            "row": q.row, "line": q.line, "reason": q.reason, "message": q.reason.to_string(), "excerpt": q.excerpt,
+        });
+        let _ = writeln!(qbytes, "{line}");
+    }
+    store.put(&quarantine_key, Bytes::from(qbytes)).await?;
+    if tickets == 0 {
+        return Err(SubmitError::NothingAccepted {
+            input: opts.input.clone(),
+            quarantined: quarantined.len() as u64,
+            quarantine_key,
+        });
+    }
+
+    let shard_count = shards.len() as u32;
+    let manifest = RunManifest {
+        run_id: run_id.clone(),
+        input: opts.input.clone(),
+        input_digest: input.digest.clone(),
+        created_at_ms: now_ms(),
+        shard_size: opts.shard_size,
+        shard_count,
+        tickets,
+        quarantined: quarantined.len() as u64,
+        quarantine_key: Some(quarantine_key),
+        labelled,
+        embed_input: opts.embed_input.to_string(),
+    };
+    if !bus.create_manifest(&manifest).await? {
+        tracing::info!(
+            run_id,
+            "manifest already recorded (another coordinator?); completing its publishing"
+        );
+    }
+    bus.create_progress(&RunProgress::new(&run_id, shard_count, now_ms()))
+        .await?;
+    for (shard, n) in shards.iter().enumerate() {
+        let shard = shard as u32;
+        let task = ShardTask {
+            run_id: run_id.clone(),
+            shard,
+            shard_count,
+            raw_key: keys::raw_shard(&run_id, shard),
+            tickets: *n,
+            embed_input: opts.embed_input.to_string(),
+        };
+        bus.publish(SUBJECT_RAW, &task, &format!("{run_id}.raw.{shard}"), None)
+            .await?;
+    }
+    bus.update_progress(&run_id, |p| p.published = true).await?;
+    tracing::info!(
+        run_id,
+        shard_count,
+        tickets,
+        quarantined = quarantined.len(),
+        "run queued"
+    );
+    Ok(SubmitOutcome {
+        run_id,
+        published: true,
+        shard_count,
+        tickets,
+        quarantined: quarantined.len() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_run_id_depends_on_input_and_settings() {
+        let a = default_run_id("d1", 500, EmbedInput::Normalized);
+        assert_eq!(a, default_run_id("d1", 500, EmbedInput::Normalized));
+        assert_ne!(a, default_run_id("d2", 500, EmbedInput::Normalized));
+        assert_ne!(a, default_run_id("d1", 250, EmbedInput::Normalized));
+        assert_ne!(a, default_run_id("d1", 500, EmbedInput::Cleaned));
+        assert!(valid_run_id(&a));
+        assert!(!valid_run_id("a/b"));
+        assert!(!valid_run_id(""));
+    }
+}

@@ -1,0 +1,368 @@
+//! Run state kept in JetStream KV: the manifest the coordinator writes once, and the progress
+//! record every stage updates with compare-and-set.
+
+use std::collections::BTreeMap;
+
+use fixedbitset::FixedBitSet;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Message;
+
+/// Pipeline stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Cleaner,
+    Embedder,
+    Indexer,
+    Trainer,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Cleaner,
+        Stage::Embedder,
+        Stage::Indexer,
+        Stage::Trainer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Cleaner => "cleaner",
+            Stage::Embedder => "embedder",
+            Stage::Indexer => "indexer",
+            Stage::Trainer => "trainer",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown stage {s:?}; expected one of cleaner, embedder, indexer, trainer")
+            })
+    }
+}
+
+/// What the coordinator recorded about a run. Written once (create-if-absent), so two
+/// coordinators racing on the same run id cannot both publish it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunManifest {
+    pub run_id: String,
+    /// Where the input came from, as given.
+    pub input: String,
+    /// BLAKE3 of the input bytes: the same input always maps to the same default run id.
+    pub input_digest: String,
+    pub created_at_ms: u64,
+    pub shard_size: u32,
+    pub shard_count: u32,
+    pub tickets: u64,
+    pub quarantined: u64,
+    pub quarantine_key: Option<String>,
+    /// Whether tickets carry a `type` label (training run) or not (inference run).
+    pub labelled: bool,
+    /// `normalized` or `cleaned`: what the embedder sees.
+    pub embed_input: String,
+}
+
+impl Message for RunManifest {
+    const KIND: &'static str = "run_manifest";
+}
+
+/// A set of shard numbers, as a bitmap: 100,000 shards fit in 12.5 KB.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShardSet(FixedBitSet);
+
+impl ShardSet {
+    pub fn with_capacity(shards: u32) -> Self {
+        Self(FixedBitSet::with_capacity(shards as usize))
+    }
+
+    /// Adds `shard`; true when it was not there before.
+    pub fn insert(&mut self, shard: u32) -> bool {
+        let i = shard as usize;
+        if i >= self.0.len() {
+            self.0.grow(i + 1);
+        }
+        !self.0.put(i)
+    }
+
+    pub fn contains(&self, shard: u32) -> bool {
+        self.0.contains(shard as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones(..)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.ones().map(|i| i as u32)
+    }
+}
+
+/// Why a shard was given up on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadShard {
+    pub stage: Stage,
+    pub reason: String,
+}
+
+/// Where a run stands. Stages update it with compare-and-set on the KV revision, so concurrent
+/// replicas never lose each other's updates, and exactly one of them sees the run become
+/// complete.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunProgress {
+    pub run_id: String,
+    pub shard_count: u32,
+    pub cleaned: ShardSet,
+    pub embedded: ShardSet,
+    pub indexed: ShardSet,
+    pub dead: BTreeMap<u32, DeadShard>,
+    pub tickets_indexed: u64,
+    /// Sum of per-shard processing time per stage (cleaner, embedder, indexer), milliseconds.
+    pub busy_ms: [u64; 3],
+    pub started_at_ms: u64,
+    /// Set by the coordinator once every shard task is published; a coordinator rerun on a run
+    /// without it republishes (de-duplicated by message id) instead of leaving the run stuck.
+    pub published: bool,
+    /// When the last shard became final (indexed or dead).
+    pub completed_at_ms: Option<u64>,
+    /// Set once `runs.completed` is acknowledged by JetStream.
+    pub completion_published: bool,
+    /// How many times a trainer started on this run (1 in a healthy run).
+    pub train_attempts: u32,
+    /// Set by the trainer when it has recorded the run's result.
+    pub trained_at_ms: Option<u64>,
+}
+
+impl Message for RunProgress {
+    const KIND: &'static str = "run_progress";
+}
+
+/// Coarse status of a run, derived from its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// Every shard indexed; waiting for the trainer.
+    Indexed,
+    /// Every shard indexed or dead, at least one dead.
+    CompletedWithErrors,
+    Completed,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Running => "running",
+            RunStatus::Indexed => "indexed",
+            RunStatus::CompletedWithErrors => "completed-with-errors",
+            RunStatus::Completed => "completed",
+        })
+    }
+}
+
+/// Where one shard stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ShardState {
+    Pending,
+    /// Finished this stage (the last one it reached).
+    Done {
+        stage: Stage,
+    },
+    Dead {
+        stage: Stage,
+        reason: String,
+    },
+}
+
+impl RunProgress {
+    pub fn new(run_id: &str, shard_count: u32, now_ms: u64) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            shard_count,
+            cleaned: ShardSet::with_capacity(shard_count),
+            embedded: ShardSet::with_capacity(shard_count),
+            indexed: ShardSet::with_capacity(shard_count),
+            started_at_ms: now_ms,
+            ..Self::default()
+        }
+    }
+
+    /// The set a stage marks when it finishes a shard (the trainer works per run, not shard).
+    pub fn done_set_mut(&mut self, stage: Stage) -> Option<&mut ShardSet> {
+        match stage {
+            Stage::Cleaner => Some(&mut self.cleaned),
+            Stage::Embedder => Some(&mut self.embedded),
+            Stage::Indexer => Some(&mut self.indexed),
+            Stage::Trainer => None,
+        }
+    }
+
+    pub fn done_set(&self, stage: Stage) -> Option<&ShardSet> {
+        match stage {
+            Stage::Cleaner => Some(&self.cleaned),
+            Stage::Embedder => Some(&self.embedded),
+            Stage::Indexer => Some(&self.indexed),
+            Stage::Trainer => None,
+        }
+    }
+
+    /// True when every shard is indexed or dead: the moment to publish `runs.completed`.
+    pub fn all_shards_final(&self) -> bool {
+        let finished = (0..self.shard_count)
+            .filter(|s| self.indexed.contains(*s) || self.dead.contains_key(s))
+            .count();
+        finished == self.shard_count as usize
+    }
+
+    pub fn status(&self) -> RunStatus {
+        if !self.all_shards_final() {
+            RunStatus::Running
+        } else if !self.dead.is_empty() {
+            RunStatus::CompletedWithErrors
+        } else if self.trained_at_ms.is_some() {
+            RunStatus::Completed
+        } else {
+            RunStatus::Indexed
+        }
+    }
+
+    pub fn shard_state(&self, shard: u32) -> ShardState {
+        if let Some(dead) = self.dead.get(&shard) {
+            return ShardState::Dead {
+                stage: dead.stage,
+                reason: dead.reason.clone(),
+            };
+        }
+        [Stage::Indexer, Stage::Embedder, Stage::Cleaner]
+            .into_iter()
+            .find(|st| self.done_set(*st).is_some_and(|s| s.contains(shard)))
+            .map_or(ShardState::Pending, |stage| ShardState::Done { stage })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode, encode};
+
+    #[test]
+    fn shard_set_counts_and_grows() {
+        let mut s = ShardSet::with_capacity(4);
+        assert!(s.insert(1));
+        assert!(!s.insert(1), "second insert is not new");
+        assert!(s.insert(10), "grows past its capacity");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 10]);
+    }
+
+    #[test]
+    fn progress_round_trips_and_derives_status() {
+        let mut p = RunProgress::new("r", 3, 1);
+        assert_eq!(p.status(), RunStatus::Running);
+        for shard in 0..3 {
+            p.cleaned.insert(shard);
+        }
+        p.indexed.insert(0);
+        p.indexed.insert(1);
+        assert_eq!(
+            p.shard_state(1),
+            ShardState::Done {
+                stage: Stage::Indexer
+            }
+        );
+        assert_eq!(
+            p.shard_state(2),
+            ShardState::Done {
+                stage: Stage::Cleaner
+            }
+        );
+        assert!(!p.all_shards_final());
+        p.dead.insert(
+            2,
+            DeadShard {
+                stage: Stage::Embedder,
+                reason: "corrupt".into(),
+            },
+        );
+        assert!(p.all_shards_final());
+        assert_eq!(p.status(), RunStatus::CompletedWithErrors);
+        let back: RunProgress = decode(&encode(&p).expect("encode")).expect("decode");
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn every_wire_type_round_trips() {
+        let manifest = RunManifest {
+            run_id: "r".into(),
+            input: "file.csv".into(),
+            input_digest: "abc".into(),
+            created_at_ms: 5,
+            shard_size: 500,
+            shard_count: 2,
+            tickets: 900,
+            quarantined: 3,
+            quarantine_key: Some("runs/r/quarantine.jsonl".into()),
+            labelled: true,
+            embed_input: "normalized".into(),
+        };
+        assert_eq!(
+            decode::<RunManifest>(&encode(&manifest).expect("e")).expect("d"),
+            manifest
+        );
+        let dl = crate::DeadLetter {
+            run_id: None,
+            shard: None,
+            stage: Stage::Cleaner,
+            subject: "tf.raw".into(),
+            deliveries: 5,
+            reason: "undecodable".into(),
+            payload: vec![0, 159, 146, 150],
+        };
+        assert_eq!(
+            decode::<crate::DeadLetter>(&encode(&dl).expect("e")).expect("d"),
+            dl
+        );
+        let file = crate::CleanShardFile {
+            run_id: "r".into(),
+            shard: 0,
+            tickets: vec![crate::CleanTicket {
+                id: "t".into(),
+                row: 1,
+                text: "VPN down".into(),
+                tokens: vec!["vpn".into()],
+                language: Some("en".into()),
+                language_source: "given".into(),
+                ticket_type: Some("Incident".into()),
+                queue: None,
+                priority: None,
+                has_subject: true,
+                placeholder_count: 0,
+            }],
+        };
+        assert_eq!(
+            decode::<crate::CleanShardFile>(&encode(&file).expect("e")).expect("d"),
+            file
+        );
+        for st in Stage::ALL {
+            assert_eq!(st.as_str().parse::<Stage>(), Ok(st));
+        }
+        assert!("nope".parse::<Stage>().is_err());
+    }
+}

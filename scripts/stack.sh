@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The local stack: nats-server (JetStream), Chroma and the workers as separate processes, state
+# under var/stack/. Nothing needs Docker.
+#
+#   scripts/stack.sh up       start everything (idempotent: running pieces are left alone)
+#   scripts/stack.sh down     stop everything this script started (SIGTERM, then SIGKILL)
+#   scripts/stack.sh status
+#
+# Environment: NATS_PORT (4222), NATS_MONITOR_PORT (8222), CHROMA_PORT (8000), EMBEDDERS (2),
+# TICKETFLOW_STORE (file://var/store). Workers get NATS_URL/TICKETFLOW_CHROMA_URL to match.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$PWD"
+[ -f var/env ] && source var/env
+
+NATS_PORT="${NATS_PORT:-4222}"
+NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
+CHROMA_PORT="${CHROMA_PORT:-8000}"
+EMBEDDERS="${EMBEDDERS:-2}"
+STACK="${STACK_DIR:-var/stack}"
+BIN="${TICKETFLOW_BIN:-$root/target/release/ticketflow}"
+export NATS_URL="nats://127.0.0.1:$NATS_PORT"
+export TICKETFLOW_CHROMA_URL="http://127.0.0.1:$CHROMA_PORT"
+export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$root/var/store}"
+export RUST_LOG="${RUST_LOG:-info,ort=warn}"
+
+mkdir -p "$STACK/pids" "$STACK/logs"
+
+alive() { [ -f "$STACK/pids/$1.pid" ] && kill -0 "$(cat "$STACK/pids/$1.pid")" 2>/dev/null; }
+
+start() { # NAME CMD...
+  local name=$1; shift
+  if alive "$name"; then return; fi
+  nohup "$@" >"$STACK/logs/$name.log" 2>&1 &
+  echo $! >"$STACK/pids/$name.pid"
+}
+
+wait_for() { # WHAT URL SECONDS
+  local what=$1 url=$2 deadline=$((SECONDS + $3))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "stack: $what did not come up; log: $STACK/logs/$what.log" >&2
+      tail -20 "$STACK/logs/$what.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+up() {
+  [ -x "$BIN" ] || { echo "stack: $BIN not built (make build)" >&2; exit 1; }
+  start nats var/bin/nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" \
+    -sd "$root/$STACK/nats"
+  start chroma var/bin/chroma run --path "$root/$STACK/chroma" --host 127.0.0.1 --port "$CHROMA_PORT"
+  wait_for nats "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" 30
+  wait_for chroma "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
+  start cleaner "$BIN" worker cleaner
+  for i in $(seq 1 "$EMBEDDERS"); do start "embedder-$i" "$BIN" worker embedder; done
+  start indexer "$BIN" worker indexer
+  start trainer "$BIN" worker trainer
+  sleep 0.5
+  for f in "$STACK"/pids/*.pid; do
+    name=$(basename "$f" .pid)
+    alive "$name" || { echo "stack: $name exited at start; log:" >&2; tail -20 "$STACK/logs/$name.log" >&2; exit 1; }
+  done
+  echo "stack up: NATS $NATS_URL, Chroma $TICKETFLOW_CHROMA_URL, store $TICKETFLOW_STORE, workers: cleaner, ${EMBEDDERS}x embedder, indexer, trainer (logs in $STACK/logs)"
+}
+
+down() {
+  # Workers first (they drain on SIGTERM), then the servers.
+  for group in "cleaner embedder-* indexer trainer" "chroma nats"; do
+    pids=()
+    for pattern in $group; do
+      for f in "$STACK"/pids/$pattern.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f"); kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+        rm -f "$f"
+      done
+    done
+    for pid in "${pids[@]}"; do
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
+  echo "stack down"
+}
+
+status() {
+  for f in "$STACK"/pids/*.pid; do
+    [ -f "$f" ] || { echo "nothing running"; return; }
+    name=$(basename "$f" .pid)
+    if alive "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: dead"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,194 @@
+//! `ticketflow runs list|show`: run state for operators.
+
+use clap::{Args, Subcommand};
+use ticketflow_connectors::nats::Bus;
+use ticketflow_connectors::store::{Store, keys};
+use ticketflow_schemas::{RunManifest, RunProgress, Stage};
+
+use super::services::{ServiceArgs, runtime};
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: RunsCommand,
+    #[command(flatten)]
+    pub services: ServiceArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One line per run: status, shards indexed, tickets.
+    List,
+    /// A run's manifest, per-stage progress, dead shards and where its outputs are.
+    Show {
+        run_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: RunsArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let bus = args.services.bus(false).await?;
+        match args.command {
+            RunsCommand::List => list(&bus).await,
+            RunsCommand::Show { run_id, json } => {
+                let store = args.services.store()?;
+                show(&bus, &store, &run_id, json).await
+            }
+        }
+    })
+}
+
+async fn list(bus: &Bus) -> anyhow::Result<()> {
+    let ids = bus.run_ids().await?;
+    if ids.is_empty() {
+        println!("no runs");
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:<22} {:>15} {:>9} {:>11}  input",
+        "RUN", "STATUS", "SHARDS INDEXED", "TICKETS", "QUARANTINED"
+    );
+    for id in ids {
+        let Some(m) = bus.manifest(&id).await? else {
+            continue;
+        };
+        let p = bus.progress(&id).await?;
+        let (status, indexed) = match &p {
+            Some(p) => (p.status().to_string(), p.indexed.len()),
+            None => ("unknown".into(), 0),
+        };
+        println!(
+            "{:<28} {:<22} {:>15} {:>9} {:>11}  {}",
+            id,
+            status,
+            format!("{indexed}/{}", m.shard_count),
+            m.tickets,
+            m.quarantined,
+            m.input
+        );
+    }
+    Ok(())
+}
+
+async fn load(bus: &Bus, run_id: &str) -> anyhow::Result<(RunManifest, RunProgress)> {
+    let m = bus
+        .manifest(run_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("run {run_id} not found (see `ticketflow runs list`)"))?;
+    let p = bus
+        .progress(run_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("run {run_id} has a manifest but no progress record"))?;
+    Ok((m, p))
+}
+
+async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Result<()> {
+    let (m, p) = load(bus, run_id).await?;
+    if json {
+        let value = serde_json::json!({
+            "manifest": m,
+            "status": p.status(),
+            "shards": {
+                "total": p.shard_count,
+                "cleaned": p.cleaned.len(),
+                "embedded": p.embedded.len(),
+                "indexed": p.indexed.len(),
+                "dead": p.dead.iter().map(|(s, d)| serde_json::json!({"shard": s, "stage": d.stage, "reason": d.reason})).collect::<Vec<_>>(),
+            },
+            "tickets_indexed": p.tickets_indexed,
+            "train_attempts": p.train_attempts,
+            "trained": p.trained_at_ms.is_some(),
+            "result": format!("{}/{}", store.describe(), keys::run_result(run_id)),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("run        {}", m.run_id);
+    println!("status     {}", p.status());
+    println!(
+        "input      {} (blake3 {})",
+        m.input,
+        &m.input_digest[..16.min(m.input_digest.len())]
+    );
+    println!(
+        "tickets    {} accepted, {} quarantined, {} indexed",
+        m.tickets, m.quarantined, p.tickets_indexed
+    );
+    println!("shards     {} of {} tickets", m.shard_count, m.shard_size);
+    for stage in [Stage::Cleaner, Stage::Embedder, Stage::Indexer] {
+        let done = p.done_set(stage).map_or(0, |s| s.len());
+        println!("  {:<9} {done}/{}", stage.as_str(), m.shard_count);
+    }
+    println!(
+        "  trainer   {}",
+        if p.trained_at_ms.is_some() {
+            "done"
+        } else {
+            "pending"
+        }
+    );
+    for (shard, dead) in &p.dead {
+        println!("  dead shard {shard} at {}: {}", dead.stage, dead.reason);
+    }
+    println!("store      {}", store.describe());
+    println!(
+        "  shards   {}raw/, clean/, embeddings/",
+        keys::run_prefix(run_id)
+    );
+    println!("  result   {}", keys::run_result(run_id));
+    if let Some(q) = &m.quarantine_key {
+        println!("  rejects  {q}");
+    }
+    Ok(())
+}
+
+/// The end-of-run summary `run --wait` and `make demo` print.
+pub async fn print_summary(
+    bus: &Bus,
+    store: &Store,
+    services: &ServiceArgs,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let (m, p) = load(bus, run_id).await?;
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let wall = p
+        .completed_at_ms
+        .unwrap_or(p.started_at_ms)
+        .saturating_sub(p.started_at_ms);
+    let chroma_count = match services.chroma().await {
+        Ok(c) => c
+            .count()
+            .await
+            .map(|n| n.to_string())
+            .unwrap_or_else(|e| format!("unavailable ({e})")),
+        Err(e) => format!("unavailable ({e})"),
+    };
+    println!();
+    println!("run {} {}", m.run_id, p.status());
+    println!(
+        "  tickets      {} accepted, {} quarantined, {} indexed",
+        m.tickets, m.quarantined, p.tickets_indexed
+    );
+    println!("  shards       {} ({} dead)", m.shard_count, p.dead.len());
+    println!(
+        "  stage time   cleaner {:.1}s, embedder {:.1}s, indexer {:.1}s (summed over shards); wall {:.1}s",
+        secs(p.busy_ms[0]),
+        secs(p.busy_ms[1]),
+        secs(p.busy_ms[2]),
+        secs(wall)
+    );
+    println!(
+        "  chroma       {} records in collection {:?} at {}",
+        chroma_count, services.collection, services.chroma_url
+    );
+    println!("  object store {}", store.describe());
+    println!("    tensors    {}embeddings/", keys::run_prefix(run_id));
+    println!("    result     {}", keys::run_result(run_id));
+    if let Some(q) = &m.quarantine_key {
+        println!("    rejects    {q}");
+    }
+    Ok(())
+}

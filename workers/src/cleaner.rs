@@ -1,0 +1,115 @@
+//! Cleaner: raw tickets in, prepared tickets out.
+//!
+//! Reads the shard's JSON lines of [`Ticket`]s, runs text preparation on each (the same
+//! [`ticketflow_ml::text::prepare`] the CLI uses) and stores a [`CleanShardFile`].
+
+use bytes::Bytes;
+use ticketflow_connectors::nats::SUBJECT_CLEAN;
+use ticketflow_connectors::store::{Store, keys};
+use ticketflow_ml::text::{self, EmbedInput};
+use ticketflow_schemas::{CleanShardFile, CleanTicket, CleanedShard, ShardTask, Stage, Ticket};
+
+use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
+use crate::store_error;
+
+pub struct Cleaner {
+    pub store: Store,
+}
+
+/// Parses a raw shard file. A line that does not parse makes the whole file corrupt: the
+/// coordinator wrote it, so a bad line means damage, not a user's typo.
+pub fn parse_raw_shard(bytes: &[u8]) -> Result<Vec<Ticket>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("raw shard is not UTF-8: {e}"))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<Ticket>(line)
+                .map_err(|e| format!("raw shard line {}: {e}", i + 1))
+        })
+        .collect()
+}
+
+/// Prepares one ticket for the embedder and the index.
+pub fn clean_ticket(t: &Ticket, embed_input: EmbedInput) -> CleanTicket {
+    let prepared = text::prepare(&t.subject, &t.body, t.language.as_deref());
+    CleanTicket {
+        id: t.id.clone(),
+        row: t.row,
+        text: prepared.embed_text(embed_input).into_owned(),
+        placeholder_count: prepared.placeholder_count() as u32,
+        language: prepared.language.clone(),
+        language_source: prepared.language_source.as_str().to_string(),
+        tokens: prepared.tokens,
+        ticket_type: t.ticket_type.clone(),
+        queue: t.queue.clone(),
+        priority: t.priority.clone(),
+        has_subject: !t.subject.trim().is_empty(),
+    }
+}
+
+impl StageWorker for Cleaner {
+    const STAGE: Stage = Stage::Cleaner;
+    type Input = ShardTask;
+
+    async fn process(&self, task: &ShardTask) -> Result<Processed, StageError> {
+        let embed_input: EmbedInput = task
+            .embed_input
+            .parse()
+            .map_err(|e| StageError::Permanent(format!("{e}")))?;
+        let raw = self.store.get(&task.raw_key).await.map_err(store_error)?;
+        let tickets = parse_raw_shard(&raw).map_err(StageError::Permanent)?;
+        let cleaned: Vec<CleanTicket> = tickets
+            .iter()
+            .map(|t| clean_ticket(t, embed_input))
+            .collect();
+        let n = cleaned.len() as u32;
+        let file = CleanShardFile {
+            run_id: task.run_id.clone(),
+            shard: task.shard,
+            tickets: cleaned,
+        };
+        let bytes =
+            ticketflow_schemas::encode(&file).map_err(|e| StageError::Permanent(e.to_string()))?;
+        let clean_key = keys::clean_shard(&task.run_id, task.shard);
+        self.store
+            .put(&clean_key, Bytes::from(bytes))
+            .await
+            .map_err(store_error)?;
+        let next = CleanedShard {
+            run_id: task.run_id.clone(),
+            shard: task.shard,
+            shard_count: task.shard_count,
+            clean_key,
+            tickets: n,
+        };
+        Ok(Processed {
+            tickets: n,
+            downstream: Some(Downstream::new(
+                SUBJECT_CLEAN,
+                &next,
+                format!("{}.clean.{}", task.run_id, task.shard),
+            )?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_shard_parses_and_corruption_is_reported_with_its_line() {
+        let good = r#"{"id":"a","row":1,"subject":"VPN","body":"down","language":"en"}
+{"id":"b","row":2,"subject":"","body":"Zugang bitte","language":"de"}
+"#;
+        let tickets = parse_raw_shard(good.as_bytes()).expect("parses");
+        assert_eq!(tickets.len(), 2);
+        let cleaned = clean_ticket(&tickets[1], EmbedInput::Normalized);
+        assert!(!cleaned.has_subject);
+        assert_eq!(cleaned.text, "Zugang bitte");
+        let bad = format!("{good}{{not json\n");
+        let err = parse_raw_shard(bad.as_bytes()).expect_err("corrupt");
+        assert!(err.contains("line 3"), "{err}");
+    }
+}

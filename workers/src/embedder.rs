@@ -1,0 +1,68 @@
+//! Embedder: prepared tickets in, a `.npy` tensor out.
+//!
+//! The model runs on a blocking thread (ONNX Runtime parallelises inside each call); the async
+//! side keeps sending in-progress acks meanwhile. One embedder per process: scale with replicas.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use ticketflow_connectors::nats::SUBJECT_EMBEDDED;
+use ticketflow_connectors::store::{Store, keys};
+use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder as Model};
+use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
+
+use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
+use crate::{store_error, tensors};
+
+pub struct Embedder {
+    pub store: Store,
+    pub model: Arc<Mutex<Model>>,
+}
+
+impl StageWorker for Embedder {
+    const STAGE: Stage = Stage::Embedder;
+    type Input = CleanedShard;
+
+    async fn process(&self, msg: &CleanedShard) -> Result<Processed, StageError> {
+        let bytes = self.store.get(&msg.clean_key).await.map_err(store_error)?;
+        let file: CleanShardFile = ticketflow_schemas::decode(&bytes)
+            .map_err(|e| StageError::Permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
+        let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
+        let n = texts.len() as u32;
+        let model = Arc::clone(&self.model);
+        let npy = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StageError> {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut model = model.lock().map_err(|_| {
+                StageError::Permanent("embedder poisoned by an earlier panic".into())
+            })?;
+            let vectors = model
+                .embed(&refs)
+                .map_err(|e| StageError::Permanent(format!("embedding: {e}")))?;
+            tensors::to_npy(&vectors).map_err(StageError::Permanent)
+        })
+        .await
+        .map_err(|e| StageError::Transient(format!("embedding task: {e}")))??;
+        let embeddings_key = keys::embeddings(&msg.run_id, msg.shard);
+        self.store
+            .put(&embeddings_key, Bytes::from(npy))
+            .await
+            .map_err(store_error)?;
+        let next = EmbeddedShard {
+            run_id: msg.run_id.clone(),
+            shard: msg.shard,
+            shard_count: msg.shard_count,
+            clean_key: msg.clean_key.clone(),
+            embeddings_key,
+            tickets: n,
+            dim: EMBEDDING_DIM as u32,
+        };
+        Ok(Processed {
+            tickets: n,
+            downstream: Some(Downstream::new(
+                SUBJECT_EMBEDDED,
+                &next,
+                format!("{}.embedded.{}", msg.run_id, msg.shard),
+            )?),
+        })
+    }
+}

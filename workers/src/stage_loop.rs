@@ -1,0 +1,536 @@
+//! The loop every stage worker runs.
+//!
+//! For each message:
+//!
+//! 1. Pull **one** message from the stage's durable consumer. Replicas pull independently, so N
+//!    replicas share a backlog.
+//! 2. Decode it. While the stage works on it, send an in-progress ack every third of the ack
+//!    wait, so a long shard is not redelivered to another replica while this one is working.
+//! 3. On success:
+//!    - publish the downstream message (with a deterministic `Nats-Msg-Id`, so a republish after
+//!      a crash is dropped as a duplicate);
+//!    - mark the shard done in the run's progress (compare-and-set);
+//!    - publish `runs.completed` if this was the last shard;
+//!    - acknowledge the message, and only then.
+//! 4. On failure, NAK with a growing delay (no hot loop against a service that is down). On the
+//!    last allowed attempt, publish the message to the dead-letter stream with the reason,
+//!    record the shard as dead, and terminate the message. A dead shard still counts as final,
+//!    so the run completes, *with errors* that name it.
+//!
+//! Every effect is idempotent (deterministic object keys, upserts keyed by ticket id,
+//! de-duplicated publishes, set-based progress), so at-least-once delivery gives
+//! effectively-once results.
+//!
+//! On SIGTERM the loop stops pulling, finishes the shard in hand, and returns. A message that is
+//! never acknowledged is redelivered after the ack wait, so nothing is lost.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{AckKind, Message as JsMessage};
+use bytes::Bytes;
+use futures::StreamExt;
+use ticketflow_connectors::nats::SUBJECT_RUNS_COMPLETED;
+use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings, SUBJECT_DLQ_PREFIX};
+use ticketflow_schemas::{DeadLetter, DeadShard, Message, RunCompleted, Stage};
+use tokio::sync::watch;
+
+use crate::now_ms;
+
+/// What a stage made of one message.
+#[derive(Debug)]
+pub struct Processed {
+    /// Tickets in the shard, for progress and logs.
+    pub tickets: u32,
+    /// The message for the next stage, if there is one.
+    pub downstream: Option<Downstream>,
+}
+
+#[derive(Debug)]
+pub struct Downstream {
+    pub subject: &'static str,
+    pub payload: Bytes,
+    pub msg_id: String,
+}
+
+impl Downstream {
+    pub fn new<T: Message>(
+        subject: &'static str,
+        msg: &T,
+        msg_id: String,
+    ) -> Result<Self, StageError> {
+        let payload =
+            ticketflow_schemas::encode(msg).map_err(|e| StageError::Permanent(e.to_string()))?;
+        Ok(Self {
+            subject,
+            payload: Bytes::from(payload),
+            msg_id,
+        })
+    }
+}
+
+/// Why a stage could not process a message.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// A dependency is unavailable (object store, Chroma, NATS): retry with backoff.
+    #[error("{0}")]
+    Transient(String),
+    /// The input itself is bad (corrupt shard file, wrong shape): retrying will not help, but
+    /// we still retry up to the limit in case the cause was a half-written object.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<BusError> for StageError {
+    fn from(e: BusError) -> Self {
+        StageError::Transient(e.to_string())
+    }
+}
+
+/// A stage's input message knows which run and shard it belongs to.
+pub trait ShardMessage: Message + Send + 'static {
+    fn run_id(&self) -> &str;
+    /// `None` for per-run messages (the trainer's `runs.completed`).
+    fn shard(&self) -> Option<u32>;
+}
+
+impl ShardMessage for ticketflow_schemas::ShardTask {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn shard(&self) -> Option<u32> {
+        Some(self.shard)
+    }
+}
+
+impl ShardMessage for ticketflow_schemas::CleanedShard {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn shard(&self) -> Option<u32> {
+        Some(self.shard)
+    }
+}
+
+impl ShardMessage for ticketflow_schemas::EmbeddedShard {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn shard(&self) -> Option<u32> {
+        Some(self.shard)
+    }
+}
+
+impl ShardMessage for RunCompleted {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn shard(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// One stage's work on one message.
+pub trait StageWorker: Send + Sync + 'static {
+    const STAGE: Stage;
+    type Input: ShardMessage;
+
+    fn process(
+        &self,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Processed, StageError>> + Send;
+}
+
+/// Tells the loop to stop pulling. Cloned into signal handlers.
+#[derive(Clone)]
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Triggers on SIGTERM or Ctrl-C.
+    pub fn on_signals(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested: finishing the shard in hand, then exiting");
+            me.trigger();
+        });
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Delay before a failed message is redelivered: 1 s, 2 s, 4 s … capped at 30 s.
+pub fn backoff(delivered: u32) -> Duration {
+    let exp = delivered.saturating_sub(1).min(5);
+    Duration::from_secs(1 << exp).min(Duration::from_secs(30))
+}
+
+/// Runs `worker` until `shutdown` triggers. Returns the number of messages handled.
+pub async fn run_stage<W: StageWorker>(
+    bus: Bus,
+    settings: ConsumerSettings,
+    worker: W,
+    shutdown: Shutdown,
+) -> Result<u64, BusError> {
+    let stage = W::STAGE;
+    let consumer = bus.consumer(stage, settings).await?;
+    let mut stop = shutdown.subscribe();
+    let mut handled = 0_u64;
+    tracing::info!(%stage, "worker ready");
+    while !shutdown.is_triggered() {
+        let batch = consumer
+            .batch()
+            .max_messages(1)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(%stage, error = %e, "pull failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let next = tokio::select! {
+            next = batch.next() => next,
+            _ = stop.changed() => break,
+        };
+        match next {
+            None => continue, // the pull expired with nothing to do
+            Some(Err(e)) => {
+                tracing::warn!(%stage, error = %e, "receiving failed");
+                continue;
+            }
+            Some(Ok(msg)) => {
+                handle(&bus, settings, &worker, msg).await;
+                handled += 1;
+            }
+        }
+    }
+    tracing::info!(%stage, handled, "worker stopped");
+    Ok(handled)
+}
+
+async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &W, msg: JsMessage) {
+    let stage = W::STAGE;
+    let delivered = msg
+        .info()
+        .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+        .unwrap_or(1);
+    let subject = msg.subject.to_string();
+
+    // A delivery past the limit means earlier attempts crashed or timed out without a verdict.
+    if delivered > settings.max_attempts {
+        let reason = format!(
+            "no attempt finished within {} deliveries (worker crashes or ack timeouts)",
+            settings.max_attempts
+        );
+        dead_letter::<W>(bus, &msg, &subject, delivered, &reason).await;
+        return;
+    }
+
+    let input: W::Input = match ticketflow_schemas::decode(&msg.payload) {
+        Ok(input) => input,
+        Err(e) => {
+            fail::<W>(
+                bus,
+                &msg,
+                &subject,
+                delivered,
+                settings,
+                None,
+                StageError::Permanent(e.to_string()),
+            )
+            .await;
+            return;
+        }
+    };
+    let run_id = input.run_id().to_string();
+    let shard = input.shard();
+    let span = tracing::info_span!("shard", %stage, run_id = %run_id, shard = ?shard, delivered);
+    let _enter = span.enter();
+
+    let started = Instant::now();
+    let outcome = {
+        let keepalive = keep_alive(&msg, settings.ack_wait);
+        let result = worker.process(&input).await;
+        drop(keepalive);
+        result
+    };
+    let outcome = match outcome {
+        Ok(processed) => finish(bus, &input, stage, processed, started).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(tickets) => {
+            if let Err(e) = msg.double_ack().await {
+                // The effects are idempotent: a redelivery will redo them harmlessly.
+                tracing::warn!(error = %e, "ack failed; the shard may be redelivered");
+            }
+            tracing::info!(
+                tickets,
+                ms = started.elapsed().as_millis() as u64,
+                "shard done"
+            );
+        }
+        Err(e) => {
+            fail::<W>(bus, &msg, &subject, delivered, settings, Some(&input), e).await;
+        }
+    }
+}
+
+/// Publishes downstream, records progress and, for the last shard, the run's completion.
+async fn finish<I: ShardMessage>(
+    bus: &Bus,
+    input: &I,
+    stage: Stage,
+    processed: Processed,
+    started: Instant,
+) -> Result<u32, StageError> {
+    if let Some(down) = &processed.downstream {
+        bus.publish_bytes(down.subject, down.payload.clone(), &down.msg_id, None)
+            .await?;
+    }
+    if let Some(shard) = input.shard() {
+        let busy = started.elapsed().as_millis() as u64;
+        let tickets = u64::from(processed.tickets);
+        let (_, progress) = bus
+            .update_progress(input.run_id(), |p| {
+                let newly = p.done_set_mut(stage).is_some_and(|set| set.insert(shard));
+                if newly {
+                    if let Some(slot) = busy_slot(stage) {
+                        p.busy_ms[slot] += busy;
+                    }
+                    if stage == Stage::Indexer {
+                        p.tickets_indexed += tickets;
+                    }
+                }
+                mark_completed_if_final(p);
+            })
+            .await?;
+        publish_completion_if_due(bus, &progress).await?;
+    }
+    Ok(processed.tickets)
+}
+
+fn busy_slot(stage: Stage) -> Option<usize> {
+    match stage {
+        Stage::Cleaner => Some(0),
+        Stage::Embedder => Some(1),
+        Stage::Indexer => Some(2),
+        Stage::Trainer => None,
+    }
+}
+
+fn mark_completed_if_final(p: &mut ticketflow_schemas::RunProgress) {
+    if p.completed_at_ms.is_none() && p.all_shards_final() {
+        p.completed_at_ms = Some(now_ms());
+    }
+}
+
+/// Publishes `runs.completed` when every shard is final and nobody has confirmed publishing it
+/// yet. Several replicas may get here at once; the fixed message id lets JetStream keep one.
+pub async fn publish_completion_if_due(
+    bus: &Bus,
+    progress: &ticketflow_schemas::RunProgress,
+) -> Result<(), BusError> {
+    if !progress.all_shards_final() || progress.completion_published {
+        return Ok(());
+    }
+    let event = RunCompleted {
+        run_id: progress.run_id.clone(),
+        shard_count: progress.shard_count,
+        tickets_indexed: progress.tickets_indexed,
+        dead_shards: progress.dead.keys().copied().collect(),
+    };
+    let msg_id = format!("{}.completed", progress.run_id);
+    bus.publish(SUBJECT_RUNS_COMPLETED, &event, &msg_id, None)
+        .await?;
+    bus.update_progress(&progress.run_id, |p| p.completion_published = true)
+        .await?;
+    tracing::info!(
+        run_id = %progress.run_id,
+        dead = event.dead_shards.len(),
+        "run complete: published runs.completed"
+    );
+    Ok(())
+}
+
+/// Sends in-progress acks until dropped.
+fn keep_alive(msg: &JsMessage, ack_wait: Duration) -> KeepAlive {
+    let period = (ack_wait / 3).max(Duration::from_millis(200));
+    let ack_subject = msg.reply.clone();
+    let client = msg.context.client();
+    let handle = tokio::spawn(async move {
+        let Some(reply) = ack_subject else { return };
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await; // the first tick fires at once
+        loop {
+            tick.tick().await;
+            if client
+                .publish(reply.clone(), Bytes::from(AckKind::Progress))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    KeepAlive(handle)
+}
+
+struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn fail<W: StageWorker>(
+    bus: &Bus,
+    msg: &JsMessage,
+    subject: &str,
+    delivered: u32,
+    settings: ConsumerSettings,
+    input: Option<&W::Input>,
+    error: StageError,
+) {
+    let _ = input;
+    if delivered >= settings.max_attempts {
+        let reason = format!("attempt {delivered} of {}: {error}", settings.max_attempts);
+        dead_letter::<W>(bus, msg, subject, delivered, &reason).await;
+        return;
+    }
+    let delay = match error {
+        StageError::Transient(_) => backoff(delivered),
+        StageError::Permanent(_) => Duration::from_secs(1),
+    };
+    tracing::warn!(
+        stage = %W::STAGE,
+        delivered,
+        retry_in_s = delay.as_secs_f32(),
+        error = %error,
+        "shard failed; will retry"
+    );
+    if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+        tracing::warn!(error = %e, "nak failed; the ack wait will redeliver");
+    }
+}
+
+/// Gives up on a message: dead-letter stream, progress, then terminate redelivery.
+async fn dead_letter<W: StageWorker>(
+    bus: &Bus,
+    msg: &JsMessage,
+    subject: &str,
+    delivered: u32,
+    reason: &str,
+) {
+    let stage = W::STAGE;
+    let decoded: Option<W::Input> = ticketflow_schemas::decode(&msg.payload).ok();
+    let run_id = decoded.as_ref().map(|m| m.run_id().to_string());
+    let shard = decoded.as_ref().and_then(|m| m.shard());
+    let letter = DeadLetter {
+        run_id: run_id.clone(),
+        shard,
+        stage,
+        subject: subject.to_string(),
+        deliveries: u64::from(delivered),
+        reason: reason.to_string(),
+        payload: msg.payload.to_vec(),
+    };
+    let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+    let dlq_subject = format!("{SUBJECT_DLQ_PREFIX}.{stage}");
+    let msg_id = match (&run_id, shard) {
+        (Some(run), Some(shard)) => format!("{run}.{stage}.{shard}.dead"),
+        _ => format!("{stage}.seq{seq}.dead"),
+    };
+    tracing::error!(%stage, run_id = ?run_id, shard = ?shard, reason, "dead-lettering");
+    if let Err(e) = bus.publish(&dlq_subject, &letter, &msg_id, None).await {
+        // Without the dead letter recorded, keep the message: NAK so it comes back later.
+        tracing::error!(error = %e, "cannot publish the dead letter; keeping the message");
+        let _ = msg
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(30))))
+            .await;
+        return;
+    }
+    if let (Some(run), Some(shard)) = (&run_id, shard) {
+        let dead = DeadShard {
+            stage,
+            reason: reason.to_string(),
+        };
+        match bus
+            .update_progress(run, |p| {
+                p.dead.entry(shard).or_insert_with(|| dead.clone());
+                mark_completed_if_final(p);
+            })
+            .await
+        {
+            Ok((_, progress)) => {
+                if let Err(e) = publish_completion_if_due(bus, &progress).await {
+                    tracing::error!(error = %e, "cannot publish runs.completed");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot record the dead shard"),
+        }
+    }
+    if let Err(e) = msg.ack_with(AckKind::Term).await {
+        tracing::warn!(error = %e, "term failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(50), Duration::from_secs(30));
+    }
+}
