@@ -5,7 +5,6 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
-DEMO_ROWS ?= 2000
 
 .PHONY: setup build demo test lint unit bench-embed setup-bench clean-var
 
@@ -15,12 +14,10 @@ setup:
 build: setup
 	$(CARGO) build --release --locked
 
-## demo: set up, build, generate our own tickets, embed them, print a summary.
+## demo: set up, build, start the local stack (NATS, Chroma, workers), run the main job on
+## our own synthetic tickets (or INPUT=path), print a summary, stop the stack.
 demo: build
-	@mkdir -p var/demo
-	$(ENV) $(BIN) generate --rows $(DEMO_ROWS) --output var/demo/tickets.csv
-	$(ENV) $(BIN) embed --input var/demo/tickets.csv --output var/demo/vectors.npy
-	@echo "outputs: var/demo/vectors.npy (+ .rows.csv, .quarantine.jsonl)"
+	@scripts/demo.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -7,6 +7,7 @@
 #   scripts/stack.sh status
 #
 # Environment: NATS_PORT (4222), NATS_MONITOR_PORT (8222), CHROMA_PORT (8000), EMBEDDERS (2),
+# EMBEDDER_THREADS (cores / EMBEDDERS),
 # TICKETFLOW_STORE (file://var/store). Workers get NATS_URL/TICKETFLOW_CHROMA_URL to match.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,6 +18,9 @@ NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 CHROMA_PORT="${CHROMA_PORT:-8000}"
 EMBEDDERS="${EMBEDDERS:-2}"
+# Split the cores between embedder replicas; oversubscribing ONNX Runtime threads costs more
+# than it gains.
+EMBEDDER_THREADS="${EMBEDDER_THREADS:-$(( $(nproc) / EMBEDDERS > 0 ? $(nproc) / EMBEDDERS : 1 ))}"
 STACK="${STACK_DIR:-var/stack}"
 BIN="${TICKETFLOW_BIN:-$root/target/release/ticketflow}"
 export NATS_URL="nats://127.0.0.1:$NATS_PORT"
@@ -55,7 +59,7 @@ up() {
   wait_for nats "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" 30
   wait_for chroma "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
   start cleaner "$BIN" worker cleaner
-  for i in $(seq 1 "$EMBEDDERS"); do start "embedder-$i" "$BIN" worker embedder; done
+  for i in $(seq 1 "$EMBEDDERS"); do start "embedder-$i" "$BIN" worker embedder --threads "$EMBEDDER_THREADS"; done
   start indexer "$BIN" worker indexer
   start trainer "$BIN" worker trainer
   sleep 0.5

@@ -1,0 +1,320 @@
+//! The distributed pipeline end to end, on real servers: nats-server with JetStream, Chroma, and
+//! (for `s3://`) moto, each on its own ports and data directory, with every stage a separate
+//! `ticketflow worker` process and two embedder replicas.
+//!
+//! What must hold after a run:
+//! - every accepted ticket is in Chroma exactly once, with the vector stored in the object store;
+//! - every shard has its tensor;
+//! - the run is complete and the trainer ran once;
+//! - running the coordinator again on the same input changes nothing.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ndarray::Array2;
+use ndarray_npy::ReadNpyExt;
+use support::{Chroma, Moto, Nats, StackEnv, dump_logs, generate, model_ready};
+use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
+use ticketflow_connectors::nats::{Bus, NatsConfig};
+use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
+use ticketflow_schemas::{RunManifest, RunProgress, RunStatus, Stage};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Everything a test needs to look at a run from the outside.
+struct Inspect {
+    bus: Bus,
+    store: Store,
+    chroma: ChromaClient,
+}
+
+impl Inspect {
+    async fn open(nats: &Nats, chroma: &Chroma, store: Store, collection: &str) -> Self {
+        let bus = Bus::connect(&NatsConfig {
+            url: nats.url.clone(),
+            wait_for_server: false,
+        })
+        .await
+        .expect("bus");
+        let chroma = ChromaClient::connect(&ChromaConfig::new(&chroma.url, collection))
+            .await
+            .expect("chroma");
+        Self { bus, store, chroma }
+    }
+
+    async fn run(&self, run_id: &str) -> (RunManifest, RunProgress) {
+        let m = self
+            .bus
+            .manifest(run_id)
+            .await
+            .expect("kv")
+            .expect("manifest");
+        let p = self
+            .bus
+            .progress(run_id)
+            .await
+            .expect("kv")
+            .expect("progress");
+        (m, p)
+    }
+}
+
+/// The run id printed by `ticketflow run`.
+fn run_id_from(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "run")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no run id in {stdout:?}"))
+        .to_string()
+}
+
+/// Checks every invariant of a finished run; returns the ticket ids.
+async fn assert_run_complete(inspect: &Inspect, run_id: &str, expected_tickets: u64) {
+    let (manifest, progress) = inspect.run(run_id).await;
+    assert_eq!(manifest.tickets, expected_tickets);
+    assert_eq!(progress.status(), RunStatus::Completed, "{progress:?}");
+    assert_eq!(progress.indexed.len() as u32, manifest.shard_count);
+    assert!(progress.dead.is_empty());
+    assert_eq!(progress.tickets_indexed, expected_tickets);
+    assert_eq!(progress.train_attempts, 1, "the trainer ran exactly once");
+    assert!(progress.completion_published);
+
+    // Every shard has its tensor, and Chroma holds exactly those vectors under those ids.
+    let mut ids = Vec::new();
+    for shard in 0..manifest.shard_count {
+        let clean = inspect
+            .store
+            .get(&keys::clean_shard(run_id, shard))
+            .await
+            .expect("clean shard");
+        let file: ticketflow_schemas::CleanShardFile =
+            ticketflow_schemas::decode(&clean).expect("decode clean shard");
+        let npy = inspect
+            .store
+            .get(&keys::embeddings(run_id, shard))
+            .await
+            .expect("tensor of every shard");
+        let tensor = Array2::<f32>::read_npy(&npy[..]).expect("npy");
+        assert_eq!(tensor.dim(), (file.tickets.len(), 384));
+        let shard_ids: Vec<String> = file.tickets.iter().map(|t| t.id.clone()).collect();
+        let records = inspect.chroma.get(&shard_ids).await.expect("chroma get");
+        assert_eq!(
+            records.len(),
+            shard_ids.len(),
+            "shard {shard}: all tickets in Chroma"
+        );
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record.id, shard_ids[i]);
+            let max_diff = record
+                .embedding
+                .iter()
+                .zip(tensor.row(i))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0_f32, f32::max);
+            assert!(
+                max_diff < 1e-5,
+                "ticket {}: Chroma vector differs by {max_diff}",
+                record.id
+            );
+            assert_eq!(
+                record.metadata.get("run_id").and_then(|v| v.as_str()),
+                Some(run_id)
+            );
+            assert!(record.metadata.contains_key("type"));
+        }
+        ids.extend(shard_ids);
+    }
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        unique.len() as u64,
+        expected_tickets,
+        "no ticket twice across shards"
+    );
+
+    let result = inspect
+        .store
+        .get(&keys::run_result(run_id))
+        .await
+        .expect("result.json");
+    let result: serde_json::Value = serde_json::from_slice(&result).expect("json");
+    assert_eq!(result["tickets_indexed"], expected_tickets);
+    assert_eq!(result["status"], "completed");
+
+    for stage in [
+        Stage::Cleaner,
+        Stage::Embedder,
+        Stage::Indexer,
+        Stage::Trainer,
+    ] {
+        assert_eq!(
+            inspect.bus.backlog(stage).await.expect("backlog"),
+            0,
+            "{stage} backlog"
+        );
+    }
+}
+
+fn run_pipeline(
+    dir: &Path,
+    env: &StackEnv,
+    input: &Path,
+    shard_size: u32,
+    procs_for_logs: &[&support::Proc],
+) -> String {
+    let out = env.run(&[
+        "run",
+        "--input",
+        &input.to_string_lossy(),
+        "--shard-size",
+        &shard_size.to_string(),
+        "--wait",
+        "--stall-timeout-secs",
+        "120",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "run failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dump_logs(procs_for_logs)
+    );
+    let _ = dir;
+    run_id_from(&stdout)
+}
+
+#[test]
+fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
+    if !model_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = Nats::start(dir.path()) else {
+        return;
+    };
+    let Some(chroma) = Chroma::start(dir.path()) else {
+        return;
+    };
+    let store_dir = dir.path().join("store");
+    let store_url = format!("file://{}", store_dir.display());
+    let env = StackEnv::new(&nats, &chroma, &store_url, "e2e_file");
+    let workers = env.workers(2, dir.path(), &[]);
+    let input = dir.path().join("tickets.csv");
+    generate(&input, 2_000, 7);
+
+    let logs: Vec<&support::Proc> = workers.iter().collect();
+    let run_id = run_pipeline(dir.path(), &env, &input, 250, &logs);
+
+    let rt = rt();
+    let store = Store::open(&StoreConfig {
+        url: store_url.clone(),
+        s3: S3Options::default(),
+    })
+    .expect("store");
+    let inspect = rt.block_on(Inspect::open(&nats, &chroma, store, "e2e_file"));
+    rt.block_on(assert_run_complete(&inspect, &run_id, 2_000));
+    assert_eq!(rt.block_on(inspect.chroma.count()).expect("count"), 2_000);
+
+    // Both embedder replicas took part.
+    for w in workers.iter().filter(|w| w.name.starts_with("embedder")) {
+        let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+        assert!(
+            log.contains("shard done"),
+            "{} did no work:\n{}",
+            w.name,
+            w.log_tail()
+        );
+    }
+
+    // Same input again: nothing new is queued, nothing is duplicated.
+    let out = env.run(&[
+        "run",
+        "--input",
+        &input.to_string_lossy(),
+        "--shard-size",
+        "250",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("nothing to do"), "{stdout}");
+    assert_eq!(run_id_from(&stdout), run_id);
+    std::thread::sleep(Duration::from_secs(2));
+    rt.block_on(assert_run_complete(&inspect, &run_id, 2_000));
+    assert_eq!(rt.block_on(inspect.chroma.count()).expect("count"), 2_000);
+
+    // runs list / show report it.
+    let list = env.run(&["runs", "list"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.contains(&run_id) && list.contains("completed"),
+        "{list}"
+    );
+    let show = env.run(&["runs", "show", &run_id, "--json"]);
+    let show: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
+    assert_eq!(show["status"], "completed");
+    assert_eq!(show["shards"]["indexed"], 8);
+
+    // search finds a ticket of the kind asked for.
+    let out = env.run(&[
+        "search",
+        "the VPN client does not respond",
+        "-k",
+        "3",
+        "--where",
+        "type=Incident",
+    ]);
+    let hits = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hits.lines().count(), 3, "{hits}");
+    assert!(hits.lines().all(|l| l.contains("Incident")), "{hits}");
+}
+
+#[test]
+fn s3_store_end_to_end() {
+    if !model_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = Nats::start(dir.path()) else {
+        return;
+    };
+    let Some(chroma) = Chroma::start(dir.path()) else {
+        return;
+    };
+    let Some(moto) = Moto::start(dir.path(), "tickets") else {
+        return;
+    };
+    let store_url = "s3://tickets/ticketflow";
+    let env = StackEnv::new(&nats, &chroma, store_url, "e2e_s3").with(moto.env());
+    let workers = env.workers(2, dir.path(), &[]);
+    let input = dir.path().join("tickets.csv");
+    generate(&input, 1_000, 11);
+
+    let logs: Vec<&support::Proc> = workers.iter().chain([&moto.proc]).collect();
+    let run_id = run_pipeline(dir.path(), &env, &input, 200, &logs);
+
+    let rt = rt();
+    let store = Store::open_with_env(
+        &StoreConfig {
+            url: store_url.to_string(),
+            s3: S3Options::from_vars(moto.env()),
+        },
+        moto.env(),
+    )
+    .expect("store");
+    let inspect = rt.block_on(Inspect::open(&nats, &chroma, store, "e2e_s3"));
+    rt.block_on(assert_run_complete(&inspect, &run_id, 1_000));
+    // Nothing was written to the local default store.
+    assert!(!dir.path().join("store").exists());
+}

@@ -1,0 +1,366 @@
+//! Real servers for integration tests: nats-server, Chroma and moto (S3), each on its own free
+//! port with its own data directory, plus `ticketflow` worker processes. Everything started here
+//! is killed when its guard drops, so a failing test leaves nothing behind.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A binary from `make setup` (`var/bin/NAME`), or `None` with the test skipped — unless
+/// `TICKETFLOW_REQUIRE_SERVICES=1` (as under `make test`), where a missing binary fails.
+pub fn service_binary(name: &str) -> Option<PathBuf> {
+    let path = workspace().join("var/bin").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    let msg = format!("{} missing: run `make setup`", path.display());
+    if std::env::var("TICKETFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    None
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command, log_dir: &Path) -> Proc {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let err = file.try_clone().expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// GETs `http://127.0.0.1:port/path`; true on a 2xx answer.
+pub fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0_u8; 12];
+    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 2")
+}
+
+/// Sends one raw HTTP request; returns the status code.
+pub fn http_request(port: u16, method: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.get(9..12)?.parse().ok()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} not ready after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub struct Nats {
+    pub proc: Proc,
+    pub port: u16,
+    pub monitor_port: u16,
+    pub url: String,
+}
+
+impl Nats {
+    pub fn start(dir: &Path) -> Option<Nats> {
+        let bin = service_binary("nats-server")?;
+        Some(Self::start_on(&bin, dir, free_port(), free_port()))
+    }
+
+    /// Starts on fixed ports (used to restart a server in place).
+    pub fn start_on(bin: &Path, dir: &Path, port: u16, monitor_port: u16) -> Nats {
+        let store = dir.join("nats");
+        let proc = Proc::spawn(
+            "nats",
+            Command::new(bin).args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                &monitor_port.to_string(),
+                "-sd",
+                &store.to_string_lossy(),
+            ]),
+            dir,
+        );
+        wait_until("nats-server", Duration::from_secs(30), || {
+            http_ok(monitor_port, "/healthz?js-enabled-only=true")
+        });
+        Nats {
+            proc,
+            port,
+            monitor_port,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+pub struct Chroma {
+    pub proc: Proc,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Chroma {
+    pub fn start(dir: &Path) -> Option<Chroma> {
+        let bin = service_binary("chroma")?;
+        let port = free_port();
+        let path = dir.join("chroma");
+        let proc = Proc::spawn(
+            "chroma",
+            Command::new(bin).args([
+                "run",
+                "--path",
+                &path.to_string_lossy(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ]),
+            dir,
+        );
+        wait_until("chroma", Duration::from_secs(60), || {
+            http_ok(port, "/api/v2/heartbeat")
+        });
+        Some(Chroma {
+            proc,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+/// moto's S3 server with one bucket.
+pub struct Moto {
+    pub proc: Proc,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start(dir: &Path, bucket: &str) -> Option<Moto> {
+        let bin = service_binary("moto_server")?;
+        let port = free_port();
+        let proc = Proc::spawn(
+            "moto",
+            Command::new(bin).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+            dir,
+        );
+        wait_until("moto", Duration::from_secs(30), || {
+            http_request(port, "GET", "/").is_some()
+        });
+        let status = http_request(port, "PUT", &format!("/{bucket}"));
+        assert_eq!(status, Some(200), "creating bucket {bucket}");
+        Some(Moto {
+            proc,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// The AWS_* environment a client needs to reach this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test-secret".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+        ]
+    }
+}
+
+/// Environment that points `ticketflow` at a test stack.
+#[derive(Clone, Debug)]
+pub struct StackEnv {
+    pub vars: Vec<(String, String)>,
+}
+
+impl StackEnv {
+    pub fn new(nats: &Nats, chroma: &Chroma, store_url: &str, collection: &str) -> Self {
+        Self {
+            vars: vec![
+                ("NATS_URL".into(), nats.url.clone()),
+                ("TICKETFLOW_CHROMA_URL".into(), chroma.url.clone()),
+                ("TICKETFLOW_STORE".into(), store_url.to_string()),
+                (
+                    "TICKETFLOW_CHROMA_COLLECTION".into(),
+                    collection.to_string(),
+                ),
+                ("RUST_LOG".into(), "info,ort=warn".into()),
+            ],
+        }
+    }
+
+    pub fn with(mut self, vars: Vec<(String, String)>) -> Self {
+        self.vars.extend(vars);
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketflow"));
+        cmd.current_dir(workspace());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn worker(&self, stage: &str, name: &str, log_dir: &Path, extra: &[&str]) -> Proc {
+        let mut cmd = self.command();
+        cmd.args(["worker", stage]).args(extra);
+        Proc::spawn(name, &mut cmd, log_dir)
+    }
+
+    /// cleaner, `embedders` embedders, indexer, trainer.
+    pub fn workers(&self, embedders: usize, log_dir: &Path, extra: &[&str]) -> Vec<Proc> {
+        let mut procs = vec![self.worker("cleaner", "cleaner", log_dir, extra)];
+        for i in 0..embedders {
+            procs.push(self.worker("embedder", &format!("embedder-{i}"), log_dir, extra));
+        }
+        procs.push(self.worker("indexer", "indexer", log_dir, extra));
+        procs.push(self.worker("trainer", "trainer", log_dir, extra));
+        procs
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run ticketflow")
+    }
+}
+
+/// Writes `rows` synthetic tickets to `path` with the binary's generator.
+pub fn generate(path: &Path, rows: u64, seed: u64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+        .args([
+            "generate",
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--output",
+            &path.to_string_lossy(),
+        ])
+        .output()
+        .expect("generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// True when the model from `make setup` is there (the embedder needs it).
+pub fn model_ready() -> bool {
+    let model = std::env::var_os("TICKETFLOW_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
+    let ready = model.join("model.onnx").is_file();
+    if !ready {
+        assert!(
+            std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() != Ok("1"),
+            "model missing: run `make setup`"
+        );
+        eprintln!("skipping: model missing (run `make setup`)");
+    }
+    ready
+}
+
+pub fn dump_logs(procs: &[&Proc]) -> String {
+    procs
+        .iter()
+        .map(|p| format!("--- {} ---\n{}", p.name, p.log_tail()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
