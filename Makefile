@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test lint unit bench-embed setup-bench clean-var
+.PHONY: setup build demo test lint bench-embed bench-pipeline setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -33,6 +33,10 @@ setup-bench: setup
 
 bench-embed: setup-bench build
 	$(ENV) scripts/bench_embed.sh
+
+## bench-pipeline: end-to-end tickets/s with 1 and 2 embedders vs `ticketflow embed` alone.
+bench-pipeline: build
+	scripts/bench_pipeline.sh
 
 clean-var:
 	rm -rf var
