@@ -190,27 +190,62 @@ fn run_pipeline(
     run_id_from(&stdout)
 }
 
+/// NATS, Chroma, two embedders and one of every other stage, plus `rows` generated tickets.
+struct Stack {
+    dir: tempfile::TempDir,
+    nats: Nats,
+    chroma: Chroma,
+    env: StackEnv,
+    workers: Vec<support::Proc>,
+    input: std::path::PathBuf,
+}
+
+impl Stack {
+    fn start(
+        store_url: impl FnOnce(&Path) -> String,
+        collection: &str,
+        extra_env: Vec<(String, String)>,
+        rows: u64,
+    ) -> Option<Stack> {
+        if !model_ready() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nats = Nats::start(dir.path())?;
+        let chroma = Chroma::start(dir.path())?;
+        let env = StackEnv::new(&nats, &chroma, &store_url(dir.path()), collection).with(extra_env);
+        let workers = env.workers(2, dir.path(), &[]);
+        let input = dir.path().join("tickets.csv");
+        generate(&input, rows, rows);
+        Some(Stack {
+            dir,
+            nats,
+            chroma,
+            env,
+            workers,
+            input,
+        })
+    }
+}
+
 #[test]
 fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
-    if !model_ready() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
+    let store_url = |dir: &Path| format!("file://{}", dir.join("store").display());
+    let Some(stack) = Stack::start(store_url, "e2e_file", vec![], 2_000) else {
         return;
     };
-    let Some(chroma) = Chroma::start(dir.path()) else {
-        return;
-    };
-    let store_dir = dir.path().join("store");
-    let store_url = format!("file://{}", store_dir.display());
-    let env = StackEnv::new(&nats, &chroma, &store_url, "e2e_file");
-    let workers = env.workers(2, dir.path(), &[]);
-    let input = dir.path().join("tickets.csv");
-    generate(&input, 2_000, 7);
+    let Stack {
+        dir,
+        nats,
+        chroma,
+        env,
+        workers,
+        input,
+    } = &stack;
+    let store_url = store_url(dir.path());
 
     let logs: Vec<&support::Proc> = workers.iter().collect();
-    let run_id = run_pipeline(dir.path(), &env, &input, 250, &logs);
+    let run_id = run_pipeline(dir.path(), env, input, 250, &logs);
 
     let rt = rt();
     let store = Store::open(&StoreConfig {
@@ -218,7 +253,7 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
         s3: S3Options::default(),
     })
     .expect("store");
-    let inspect = rt.block_on(Inspect::open(&nats, &chroma, store, "e2e_file"));
+    let inspect = rt.block_on(Inspect::open(nats, chroma, store, "e2e_file"));
     rt.block_on(assert_run_complete(&inspect, &run_id, 2_000));
     assert_eq!(rt.block_on(inspect.chroma.count()).expect("count"), 2_000);
 
@@ -282,27 +317,25 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
 
 #[test]
 fn s3_store_end_to_end() {
-    if !model_ready() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
-        return;
-    };
-    let Some(chroma) = Chroma::start(dir.path()) else {
-        return;
-    };
-    let Some(moto) = Moto::start(dir.path(), "tickets") else {
+    let moto_dir = tempfile::tempdir().expect("tempdir");
+    let Some(moto) = Moto::start(moto_dir.path(), "tickets") else {
         return;
     };
     let store_url = "s3://tickets/ticketflow";
-    let env = StackEnv::new(&nats, &chroma, store_url, "e2e_s3").with(moto.env());
-    let workers = env.workers(2, dir.path(), &[]);
-    let input = dir.path().join("tickets.csv");
-    generate(&input, 1_000, 11);
+    let Some(stack) = Stack::start(|_| store_url.to_string(), "e2e_s3", moto.env(), 1_000) else {
+        return;
+    };
+    let Stack {
+        dir,
+        nats,
+        chroma,
+        env,
+        workers,
+        input,
+    } = &stack;
 
     let logs: Vec<&support::Proc> = workers.iter().chain([&moto.proc]).collect();
-    let run_id = run_pipeline(dir.path(), &env, &input, 200, &logs);
+    let run_id = run_pipeline(dir.path(), env, input, 200, &logs);
 
     let rt = rt();
     let store = Store::open_with_env(
@@ -313,7 +346,7 @@ fn s3_store_end_to_end() {
         moto.env(),
     )
     .expect("store");
-    let inspect = rt.block_on(Inspect::open(&nats, &chroma, store, "e2e_s3"));
+    let inspect = rt.block_on(Inspect::open(nats, chroma, store, "e2e_s3"));
     rt.block_on(assert_run_complete(&inspect, &run_id, 1_000));
     // Nothing was written to the local default store.
     assert!(!dir.path().join("store").exists());

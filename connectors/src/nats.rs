@@ -250,24 +250,11 @@ impl Bus {
     /// Records a run's manifest unless one exists. Returns false when another coordinator got
     /// there first; this is what makes two coordinators on the same input produce one run.
     pub async fn create_manifest(&self, manifest: &RunManifest) -> Result<bool, BusError> {
-        let bytes = Bytes::from(ticketflow_schemas::encode(manifest)?);
-        match self.runs.create(&manifest.run_id, bytes).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(js_err("writing the run manifest")(e.to_string())),
-        }
+        create_record(&self.runs, &manifest.run_id, manifest, "the run manifest").await
     }
 
     pub async fn manifest(&self, run_id: &str) -> Result<Option<RunManifest>, BusError> {
-        let bytes = self
-            .runs
-            .get(run_id)
-            .await
-            .map_err(|e| js_err("reading the run manifest")(e.to_string()))?;
-        Ok(match bytes {
-            Some(b) => Some(ticketflow_schemas::decode(&b)?),
-            None => None,
-        })
+        read_record(&self.runs, run_id, "the run manifest").await
     }
 
     /// Ids of every recorded run.
@@ -287,24 +274,11 @@ impl Bus {
 
     /// Creates the progress record unless it exists.
     pub async fn create_progress(&self, progress: &RunProgress) -> Result<bool, BusError> {
-        let bytes = Bytes::from(ticketflow_schemas::encode(progress)?);
-        match self.progress.create(&progress.run_id, bytes).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(js_err("writing run progress")(e.to_string())),
-        }
+        create_record(&self.progress, &progress.run_id, progress, "run progress").await
     }
 
     pub async fn progress(&self, run_id: &str) -> Result<Option<RunProgress>, BusError> {
-        let bytes = self
-            .progress
-            .get(run_id)
-            .await
-            .map_err(|e| js_err("reading run progress")(e.to_string()))?;
-        Ok(match bytes {
-            Some(b) => Some(ticketflow_schemas::decode(&b)?),
-            None => None,
-        })
+        read_record(&self.progress, run_id, "run progress").await
     }
 
     /// Applies `change` to a run's progress with compare-and-set, retrying on conflicts with
@@ -343,6 +317,36 @@ impl Bus {
             }
         }
     }
+}
+
+/// Writes `value` under `key` unless the key exists; false when it did.
+async fn create_record<T: Message>(
+    kv: &kv::Store,
+    key: &str,
+    value: &T,
+    what: &str,
+) -> Result<bool, BusError> {
+    let bytes = Bytes::from(ticketflow_schemas::encode(value)?);
+    match kv.create(key, bytes).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(js_err(format!("writing {what}"))(e.to_string())),
+    }
+}
+
+async fn read_record<T: Message>(
+    kv: &kv::Store,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, BusError> {
+    let bytes = kv
+        .get(key)
+        .await
+        .map_err(|e| js_err(format!("reading {what}"))(e.to_string()))?;
+    Ok(match bytes {
+        Some(b) => Some(ticketflow_schemas::decode(&b)?),
+        None => None,
+    })
 }
 
 async fn kv_bucket(

@@ -34,6 +34,7 @@ use ticketflow_connectors::nats::SUBJECT_RUNS_COMPLETED;
 use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings, SUBJECT_DLQ_PREFIX};
 use ticketflow_schemas::{DeadLetter, DeadShard, Message, RunCompleted, Stage};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::now_ms;
 
@@ -275,27 +276,33 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
     let input: W::Input = match ticketflow_schemas::decode(&msg.payload) {
         Ok(input) => input,
         Err(e) => {
-            fail::<W>(
-                bus,
-                &msg,
-                &subject,
-                delivered,
-                settings,
-                None,
-                StageError::Permanent(e.to_string()),
-            )
-            .await;
+            let error = StageError::Permanent(e.to_string());
+            fail::<W>(bus, &msg, &subject, delivered, settings, error).await;
             return;
         }
     };
     let run_id = input.run_id().to_string();
     let shard = input.shard();
+    // Every log line of this shard carries its run and shard.
     let span = tracing::info_span!("shard", %stage, run_id = %run_id, shard = ?shard, delivered);
-    let _enter = span.enter();
+    process_one(bus, settings, worker, &msg, &subject, delivered, input)
+        .instrument(span)
+        .await;
+}
 
+async fn process_one<W: StageWorker>(
+    bus: &Bus,
+    settings: ConsumerSettings,
+    worker: &W,
+    msg: &JsMessage,
+    subject: &str,
+    delivered: u32,
+    input: W::Input,
+) {
+    let stage = W::STAGE;
     let started = Instant::now();
     let outcome = {
-        let keepalive = keep_alive(&msg, settings.ack_wait);
+        let keepalive = keep_alive(msg, settings.ack_wait);
         let result = worker.process(&input).await;
         drop(keepalive);
         result
@@ -317,12 +324,11 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
             );
         }
         Err(e) => {
-            fail::<W>(bus, &msg, &subject, delivered, settings, Some(&input), e).await;
+            fail::<W>(bus, msg, subject, delivered, settings, e).await;
         }
     }
 }
 
-/// Publishes downstream, records progress and, for the last shard, the run's completion.
 async fn finish<I: ShardMessage>(
     bus: &Bus,
     input: &I,
@@ -436,10 +442,8 @@ async fn fail<W: StageWorker>(
     subject: &str,
     delivered: u32,
     settings: ConsumerSettings,
-    input: Option<&W::Input>,
     error: StageError,
 ) {
-    let _ = input;
     if delivered >= settings.max_attempts {
         let reason = format!("attempt {delivered} of {}: {error}", settings.max_attempts);
         dead_letter::<W>(bus, msg, subject, delivered, &reason).await;
