@@ -27,5 +27,13 @@ echo
 echo "== ticketflow search \"VPN connection drops after the update\" -k 3"
 "$BIN" search "VPN connection drops after the update" -k 3
 echo
+echo "== ticketflow predict on tickets the model never saw (var/demo/new.csv)"
+"$BIN" generate --rows 200 --seed $((SEED + 1)) --output var/demo/new.csv >/dev/null
+if "$BIN" predict --input var/demo/new.csv --output var/demo/predictions.csv; then
+  head -4 var/demo/predictions.csv
+else
+  echo "(no model passed the quality gate yet, so nothing to predict with)"
+fi
+echo
 echo "Logs of every process: var/stack/logs/. Shards, tensors and results: ${TICKETFLOW_STORE}."
 echo "Keep the stack running with scripts/stack.sh up; inspect runs with ticketflow runs list."

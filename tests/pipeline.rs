@@ -168,7 +168,7 @@ fn run_pipeline(
     input: &Path,
     shard_size: u32,
     procs_for_logs: &[&support::Proc],
-) -> String {
+) -> (String, String) {
     let out = env.run(&[
         "run",
         "--input",
@@ -187,7 +187,7 @@ fn run_pipeline(
         dump_logs(procs_for_logs)
     );
     let _ = dir;
-    run_id_from(&stdout)
+    (run_id_from(&stdout), stdout)
 }
 
 /// NATS, Chroma, two embedders and one of every other stage, plus `rows` generated tickets.
@@ -245,7 +245,7 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     let store_url = store_url(dir.path());
 
     let logs: Vec<&support::Proc> = workers.iter().collect();
-    let run_id = run_pipeline(dir.path(), env, input, 250, &logs);
+    let (run_id, run_stdout) = run_pipeline(dir.path(), env, input, 250, &logs);
 
     let rt = rt();
     let store = Store::open(&StoreConfig {
@@ -313,6 +313,104 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     );
     assert_eq!(hits.lines().count(), 3, "{hits}");
     assert!(hits.lines().all(|l| l.contains("Incident")), "{hits}");
+
+    // The labelled run trained a model, registered it with card and evaluation, and promoted it.
+    assert!(run_stdout.contains("held-out macro-F1"), "{run_stdout}");
+    assert!(run_stdout.contains("promoted to latest"), "{run_stdout}");
+    for file in [
+        "model.msgpack",
+        "card.json",
+        "evaluation.json",
+        "evaluation.md",
+    ] {
+        let key = format!("models/{run_id}/{file}");
+        assert!(
+            rt.block_on(inspect.store.exists(&key)).expect("exists"),
+            "{key}"
+        );
+    }
+    let card: serde_json::Value = serde_json::from_slice(
+        &rt.block_on(inspect.store.get(&format!("models/{run_id}/card.json")))
+            .expect("card"),
+    )
+    .expect("json");
+    assert!(
+        card["holdout"]["macro_f1"].as_f64().expect("f1") > 0.8,
+        "{card}"
+    );
+
+    // predict on tickets it never saw: one prediction per accepted row.
+    let new_input = dir.path().join("new.csv");
+    generate(&new_input, 300, 99);
+    let predictions = dir.path().join("predictions.csv");
+    let out = env.run(&[
+        "predict",
+        "--input",
+        &new_input.to_string_lossy(),
+        "--output",
+        &predictions.to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&predictions).expect("predictions");
+    assert_eq!(text.lines().count(), 301, "header + one line per row");
+    assert!(
+        text.lines()
+            .next()
+            .expect("header")
+            .starts_with("id,row,predicted_type,probability,p_")
+    );
+
+    // An unlabelled input is an inference run: predictions in the store and in Chroma.
+    let unlabelled = dir.path().join("unlabelled.csv");
+    drop_column(&new_input, &unlabelled, "type");
+    let (infer_id, infer_stdout) = run_pipeline(dir.path(), env, &unlabelled, 100, &logs);
+    assert!(
+        infer_stdout.contains("predictions  300 tickets"),
+        "{infer_stdout}"
+    );
+    let csv = rt
+        .block_on(
+            inspect
+                .store
+                .get(&format!("runs/{infer_id}/predictions.csv")),
+        )
+        .expect("predictions in the store");
+    assert_eq!(
+        csv.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(),
+        301
+    );
+    let ids: Vec<String> = (0..300).map(|i| format!("synth-99-{i}")).collect();
+    let records = rt.block_on(inspect.chroma.get(&ids)).expect("get");
+    assert_eq!(records.len(), 300);
+    assert!(
+        records.iter().all(|r| r
+            .metadata
+            .get("predicted_type")
+            .and_then(|v| v.as_str())
+            .is_some()),
+        "every ticket of the inference run has predicted_type"
+    );
+}
+
+/// Copies a CSV without one column.
+fn drop_column(from: &Path, to: &Path, column: &str) {
+    let mut r = csv::Reader::from_path(from).expect("read");
+    let headers = r.headers().expect("headers").clone();
+    let keep: Vec<usize> = (0..headers.len())
+        .filter(|&i| &headers[i] != column)
+        .collect();
+    let mut w = csv::Writer::from_path(to).expect("write");
+    w.write_record(keep.iter().map(|&i| &headers[i]))
+        .expect("header");
+    for rec in r.records() {
+        let rec = rec.expect("record");
+        w.write_record(keep.iter().map(|&i| &rec[i])).expect("row");
+    }
+    w.flush().expect("flush");
 }
 
 #[test]
@@ -335,7 +433,7 @@ fn s3_store_end_to_end() {
     } = &stack;
 
     let logs: Vec<&support::Proc> = workers.iter().chain([&moto.proc]).collect();
-    let run_id = run_pipeline(dir.path(), env, input, 200, &logs);
+    let (run_id, _) = run_pipeline(dir.path(), env, input, 200, &logs);
 
     let rt = rt();
     let store = Store::open_with_env(

@@ -6,8 +6,10 @@
 //! - [`dataset`]: reads CSV/JSONL ticket exports, quarantines bad rows, assigns stable ids.
 //! - [`text`]: turns a ticket into cleaned tokens and the text the embedder sees.
 //! - [`embed`]: all-MiniLM-L6-v2 sentence embeddings through ONNX Runtime.
+//! - [`classify`]: the ticket-type classifier: features, models, model selection, evaluation.
 //! - [`synth`]: reproducible synthetic tickets for demos and load tests (we ship no real data).
 
+pub mod classify;
 pub mod dataset;
 pub mod embed;
 pub mod synth;

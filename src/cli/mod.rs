@@ -4,11 +4,13 @@
 mod clean;
 mod embed;
 mod generate;
+mod predict;
 mod progress;
 mod run;
 mod runs;
 mod search;
 mod services;
+mod train;
 mod worker;
 
 use std::path::PathBuf;
@@ -43,6 +45,10 @@ enum Command {
     Runs(runs::RunsArgs),
     /// Nearest tickets to a text, from Chroma.
     Search(search::SearchArgs),
+    /// Train, evaluate and register a ticket-type classifier from a completed labelled run.
+    Train(train::TrainCommand),
+    /// Classify tickets in a file with a registered model (`latest` by default).
+    Predict(predict::PredictArgs),
 }
 
 /// Options shared by every command that reads an export.
@@ -120,6 +126,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => worker::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Search(args) => search::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Predict(args) => predict::run(args),
     }
 }
 

@@ -180,6 +180,11 @@ pub async fn print_summary(
         secs(p.busy_ms[2]),
         secs(wall)
     );
+    if let Ok(bytes) = store.get(&keys::run_result(run_id)).await
+        && let Ok(result) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        print_model_lines(&result);
+    }
     println!(
         "  chroma       {} records in collection {:?} at {}",
         chroma_count, services.collection, services.chroma_url
@@ -191,4 +196,56 @@ pub async fn print_summary(
         println!("    rejects    {q}");
     }
     Ok(())
+}
+
+/// The model or prediction part of a run's `result.json`, in a line or two.
+fn print_model_lines(result: &serde_json::Value) {
+    let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.3}"));
+    if let Some(m) = result.get("model") {
+        if let Some(e) = m.get("error").and_then(|e| e.as_str()) {
+            println!("  model        training failed: {e}");
+            return;
+        }
+        let verdict = match m["verdict"]["verdict"].as_str() {
+            Some("promoted") => "promoted to latest".to_string(),
+            Some("rejected") => format!(
+                "rejected by the quality gate: {}",
+                m["verdict"]["reason"].as_str().unwrap_or("")
+            ),
+            _ => "not judged".to_string(),
+        };
+        println!(
+            "  model        {} on {}: held-out macro-F1 {}, accuracy {}, weighted precision {}; {}",
+            m["model"].as_str().unwrap_or("?"),
+            m["features"].as_str().unwrap_or("?"),
+            f(&m["macro_f1"]),
+            f(&m["accuracy"]),
+            f(&m["weighted_precision"]),
+            verdict
+        );
+        if let Some(card) = m["card"].as_str() {
+            println!("    card       {card} (evaluation.json and evaluation.md beside it)");
+        }
+    }
+    if let Some(p) = result.get("predictions") {
+        if let Some(e) = p.get("error").and_then(|e| e.as_str()) {
+            println!("  predictions  none: {e}");
+            return;
+        }
+        let counts: Vec<String> = p["counts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| format!("{} {}", c[0].as_str().unwrap_or("?"), c[1]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "  predictions  {} tickets with model {} ({}) -> {}",
+            p["predicted"],
+            p["model_run"].as_str().unwrap_or("?"),
+            counts.join(", "),
+            p["file"].as_str().unwrap_or("?")
+        );
+    }
 }

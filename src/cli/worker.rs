@@ -26,6 +26,9 @@ pub struct WorkerArgs {
     pub max_attempts: u32,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Trainer only: training and quality-gate settings.
+    #[command(flatten)]
+    pub train: super::train::TrainArgs,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -61,9 +64,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                 run_stage(bus, settings, indexer::Indexer { store, chroma }, shutdown).await?;
             }
             Stage::Trainer => {
+                let (train, gate) = args.train.config()?;
                 let worker = trainer::Trainer {
                     store,
                     bus: bus.clone(),
+                    chroma: Some(args.services.chroma().await?),
+                    train,
+                    gate,
                 };
                 run_stage(bus, settings, worker, shutdown).await?;
             }

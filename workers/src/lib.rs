@@ -5,7 +5,7 @@
 //! | [`cleaner`] | `tf.shards.raw` | text preparation | cleaned shard file, `tf.shards.clean` |
 //! | [`embedder`] | `tf.shards.clean` | all-MiniLM-L6-v2 embeddings | `.npy` tensor, `tf.shards.embedded` |
 //! | [`indexer`] | `tf.shards.embedded` | Chroma upsert keyed by ticket id | shard marked indexed |
-//! | [`trainer`] | `tf.runs.completed` | the run's result | `runs/<run>/result.json` |
+//! | [`trainer`] | `tf.runs.completed` | trains + registers a classifier (labelled runs) or predicts (inference runs) | model in [`registry`], `runs/<run>/result.json` |
 //!
 //! [`stage_loop`] is what they share: pulling one shard at a time, in-progress acks on long
 //! shards, bounded redelivery with backoff, the dead-letter stream, progress bookkeeping, the
@@ -15,6 +15,7 @@
 pub mod cleaner;
 pub mod embedder;
 pub mod indexer;
+pub mod registry;
 pub mod stage_loop;
 pub mod tensors;
 pub mod trainer;

@@ -1,22 +1,40 @@
 //! Trainer: runs once per completed run.
 //!
-//! Until the classifier lands, it records the run's summary (tickets, shards, dead shards,
-//! per-stage busy time, wall time) as `runs/<run>/result.json`. It is idempotent: a
-//! redelivered `runs.completed` for a run already trained is acknowledged without new work.
+//! - **Labelled run** (tickets carry `type`): trains and evaluates the ticket-type classifier on
+//!   the run's embeddings and cleaned tokens, registers the model with its card and evaluation,
+//!   and moves `models/latest.json` if the quality gate passes.
+//! - **Inference run** (no labels): classifies every ticket with the `latest` model, writes
+//!   `runs/<run>/predictions.csv` and sets `predicted_type` in Chroma.
+//!
+//! Either way it records the run's summary as `runs/<run>/result.json`. It is idempotent: a
+//! redelivered `runs.completed` for a run already trained is acknowledged without new work. A
+//! training failure (say, too few labelled rows) is recorded in the result rather than retried,
+//! because retrying cannot add rows.
+
+use std::io::Write;
 
 use bytes::Bytes;
 use serde::Serialize;
+use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_schemas::{RunCompleted, RunProgress, Stage};
+use ticketflow_ml::classify::{Classifier, Example, TrainConfig, train_and_select};
+use ticketflow_schemas::{
+    CleanShardFile, CleanTicket, RunCompleted, RunManifest, RunProgress, Stage,
+};
 
 use crate::now_ms;
+use crate::registry::{GateVerdict, QualityGate, Registration, Registry};
 use crate::stage_loop::{Processed, StageError, StageWorker};
-use crate::store_error;
+use crate::{store_error, tensors};
 
 pub struct Trainer {
     pub store: Store,
     pub bus: Bus,
+    /// For inference runs: where `predicted_type` is written.
+    pub chroma: Option<ChromaClient>,
+    pub train: TrainConfig,
+    pub gate: QualityGate,
 }
 
 /// What `result.json` holds for a run.
@@ -32,6 +50,12 @@ pub struct RunSummary {
     pub dead_shards: Vec<DeadShardSummary>,
     pub busy_seconds: BusySeconds,
     pub wall_seconds: f64,
+    /// Training outcome (labelled runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSummary>,
+    /// Prediction outcome (inference runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<PredictionSummary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +70,86 @@ pub struct BusySeconds {
     pub cleaner: f64,
     pub embedder: f64,
     pub indexer: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted_precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<GateVerdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictionSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_run: Option<String>,
+    pub predicted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub counts: Vec<(String, usize)>,
+}
+
+/// Every ticket of a run with its vector, from the cleaned shards and tensors. Dead shards are
+/// skipped (they have no tensor).
+pub async fn load_run_tickets(
+    store: &Store,
+    manifest: &RunManifest,
+    progress: &RunProgress,
+) -> Result<Vec<(CleanTicket, Vec<f32>)>, StageError> {
+    let mut out = Vec::with_capacity(manifest.tickets as usize);
+    for shard in 0..manifest.shard_count {
+        if !progress.embedded.contains(shard) {
+            continue;
+        }
+        let clean = store
+            .get(&keys::clean_shard(&manifest.run_id, shard))
+            .await
+            .map_err(store_error)?;
+        let npy = store
+            .get(&keys::embeddings(&manifest.run_id, shard))
+            .await
+            .map_err(store_error)?;
+        let file: CleanShardFile = ticketflow_schemas::decode(&clean)
+            .map_err(|e| StageError::Permanent(format!("shard {shard}: {e}")))?;
+        let vectors = tensors::from_npy(&npy).map_err(StageError::Permanent)?;
+        if vectors.nrows() != file.tickets.len() {
+            return Err(StageError::Permanent(format!(
+                "shard {shard}: {} vectors for {} tickets",
+                vectors.nrows(),
+                file.tickets.len()
+            )));
+        }
+        for (t, v) in file.tickets.into_iter().zip(vectors.rows()) {
+            out.push((t, v.to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+/// The classifier's view of a cleaned ticket.
+pub fn example(t: &CleanTicket, embedding: Vec<f32>) -> Example {
+    Example {
+        embedding,
+        tokens: t.tokens.clone(),
+        queue: t.queue.clone(),
+        priority: t.priority.clone(),
+        language: t.language.clone(),
+    }
 }
 
 impl StageWorker for Trainer {
@@ -81,7 +185,14 @@ impl StageWorker for Trainer {
             .progress(run_id)
             .await?
             .ok_or_else(|| StageError::Permanent(format!("run {run_id} has no progress")))?;
-        let summary = summarise(&manifest, &progress);
+        let tickets = load_run_tickets(&self.store, &manifest, &progress).await?;
+        let mut summary = summarise(&manifest, &progress);
+        if manifest.labelled {
+            summary.model =
+                Some(train_run(&self.store, &manifest, tickets, &self.train, self.gate).await?);
+        } else {
+            summary.predictions = Some(self.predict(&manifest, tickets).await?);
+        }
         let json = serde_json::to_vec_pretty(&summary)
             .map_err(|e| StageError::Permanent(e.to_string()))?;
         self.store
@@ -99,13 +210,223 @@ impl StageWorker for Trainer {
             "run result recorded"
         );
         Ok(Processed {
-            tickets: progress.tickets_indexed as u32,
+            tickets: u32::try_from(progress.tickets_indexed).unwrap_or(u32::MAX),
             downstream: None,
         })
     }
 }
 
-pub fn summarise(manifest: &ticketflow_schemas::RunManifest, p: &RunProgress) -> RunSummary {
+/// Trains, evaluates and registers a classifier on a run's labelled tickets. Shared by the
+/// trainer worker and `ticketflow train`.
+pub async fn train_run(
+    store: &Store,
+    manifest: &RunManifest,
+    tickets: Vec<(CleanTicket, Vec<f32>)>,
+    train: &TrainConfig,
+    gate: QualityGate,
+) -> Result<ModelSummary, StageError> {
+    let (examples, labels): (Vec<Example>, Vec<String>) = tickets
+        .into_iter()
+        .filter_map(|(t, v)| {
+            let label = t.ticket_type.clone()?;
+            Some((example(&t, v), label))
+        })
+        .unzip();
+    let config = train.clone();
+    let trained = tokio::task::spawn_blocking(move || {
+        let result = train_and_select(&examples, &labels, &config);
+        (result, labels, config)
+    })
+    .await
+    .map_err(|e| StageError::Transient(format!("training task: {e}")))?;
+    let (result, labels, config) = trained;
+    let (classifier, report) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::error!(run_id = %manifest.run_id, error = %e, "training failed");
+            return Ok(ModelSummary::failed(e.to_string()));
+        }
+    };
+    let registry = Registry::new(store.clone());
+    let card = registry
+        .register(
+            &classifier,
+            Registration {
+                run_id: &manifest.run_id,
+                input: &manifest.input,
+                data_digest: &manifest.input_digest,
+                embed_input: &manifest.embed_input,
+                labels: &labels,
+                config: &config,
+                report: &report,
+                now_ms: now_ms(),
+            },
+            gate,
+        )
+        .await
+        .map_err(|e| {
+            if e.is_transient() {
+                StageError::Transient(e.to_string())
+            } else {
+                StageError::Permanent(e.to_string())
+            }
+        })?;
+    tracing::info!(
+        run_id = %manifest.run_id,
+        macro_f1 = card.holdout.macro_f1,
+        verdict = ?card.verdict,
+        "model trained"
+    );
+    Ok(ModelSummary {
+        error: None,
+        model: Some(card.model.clone()),
+        features: Some(card.feature_set.clone()),
+        accuracy: Some(card.holdout.accuracy),
+        macro_f1: Some(card.holdout.macro_f1),
+        weighted_precision: Some(card.holdout.weighted_precision),
+        verdict: Some(card.verdict.clone()),
+        card: Some(crate::registry::card_key(&manifest.run_id)),
+    })
+}
+
+impl Trainer {
+    async fn predict(
+        &self,
+        manifest: &RunManifest,
+        tickets: Vec<(CleanTicket, Vec<f32>)>,
+    ) -> Result<PredictionSummary, StageError> {
+        let registry = Registry::new(self.store.clone());
+        let (model_run, classifier) = match registry.load("latest").await {
+            Ok(found) => found,
+            Err(e) if e.is_transient() => return Err(StageError::Transient(e.to_string())),
+            Err(e) => {
+                return Ok(PredictionSummary {
+                    error: Some(e.to_string()),
+                    model_run: None,
+                    predicted: 0,
+                    file: None,
+                    counts: vec![],
+                });
+            }
+        };
+        let (ids, rows, examples): (Vec<String>, Vec<u64>, Vec<Example>) = {
+            let mut ids = Vec::with_capacity(tickets.len());
+            let mut rows = Vec::with_capacity(tickets.len());
+            let mut examples = Vec::with_capacity(tickets.len());
+            for (t, v) in tickets {
+                examples.push(example(&t, v));
+                ids.push(t.id);
+                rows.push(t.row);
+            }
+            (ids, rows, examples)
+        };
+        let probs = classifier.predict_proba_batch(&examples);
+        let csv = predictions_csv(&classifier, &ids, &rows, &probs)
+            .map_err(|e| StageError::Permanent(format!("writing predictions: {e}")))?;
+        let key = predictions_key(&manifest.run_id);
+        self.store
+            .put(&key, Bytes::from(csv))
+            .await
+            .map_err(store_error)?;
+        if let Some(chroma) = &self.chroma {
+            let metadatas: Vec<serde_json::Map<String, serde_json::Value>> = probs
+                .iter()
+                .map(|p| {
+                    let (best, prob) = argmax(p);
+                    let mut m = serde_json::Map::new();
+                    m.insert(
+                        "predicted_type".into(),
+                        classifier.classes[best].clone().into(),
+                    );
+                    m.insert("predicted_probability".into(), f64::from(prob).into());
+                    m.insert("predicted_by".into(), model_run.clone().into());
+                    m
+                })
+                .collect();
+            chroma
+                .update_metadata(&ids, &metadatas)
+                .await
+                .map_err(|e| StageError::Transient(format!("chroma: {e}")))?;
+        }
+        let mut counts: Vec<(String, usize)> = classifier
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), probs.iter().filter(|p| argmax(p).0 == i).count()))
+            .collect();
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+        Ok(PredictionSummary {
+            error: None,
+            model_run: Some(model_run),
+            predicted: probs.len(),
+            file: Some(key),
+            counts,
+        })
+    }
+}
+
+impl ModelSummary {
+    fn failed(error: String) -> Self {
+        Self {
+            error: Some(error),
+            model: None,
+            features: None,
+            accuracy: None,
+            macro_f1: None,
+            weighted_precision: None,
+            verdict: None,
+            card: None,
+        }
+    }
+}
+
+pub fn predictions_key(run_id: &str) -> String {
+    format!("{}predictions.csv", keys::run_prefix(run_id))
+}
+
+pub fn argmax(p: &[f32]) -> (usize, f32) {
+    p.iter().copied().enumerate().fold(
+        (0, f32::MIN),
+        |best, (i, x)| if x > best.1 { (i, x) } else { best },
+    )
+}
+
+/// `id,row,predicted_type,probability,p_<class>…`, one line per ticket.
+pub fn predictions_csv(
+    classifier: &Classifier,
+    ids: &[String],
+    rows: &[u64],
+    probs: &[Vec<f32>],
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let mut header = vec![
+            "id".to_string(),
+            "row".to_string(),
+            "predicted_type".to_string(),
+            "probability".to_string(),
+        ];
+        header.extend(classifier.classes.iter().map(|c| format!("p_{c}")));
+        w.write_record(&header)?;
+        for ((id, row), p) in ids.iter().zip(rows).zip(probs) {
+            let (best, prob) = argmax(p);
+            let mut rec = vec![
+                id.clone(),
+                row.to_string(),
+                classifier.classes[best].clone(),
+                format!("{prob:.4}"),
+            ];
+            rec.extend(p.iter().map(|x| format!("{x:.4}")));
+            w.write_record(&rec)?;
+        }
+        w.flush()?;
+    }
+    let _ = out.flush();
+    Ok(out)
+}
+
+pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
     let secs = |ms: u64| ms as f64 / 1000.0;
     RunSummary {
         run_id: manifest.run_id.clone(),
@@ -138,5 +459,7 @@ pub fn summarise(manifest: &ticketflow_schemas::RunManifest, p: &RunProgress) ->
                 .unwrap_or_else(now_ms)
                 .saturating_sub(p.started_at_ms),
         ),
+        model: None,
+        predictions: None,
     }
 }

@@ -1,0 +1,91 @@
+//! `ticketflow predict`: classify a file of tickets with a registered model.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use ticketflow_ml::classify::Example;
+use ticketflow_ml::dataset::{self, TicketOutcome, TicketReader};
+use ticketflow_ml::embed::Embedder;
+use ticketflow_ml::text;
+use ticketflow_workers::registry::Registry;
+use ticketflow_workers::trainer::predictions_csv;
+
+use super::progress::Progress;
+use super::services::{ServiceArgs, runtime};
+use super::{InputArgs, ModelArgs, side_file};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output CSV: id,row,predicted_type,probability,p_<class>… per accepted row.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// `latest` (the model that last passed the quality gate) or a training run id.
+    #[arg(long, default_value = "latest")]
+    pub model: String,
+    #[command(flatten)]
+    pub services: ServiceArgs,
+    #[command(flatten)]
+    pub embedder: ModelArgs,
+}
+
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let store = args.services.store()?;
+    let (model_run, classifier) = runtime()?
+        .block_on(Registry::new(store.clone()).load(&args.model))
+        .with_context(|| format!("loading model {:?} from {}", args.model, store.describe()))?;
+    let mut embedder = Embedder::new(&args.embedder.embedder_config())?;
+
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    let mut texts = Vec::new();
+    let mut partial = Vec::new();
+    let mut quarantined = Vec::new();
+    for outcome in TicketReader::open(&args.input.input, &args.input.load_options())? {
+        match outcome? {
+            TicketOutcome::Accepted(t) => {
+                let p = text::prepare(&t.subject, &t.body, t.language.as_deref());
+                texts.push(p.embed_text(args.embedder.embed_input).into_owned());
+                partial.push((p.tokens, t.queue, t.priority, p.language));
+                ids.push(t.id);
+                rows.push(t.row);
+            }
+            TicketOutcome::Quarantined(q) => quarantined.push(q),
+        }
+    }
+    let quarantine_path = args
+        .input
+        .quarantine
+        .clone()
+        .unwrap_or_else(|| side_file(&args.output, "quarantine.jsonl"));
+    dataset::write_quarantine(&quarantine_path, &quarantined)?;
+
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut progress = Progress::new(refs.len() as u64, "embedding");
+    let vectors = embedder.embed_with_progress(&refs, |n| progress.inc(n))?;
+    progress.finish();
+    let examples: Vec<Example> = partial
+        .into_iter()
+        .zip(vectors.rows())
+        .map(|((tokens, queue, priority, language), v)| Example {
+            embedding: v.to_vec(),
+            tokens,
+            queue,
+            priority,
+            language,
+        })
+        .collect();
+    let probs = classifier.predict_proba_batch(&examples);
+    let csv = predictions_csv(&classifier, &ids, &rows, &probs)?;
+    std::fs::write(&args.output, csv)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!(
+        "predicted {} rows ({} quarantined) with model {model_run} into {}",
+        ids.len(),
+        quarantined.len(),
+        args.output.display()
+    );
+    Ok(())
+}
