@@ -25,7 +25,7 @@ lint:
 
 ## test: set up, lint, then every test (the model-backed ones need the exported model).
 test: setup lint
-	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 $(CARGO) test --workspace --locked
+	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 TICKETFLOW_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --locked
 
 ## bench-embed: ticketflow embed vs sentence-transformers on the first 1,000 dev rows.
 setup-bench: setup

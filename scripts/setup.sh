@@ -8,6 +8,7 @@
 #   var/lib/libonnxruntime.so      the ONNX Runtime library from the onnxruntime wheel
 #   var/bin/                       nats-server, chroma, moto_server
 #   var/env                        exports for the shell (ORT_DYLIB_PATH, TICKETFLOW_MODEL_DIR)
+#   /usr/bin/chromium              Debian's chromium, to render HTML reports in tests
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +57,17 @@ setup_services_venv() {
   stamp_set services scripts/requirements-services.txt
 }
 
+# Headless Chromium renders the HTML drift report in its test (Debian packages; fonts so text
+# renders the same everywhere).
+install_chromium() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  if ! command -v apt-get >/dev/null; then
+    log "no apt-get: install Chromium by hand for the report rendering test"; return
+  fi
+  log "installing chromium (Debian) for the report rendering test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null
+}
+
 link_binaries() {
   mkdir -p var/bin var/lib
   ln -sfn "$root/.venv-services/bin/nats-server" var/bin/nats-server
@@ -89,6 +101,7 @@ ENV
 require_python
 setup_model_venv
 setup_services_venv
+install_chromium
 link_binaries
 export_model
 write_env

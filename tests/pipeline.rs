@@ -339,6 +339,28 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
         "{card}"
     );
 
+    // The per-ticket feature table (the drift input) is exported with the model's predictions.
+    let features = dir.path().join("features.csv");
+    let out = env.run(&[
+        "features",
+        "--run",
+        &run_id,
+        "--out",
+        &features.to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = std::fs::read_to_string(&features).expect("features");
+    assert_eq!(table.lines().count(), 2_001);
+    assert!(table.starts_with("id,char_count,word_count,language,queue,priority,has_subject,placeholder_share,predicted_type,predicted_probability,label"), "{table:.200}");
+    assert!(
+        table.lines().skip(1).all(|l| !l.contains(",,,")),
+        "predictions filled in"
+    );
+
     // predict on tickets it never saw: one prediction per accepted row.
     let new_input = dir.path().join("new.csv");
     generate(&new_input, 300, 99);

@@ -7,10 +7,12 @@
 //! - [`text`]: turns a ticket into cleaned tokens and the text the embedder sees.
 //! - [`embed`]: all-MiniLM-L6-v2 sentence embeddings through ONNX Runtime.
 //! - [`classify`]: the ticket-type classifier: features, models, model selection, evaluation.
+//! - [`drift`]: data, embedding and prediction drift with Evidently's default tests.
 //! - [`synth`]: reproducible synthetic tickets for demos and load tests (we ship no real data).
 
 pub mod classify;
 pub mod dataset;
+pub mod drift;
 pub mod embed;
 pub mod synth;
 pub mod text;

@@ -3,6 +3,7 @@
 
 mod clean;
 mod embed;
+mod features;
 mod generate;
 mod predict;
 mod progress;
@@ -49,6 +50,8 @@ enum Command {
     Train(train::TrainCommand),
     /// Classify tickets in a file with a registered model (`latest` by default).
     Predict(predict::PredictArgs),
+    /// Export a run's per-ticket feature table (the input of the drift statistics) as CSV.
+    Features(features::FeaturesArgs),
 }
 
 /// Options shared by every command that reads an export.
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(args),
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Features(args) => features::run(args),
     }
 }
 

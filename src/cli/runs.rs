@@ -26,6 +26,8 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a finished run the drift reference (default: the run behind the `latest` model).
+    SetReference { run_id: String },
 }
 
 pub fn run(args: RunsArgs) -> anyhow::Result<()> {
@@ -36,6 +38,22 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
             RunsCommand::Show { run_id, json } => {
                 let store = args.services.store()?;
                 show(&bus, &store, &run_id, json).await
+            }
+            RunsCommand::SetReference { run_id } => {
+                let store = args.services.store()?;
+                let (_, p) = load(&bus, &run_id).await?;
+                if p.trained_at_ms.is_none() {
+                    anyhow::bail!("run {run_id} is not finished yet; pick a run the trainer has completed");
+                }
+                let features = ticketflow_workers::trainer::features_key(&run_id);
+                if !store.exists(&features).await? {
+                    anyhow::bail!("run {run_id} has no feature table ({features}); it cannot serve as a reference");
+                }
+                ticketflow_workers::registry::Registry::new(store)
+                    .set_reference(&run_id, ticketflow_workers::now_ms())
+                    .await?;
+                println!("run {run_id} is now the drift reference");
+                Ok(())
             }
         }
     })
@@ -198,8 +216,48 @@ pub async fn print_summary(
     Ok(())
 }
 
-/// The model or prediction part of a run's `result.json`, in a line or two.
+/// The model, prediction and drift parts of a run's `result.json`, a line or two each.
 fn print_model_lines(result: &serde_json::Value) {
+    print_training_lines(result);
+    if let Some(d) = result.get("drift") {
+        if let Some(e) = d.get("error").and_then(|e| e.as_str()) {
+            println!("  drift        report failed: {e}");
+            return;
+        }
+        let cols: Vec<&str> = d["drifted_columns"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+            .unwrap_or_default();
+        println!(
+            "  drift        vs {}: {} ({} columns drifted{}), embedding AUC {}{}",
+            d["reference"].as_str().unwrap_or("?"),
+            if d["dataset_drift"].as_bool() == Some(true) {
+                "DATASET DRIFT"
+            } else {
+                "no dataset drift"
+            },
+            cols.len(),
+            if cols.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cols.join(", "))
+            },
+            d["embedding_auc"]
+                .as_f64()
+                .map_or("-".to_string(), |x| format!("{x:.3}")),
+            if d["embedding_drift"].as_bool() == Some(true) {
+                " (embedding drift)"
+            } else {
+                ""
+            },
+        );
+        if let Some(html) = d["report_html"].as_str() {
+            println!("    report     {html} (and report.json)");
+        }
+    }
+}
+
+fn print_training_lines(result: &serde_json::Value) {
     let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.3}"));
     if let Some(m) = result.get("model") {
         if let Some(e) = m.get("error").and_then(|e| e.as_str()) {

@@ -70,7 +70,7 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
             anyhow::bail!("run {run_id} has no `type` labels: nothing to train on");
         }
         let tickets = load_run_tickets(&store, &manifest, &progress).await?;
-        let summary = train_run(&store, &manifest, tickets, &cfg, gate).await?;
+        let (summary, _) = train_run(&store, &manifest, &tickets, &cfg, gate).await?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
         if let Some(e) = summary.error {
             anyhow::bail!("training failed: {e}");

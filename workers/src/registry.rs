@@ -34,6 +34,15 @@ pub fn evaluation_md_key(run_id: &str) -> String {
     format!("models/{run_id}/evaluation.md")
 }
 pub const LATEST_KEY: &str = "models/latest.json";
+/// The run drift is measured against, when an operator chose one.
+pub const REFERENCE_KEY: &str = "models/reference.json";
+
+/// `models/reference.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub run_id: String,
+    pub set_at_ms: u64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -290,6 +299,34 @@ impl Registry {
             detail: e.to_string(),
         })?;
         Ok((run_id, model))
+    }
+
+    /// Marks `run_id` as the drift reference (`ticketflow runs set-reference`).
+    pub async fn set_reference(&self, run_id: &str, now_ms: u64) -> Result<(), RegistryError> {
+        let r = Reference {
+            run_id: run_id.to_string(),
+            set_at_ms: now_ms,
+        };
+        self.store
+            .put(REFERENCE_KEY, Bytes::from(pretty(&r)))
+            .await?;
+        Ok(())
+    }
+
+    /// The drift reference: the run an operator set, else the run that produced `latest`.
+    pub async fn reference(&self) -> Result<Option<String>, RegistryError> {
+        match self.store.get(REFERENCE_KEY).await {
+            Ok(bytes) => {
+                let r: Reference =
+                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                        key: REFERENCE_KEY.into(),
+                        detail: e.to_string(),
+                    })?;
+                Ok(Some(r.run_id))
+            }
+            Err(e) if e.is_not_found() => Ok(self.latest().await?.map(|l| l.run_id)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn card(&self, run_id: &str) -> Result<ModelCard, RegistryError> {

@@ -19,6 +19,12 @@ use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::classify::{Classifier, Example, TrainConfig, train_and_select};
+use ticketflow_ml::drift::compare::compare;
+use ticketflow_ml::drift::features::{
+    FeatureRow, feature_row, read_csv_bytes as read_feature_csv, write_csv as write_feature_csv,
+};
+use ticketflow_ml::drift::html::render_drift_report;
+use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions, embedding_drift};
 use ticketflow_schemas::{
     CleanShardFile, CleanTicket, RunCompleted, RunManifest, RunProgress, Stage,
 };
@@ -56,6 +62,45 @@ pub struct RunSummary {
     /// Prediction outcome (inference runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predictions: Option<PredictionSummary>,
+    /// Drift against the reference run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DriftSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub reference: Option<String>,
+    pub dataset_drift: bool,
+    pub drift_share: f64,
+    pub drifted_columns: Vec<String>,
+    pub embedding_auc: Option<f64>,
+    pub embedding_drift: bool,
+    pub prediction_drift: bool,
+    pub report_html: Option<String>,
+    pub report_json: Option<String>,
+}
+
+impl DriftSummary {
+    fn failed(error: String) -> Self {
+        Self {
+            error: Some(error),
+            reference: None,
+            dataset_drift: false,
+            drift_share: 0.0,
+            drifted_columns: vec![],
+            embedding_auc: None,
+            embedding_drift: false,
+            prediction_drift: false,
+            report_html: None,
+            report_json: None,
+        }
+    }
+}
+
+pub fn drift_report_key(run_id: &str, ext: &str) -> String {
+    format!("{}drift/report.{ext}", keys::run_prefix(run_id))
 }
 
 #[derive(Debug, Serialize)]
@@ -187,12 +232,34 @@ impl StageWorker for Trainer {
             .ok_or_else(|| StageError::Permanent(format!("run {run_id} has no progress")))?;
         let tickets = load_run_tickets(&self.store, &manifest, &progress).await?;
         let mut summary = summarise(&manifest, &progress);
-        if manifest.labelled {
-            summary.model =
-                Some(train_run(&self.store, &manifest, tickets, &self.train, self.gate).await?);
+        // Each ticket's predicted type and probability, for the feature table: from the model
+        // just trained (labelled runs) or from `latest` (inference runs).
+        let predictions = if manifest.labelled {
+            let (model, classifier) =
+                train_run(&self.store, &manifest, &tickets, &self.train, self.gate).await?;
+            summary.model = Some(model);
+            classifier.map(|c| predict_all(&c, &tickets))
         } else {
-            summary.predictions = Some(self.predict(&manifest, tickets).await?);
-        }
+            let (predicted, labels) = self.predict(&manifest, &tickets).await?;
+            summary.predictions = Some(predicted);
+            labels
+        };
+        let features = feature_table(&tickets, predictions.as_deref());
+        let mut csv = Vec::new();
+        write_feature_csv(&mut csv, &features)
+            .map_err(|e| StageError::Permanent(format!("feature table: {e}")))?;
+        self.store
+            .put(&features_key(run_id), Bytes::from(csv))
+            .await
+            .map_err(store_error)?;
+        summary.drift = Some(match self.drift(&manifest, &tickets, &features).await {
+            Ok(d) => d,
+            Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
+            Err(StageError::Permanent(e)) => {
+                tracing::error!(run_id, error = %e, "drift report failed");
+                DriftSummary::failed(e)
+            }
+        });
         let json = serde_json::to_vec_pretty(&summary)
             .map_err(|e| StageError::Permanent(e.to_string()))?;
         self.store
@@ -221,15 +288,15 @@ impl StageWorker for Trainer {
 pub async fn train_run(
     store: &Store,
     manifest: &RunManifest,
-    tickets: Vec<(CleanTicket, Vec<f32>)>,
+    tickets: &[(CleanTicket, Vec<f32>)],
     train: &TrainConfig,
     gate: QualityGate,
-) -> Result<ModelSummary, StageError> {
+) -> Result<(ModelSummary, Option<Classifier>), StageError> {
     let (examples, labels): (Vec<Example>, Vec<String>) = tickets
-        .into_iter()
+        .iter()
         .filter_map(|(t, v)| {
             let label = t.ticket_type.clone()?;
-            Some((example(&t, v), label))
+            Some((example(t, v.clone()), label))
         })
         .unzip();
     let config = train.clone();
@@ -244,7 +311,7 @@ pub async fn train_run(
         Ok(ok) => ok,
         Err(e) => {
             tracing::error!(run_id = %manifest.run_id, error = %e, "training failed");
-            return Ok(ModelSummary::failed(e.to_string()));
+            return Ok((ModelSummary::failed(e.to_string()), None));
         }
     };
     let registry = Registry::new(store.clone());
@@ -277,7 +344,7 @@ pub async fn train_run(
         verdict = ?card.verdict,
         "model trained"
     );
-    Ok(ModelSummary {
+    let summary = ModelSummary {
         error: None,
         model: Some(card.model.clone()),
         features: Some(card.feature_set.clone()),
@@ -286,27 +353,166 @@ pub async fn train_run(
         weighted_precision: Some(card.holdout.weighted_precision),
         verdict: Some(card.verdict.clone()),
         card: Some(crate::registry::card_key(&manifest.run_id)),
-    })
+    };
+    Ok((summary, Some(classifier)))
+}
+
+/// Predicted type and its probability for every ticket.
+pub fn predict_all(
+    classifier: &Classifier,
+    tickets: &[(CleanTicket, Vec<f32>)],
+) -> Vec<(String, f32)> {
+    let examples: Vec<Example> = tickets.iter().map(|(t, v)| example(t, v.clone())).collect();
+    classifier
+        .predict_proba_batch(&examples)
+        .iter()
+        .map(|p| {
+            let (best, prob) = argmax(p);
+            (classifier.classes[best].clone(), prob)
+        })
+        .collect()
+}
+
+/// The run's per-ticket feature table (see [`ticketflow_ml::drift::features`]).
+pub fn feature_table(
+    tickets: &[(CleanTicket, Vec<f32>)],
+    predictions: Option<&[(String, f32)]>,
+) -> Vec<FeatureRow> {
+    tickets
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| {
+            let p = predictions
+                .and_then(|p| p.get(i))
+                .map(|(c, prob)| (c.as_str(), *prob));
+            feature_row(t, p)
+        })
+        .collect()
+}
+
+pub fn features_key(run_id: &str) -> String {
+    format!("{}features.csv", keys::run_prefix(run_id))
 }
 
 impl Trainer {
+    /// Compares this run with the reference run (the one an operator set, else the run behind
+    /// `latest`; a run with no reference yet is compared with itself) and stores
+    /// `runs/<run>/drift/report.{json,html}`.
+    async fn drift(
+        &self,
+        manifest: &RunManifest,
+        tickets: &[(CleanTicket, Vec<f32>)],
+        features: &[FeatureRow],
+    ) -> Result<DriftSummary, StageError> {
+        let run_id = &manifest.run_id;
+        let registry = Registry::new(self.store.clone());
+        let reference = registry
+            .reference()
+            .await
+            .map_err(|e| StageError::Transient(e.to_string()))?
+            .unwrap_or_else(|| run_id.clone());
+        let current_embeddings: Vec<Vec<f32>> = tickets.iter().map(|(_, v)| v.clone()).collect();
+        let (ref_features, ref_embeddings) = if &reference == run_id {
+            (features.to_vec(), current_embeddings.clone())
+        } else {
+            let bytes = self
+                .store
+                .get(&features_key(&reference))
+                .await
+                .map_err(store_error)?;
+            let rows = read_feature_csv(&bytes[..])
+                .map_err(|e| StageError::Permanent(format!("reference features: {e}")))?;
+            let m = self.bus.manifest(&reference).await?;
+            let p = self.bus.progress(&reference).await?;
+            let embeddings = match (m, p) {
+                (Some(m), Some(p)) => load_run_tickets(&self.store, &m, &p)
+                    .await?
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (rows, embeddings)
+        };
+        let current = features.to_vec();
+        let (ref_name, cur_name) = (reference.clone(), run_id.clone());
+        let report = tokio::task::spawn_blocking(move || {
+            let embedding = if ref_embeddings.is_empty() || current_embeddings.is_empty() {
+                None
+            } else {
+                embedding_drift(
+                    &ref_embeddings,
+                    &current_embeddings,
+                    13,
+                    &EmbeddingDriftOptions::default(),
+                )
+                .map_err(|e| tracing::warn!(error = %e, "embedding drift left out"))
+                .ok()
+            };
+            compare(
+                &ref_name,
+                &ref_features,
+                &cur_name,
+                &current,
+                embedding,
+                &DriftOptions::default(),
+                now_ms(),
+            )
+        })
+        .await
+        .map_err(|e| StageError::Transient(format!("drift task: {e}")))?;
+        let json =
+            serde_json::to_vec_pretty(&report).map_err(|e| StageError::Permanent(e.to_string()))?;
+        let html = render_drift_report(&report);
+        let (json_key, html_key) = (
+            drift_report_key(run_id, "json"),
+            drift_report_key(run_id, "html"),
+        );
+        self.store
+            .put(&json_key, Bytes::from(json))
+            .await
+            .map_err(store_error)?;
+        self.store
+            .put(&html_key, Bytes::from(html.into_bytes()))
+            .await
+            .map_err(store_error)?;
+        Ok(DriftSummary {
+            error: None,
+            reference: Some(reference),
+            dataset_drift: report.dataset.drifted,
+            drift_share: report.dataset.share,
+            drifted_columns: report
+                .columns
+                .iter()
+                .filter(|c| c.drifted)
+                .map(|c| c.column.clone())
+                .collect(),
+            embedding_auc: report.embedding.as_ref().map(|e| e.domain_classifier_auc),
+            embedding_drift: report.embedding.as_ref().is_some_and(|e| e.drifted),
+            prediction_drift: report.prediction.as_ref().is_some_and(|p| p.drifted),
+            report_html: Some(html_key),
+            report_json: Some(json_key),
+        })
+    }
+
     async fn predict(
         &self,
         manifest: &RunManifest,
-        tickets: Vec<(CleanTicket, Vec<f32>)>,
-    ) -> Result<PredictionSummary, StageError> {
+        tickets: &[(CleanTicket, Vec<f32>)],
+    ) -> Result<(PredictionSummary, Option<Vec<(String, f32)>>), StageError> {
         let registry = Registry::new(self.store.clone());
         let (model_run, classifier) = match registry.load("latest").await {
             Ok(found) => found,
             Err(e) if e.is_transient() => return Err(StageError::Transient(e.to_string())),
             Err(e) => {
-                return Ok(PredictionSummary {
+                let summary = PredictionSummary {
                     error: Some(e.to_string()),
                     model_run: None,
                     predicted: 0,
                     file: None,
                     counts: vec![],
-                });
+                };
+                return Ok((summary, None));
             }
         };
         let (ids, rows, examples): (Vec<String>, Vec<u64>, Vec<Example>) = {
@@ -314,8 +520,8 @@ impl Trainer {
             let mut rows = Vec::with_capacity(tickets.len());
             let mut examples = Vec::with_capacity(tickets.len());
             for (t, v) in tickets {
-                examples.push(example(&t, v));
-                ids.push(t.id);
+                examples.push(example(t, v.clone()));
+                ids.push(t.id.clone());
                 rows.push(t.row);
             }
             (ids, rows, examples)
@@ -355,13 +561,21 @@ impl Trainer {
             .map(|(i, c)| (c.clone(), probs.iter().filter(|p| argmax(p).0 == i).count()))
             .collect();
         counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-        Ok(PredictionSummary {
+        let labels = probs
+            .iter()
+            .map(|p| {
+                let (best, prob) = argmax(p);
+                (classifier.classes[best].clone(), prob)
+            })
+            .collect();
+        let summary = PredictionSummary {
             error: None,
             model_run: Some(model_run),
             predicted: probs.len(),
             file: Some(key),
             counts,
-        })
+        };
+        Ok((summary, Some(labels)))
     }
 }
 
@@ -461,5 +675,6 @@ pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
         ),
         model: None,
         predictions: None,
+        drift: None,
     }
 }

@@ -1,0 +1,149 @@
+//! Data, embedding and prediction drift between a reference run and a current run.
+//!
+//! The column tests follow Evidently's data-drift defaults, so users moving from Evidently get
+//! the same verdicts on the same tables:
+//!
+//! | reference rows | column kind | test | drift when |
+//! | --- | --- | --- | --- |
+//! | ≤ 1,000 | numeric (> 5 distinct values) | Kolmogorov–Smirnov | p ≤ 0.05 |
+//! | ≤ 1,000 | categorical | chi-square | p < 0.05 |
+//! | ≤ 1,000 | binary | two-proportion Z-test | p < 0.05 |
+//! | > 1,000 | numeric | normed Wasserstein distance | ≥ 0.1 |
+//! | > 1,000 | categorical or binary | Jensen–Shannon distance | ≥ 0.1 |
+//!
+//! The dataset drifts when at least half of the columns drift. On top of the columns, the
+//! embeddings themselves are compared (a domain classifier's ROC AUC, and maximum mean
+//! discrepancy with a permutation p-value).
+//!
+//! This module holds the report's types; the statistics, the per-ticket feature table and the
+//! HTML rendering live in submodules.
+
+pub mod columns;
+pub mod compare;
+pub mod embedding;
+pub mod features;
+pub mod html;
+pub mod stats;
+
+pub use columns::{
+    ColumnDriftError, ColumnOptions, ColumnValues, DriftOptions, column_drift, dataset_drift,
+    default_test, default_threshold, detect_kind, is_drift,
+};
+pub use embedding::{
+    EmbeddingDriftError, EmbeddingDriftOptions, MmdTest, domain_classifier_auc, embedding_drift,
+    mmd_permutation_test, roc_auc,
+};
+pub use stats::StatsError;
+
+use serde::{Deserialize, Serialize};
+
+/// How a column is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    Numeric,
+    Categorical,
+    Binary,
+}
+
+/// The statistical test or distance applied to a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatTest {
+    /// Two-sample Kolmogorov–Smirnov; the statistic is the p-value.
+    KolmogorovSmirnov,
+    /// Pearson chi-square on category counts; the statistic is the p-value.
+    ChiSquare,
+    /// Two-proportion Z-test; the statistic is the p-value.
+    ZTest,
+    /// Wasserstein distance normed by the reference's standard deviation.
+    Wasserstein,
+    /// Jensen–Shannon distance between category shares (natural logarithm, as Evidently calls
+    /// scipy with `base=None`; at most √ln 2 ≈ 0.83).
+    JensenShannon,
+}
+
+impl StatTest {
+    /// True when a smaller statistic means more drift (p-values), false for distances.
+    pub fn is_p_value(self) -> bool {
+        matches!(
+            self,
+            StatTest::KolmogorovSmirnov | StatTest::ChiSquare | StatTest::ZTest
+        )
+    }
+}
+
+/// Reference vs current shares over the same bins or categories, for the charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// Bin labels ("12–40") for numeric columns, category names otherwise.
+    pub labels: Vec<String>,
+    /// Share of reference rows per label (sums to 1 unless empty).
+    pub reference: Vec<f64>,
+    pub current: Vec<f64>,
+}
+
+/// One column's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDrift {
+    pub column: String,
+    pub kind: ColumnKind,
+    pub test: StatTest,
+    /// p-value or distance, per [`StatTest::is_p_value`].
+    pub statistic: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+    pub distribution: Distribution,
+}
+
+/// The dataset-level verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetDrift {
+    pub columns: usize,
+    pub drifted_columns: usize,
+    pub share: f64,
+    /// Dataset drift when `share >= threshold` (0.5 by default, as Evidently).
+    pub threshold: f64,
+    pub drifted: bool,
+}
+
+/// Drift of the embeddings themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingDrift {
+    pub reference_rows: usize,
+    pub current_rows: usize,
+    /// ROC AUC of a classifier telling reference from current on a held-out part; 0.5 means
+    /// indistinguishable.
+    pub domain_classifier_auc: f64,
+    pub auc_threshold: f64,
+    pub drifted: bool,
+    /// Squared maximum mean discrepancy (RBF kernel, median-heuristic bandwidth).
+    pub mmd: f64,
+    pub mmd_p_value: f64,
+    pub permutations: usize,
+}
+
+/// Everything the drift report says; `report.json` is this, serialised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub reference: String,
+    pub current: String,
+    pub generated_at_ms: u64,
+    pub reference_rows: usize,
+    pub current_rows: usize,
+    pub dataset: DatasetDrift,
+    pub columns: Vec<ColumnDrift>,
+    pub embedding: Option<EmbeddingDrift>,
+    /// Drift of the predicted-type distribution.
+    pub prediction: Option<ColumnDrift>,
+    /// Drift of the label distribution, when both sides have labels.
+    pub target: Option<ColumnDrift>,
+    /// Classification quality of the reference model on each side, when labels exist.
+    pub quality: Option<QualityComparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityComparison {
+    pub reference: crate::classify::Evaluation,
+    pub current: crate::classify::Evaluation,
+}
