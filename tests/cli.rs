@@ -270,3 +270,94 @@ fn generate_then_clean_gives_languages_and_tokens() {
         assert!(!text.contains("<br>") && !text.contains("\\n"), "{text}");
     }
 }
+
+/// A feature table with `n` rows in `languages`, bodies about `words` words long.
+fn feature_table(path: &Path, n: usize, languages: &[&str], words: usize) {
+    let mut w = csv::Writer::from_path(path).expect("csv");
+    w.write_record([
+        "id",
+        "char_count",
+        "word_count",
+        "language",
+        "queue",
+        "priority",
+        "has_subject",
+        "placeholder_share",
+        "predicted_type",
+        "predicted_probability",
+        "label",
+    ])
+    .expect("header");
+    for i in 0..n {
+        let wc = words + (i * 7) % 13;
+        w.write_record([
+            format!("t{i}"),
+            (wc * 6 + i % 5).to_string(),
+            wc.to_string(),
+            languages[i % languages.len()].to_string(),
+            ["IT", "Billing", "Product"][i % 3].to_string(),
+            ["low", "medium", "high"][(i / 3) % 3].to_string(),
+            if i % 4 != 0 { "1" } else { "0" }.to_string(),
+            format!("{:.3}", (i % 10) as f64 / 100.0),
+            ["Incident", "Request"][i % 2].to_string(),
+            "0.8".to_string(),
+            ["Incident", "Request"][i % 2].to_string(),
+        ])
+        .expect("row");
+    }
+    w.flush().expect("flush");
+}
+
+#[test]
+fn drift_between_feature_tables_names_the_drifted_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reference = dir.path().join("reference.csv");
+    let same = dir.path().join("same.csv");
+    let shifted = dir.path().join("shifted.csv");
+    feature_table(&reference, 400, &["en", "de"], 40);
+    feature_table(&same, 300, &["en", "de"], 40);
+    feature_table(&shifted, 300, &["es", "pt", "fr"], 160);
+
+    let out = dir.path().join("no-drift");
+    let res = run(bin().args([
+        "drift",
+        "--reference",
+        reference.to_str().expect("utf8"),
+        "--current",
+        same.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]));
+    assert!(res.status.success(), "{}", stderr(&res));
+    assert!(
+        stdout(&res).starts_with("no dataset drift"),
+        "{}",
+        stdout(&res)
+    );
+
+    let out = dir.path().join("drift");
+    let res = run(bin().args([
+        "drift",
+        "--reference",
+        reference.to_str().expect("utf8"),
+        "--current",
+        shifted.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]));
+    assert!(res.status.success(), "{}", stderr(&res));
+    let text = stdout(&res);
+    // Three of seven columns moved: named, but under Evidently's half-of-the-columns rule.
+    assert!(text.contains("3 of 7 columns drifted"), "{text}");
+    for column in ["language", "char_count", "word_count"] {
+        assert!(text.contains(column), "{column} not named: {text}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("json"))
+            .expect("parse");
+    assert_eq!(report["dataset"]["drifted_columns"], 3);
+    assert_eq!(report["dataset"]["drifted"], false);
+    assert_eq!(report["prediction"]["drifted"], false);
+    let html = std::fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(html.contains("language"));
+}

@@ -2,6 +2,7 @@
 //! one module per command.
 
 mod clean;
+mod drift;
 mod embed;
 mod features;
 mod generate;
@@ -52,6 +53,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Export a run's per-ticket feature table (the input of the drift statistics) as CSV.
     Features(features::FeaturesArgs),
+    /// Compare two runs or feature tables: report.html + report.json with Evidently's tests.
+    Drift(drift::DriftArgs),
 }
 
 /// Options shared by every command that reads an export.
@@ -132,6 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Features(args) => features::run(args),
+        Command::Drift(args) => drift::run(args),
     }
 }
 

@@ -1,0 +1,143 @@
+//! `ticketflow drift`: compare two runs (or two feature tables) and write the report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use ticketflow_ml::drift::compare::compare;
+use ticketflow_ml::drift::features::{FeatureRow, read_csv, read_csv_bytes};
+use ticketflow_ml::drift::html::render_drift_report;
+use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions, embedding_drift};
+use ticketflow_workers::trainer::{features_key, load_run_tickets};
+
+use super::services::{ServiceArgs, runtime};
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// A finished run id, or a feature-table CSV (as `ticketflow features` writes).
+    #[arg(long)]
+    pub reference: String,
+    /// A finished run id, or a feature-table CSV.
+    #[arg(long)]
+    pub current: String,
+    /// Directory for report.html and report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Per-column test/threshold overrides and the dataset share, as JSON
+    /// (e.g. `{"drift_share": 0.5, "columns": {"char_count": {"threshold": 0.2}}}`).
+    #[arg(long)]
+    pub options: Option<PathBuf>,
+    #[command(flatten)]
+    pub services: ServiceArgs,
+}
+
+/// One side: its feature rows, and its embeddings when it is a run.
+struct Side {
+    name: String,
+    rows: Vec<FeatureRow>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+async fn side(spec: &str, services: &ServiceArgs) -> anyhow::Result<Side> {
+    let path = Path::new(spec);
+    if path.is_file() {
+        let rows = read_csv(path)?;
+        return Ok(Side {
+            name: spec.to_string(),
+            rows,
+            embeddings: Vec::new(),
+        });
+    }
+    let store = services.store()?;
+    let bytes = store.get(&features_key(spec)).await.with_context(|| {
+        format!(
+            "{spec:?} is neither a file nor a run with a feature table in {}",
+            store.describe()
+        )
+    })?;
+    let rows = read_csv_bytes(&bytes)?;
+    let bus = services.bus(false).await?;
+    let embeddings = match (bus.manifest(spec).await?, bus.progress(spec).await?) {
+        (Some(m), Some(p)) => load_run_tickets(&store, &m, &p)
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Side {
+        name: spec.to_string(),
+        rows,
+        embeddings,
+    })
+}
+
+pub fn run(args: DriftArgs) -> anyhow::Result<()> {
+    let opts: DriftOptions = match &args.options {
+        Some(p) => serde_json::from_slice(
+            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not valid drift options", p.display()))?,
+        None => DriftOptions::default(),
+    };
+    let rt = runtime()?;
+    let (reference, current) = rt.block_on(async {
+        anyhow::Ok((
+            side(&args.reference, &args.services).await?,
+            side(&args.current, &args.services).await?,
+        ))
+    })?;
+    let embedding = if reference.embeddings.is_empty() || current.embeddings.is_empty() {
+        None
+    } else {
+        Some(embedding_drift(
+            &reference.embeddings,
+            &current.embeddings,
+            13,
+            &EmbeddingDriftOptions::default(),
+        )?)
+    };
+    let report = compare(
+        &reference.name,
+        &reference.rows,
+        &current.name,
+        &current.rows,
+        embedding,
+        &opts,
+        ticketflow_workers::now_ms(),
+    );
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::write(
+        args.out.join("report.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
+    std::fs::write(args.out.join("report.html"), render_drift_report(&report))?;
+    let drifted: Vec<&str> = report
+        .columns
+        .iter()
+        .filter(|c| c.drifted)
+        .map(|c| c.column.as_str())
+        .collect();
+    println!(
+        "{}: {} of {} columns drifted{}{}; report in {}",
+        if report.dataset.drifted {
+            "DATASET DRIFT"
+        } else {
+            "no dataset drift"
+        },
+        report.dataset.drifted_columns,
+        report.dataset.columns,
+        if drifted.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", drifted.join(", "))
+        },
+        report.embedding.as_ref().map_or(String::new(), |e| format!(
+            ", embedding AUC {:.3}",
+            e.domain_classifier_auc
+        )),
+        args.out.display()
+    );
+    Ok(())
+}
