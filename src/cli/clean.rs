@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use ticketflow_ml::dataset::{self, TicketOutcome, TicketReader};
+use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
 use ticketflow_ml::text::{self, LanguageSource};
 
-use super::{InputArgs, side_file};
+use super::InputArgs;
 
 #[derive(Debug, Args)]
 pub struct CleanArgs {
@@ -59,12 +59,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    let quarantine_path = args
-        .input
-        .quarantine
-        .clone()
-        .unwrap_or_else(|| side_file(&args.output, "quarantine.jsonl"));
-    dataset::write_quarantine(&quarantine_path, &quarantined)?;
+    args.input.write_quarantine(&args.output, &quarantined)?;
     println!(
         "prepared {accepted} tickets ({} quarantined) into {}",
         quarantined.len(),

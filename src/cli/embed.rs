@@ -8,7 +8,7 @@ use clap::Args;
 use ndarray::Array2;
 use ndarray_npy::WriteNpyExt;
 use ticketflow_ml::dataset::{
-    self, ColumnSpec, Quarantined, RecordOutcome, RecordReader, TicketOutcome, TicketReader,
+    ColumnSpec, Quarantined, RecordOutcome, RecordReader, TicketOutcome, TicketReader,
 };
 use ticketflow_ml::embed::Embedder;
 use ticketflow_ml::text;
@@ -48,20 +48,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         Some(column) => read_column(&args.input, column)?,
         None => read_prepared(&args.input, args.model.embed_input)?,
     };
-    let quarantine_path = args
-        .input
-        .quarantine
-        .clone()
-        .unwrap_or_else(|| side_file(&args.output, "quarantine.jsonl"));
-    dataset::write_quarantine(&quarantine_path, &quarantined)
-        .with_context(|| format!("writing {}", quarantine_path.display()))?;
-    if !quarantined.is_empty() {
-        tracing::warn!(
-            count = quarantined.len(),
-            file = %quarantine_path.display(),
-            "rows quarantined"
-        );
-    }
+    args.input.write_quarantine(&args.output, &quarantined)?;
 
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let embed_started = Instant::now();

@@ -75,6 +75,25 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
+    /// Writes the quarantined rows to `--quarantine`, or next to `output` as
+    /// `<stem>.quarantine.jsonl`, and says so when there are any.
+    pub fn write_quarantine(
+        &self,
+        output: &std::path::Path,
+        rows: &[ticketflow_ml::dataset::Quarantined],
+    ) -> anyhow::Result<PathBuf> {
+        let path = self
+            .quarantine
+            .clone()
+            .unwrap_or_else(|| side_file(output, "quarantine.jsonl"));
+        ticketflow_ml::dataset::write_quarantine(&path, rows)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        if !rows.is_empty() {
+            tracing::warn!(count = rows.len(), file = %path.display(), "rows quarantined");
+        }
+        Ok(path)
+    }
+
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             id_column: self.id_column.clone(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use ticketflow_ml::classify::Example;
-use ticketflow_ml::dataset::{self, TicketOutcome, TicketReader};
+use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
 use ticketflow_ml::embed::Embedder;
 use ticketflow_ml::text;
 use ticketflow_workers::registry::Registry;
@@ -13,7 +13,7 @@ use ticketflow_workers::trainer::predictions_csv;
 
 use super::progress::Progress;
 use super::services::{ServiceArgs, runtime};
-use super::{InputArgs, ModelArgs, side_file};
+use super::{InputArgs, ModelArgs};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -55,12 +55,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             TicketOutcome::Quarantined(q) => quarantined.push(q),
         }
     }
-    let quarantine_path = args
-        .input
-        .quarantine
-        .clone()
-        .unwrap_or_else(|| side_file(&args.output, "quarantine.jsonl"));
-    dataset::write_quarantine(&quarantine_path, &quarantined)?;
+    args.input.write_quarantine(&args.output, &quarantined)?;
 
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut progress = Progress::new(refs.len() as u64, "embedding");
