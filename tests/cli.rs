@@ -361,3 +361,78 @@ fn drift_between_feature_tables_names_the_drifted_columns() {
     let html = std::fs::read_to_string(out.join("report.html")).expect("html");
     assert!(html.contains("language"));
 }
+
+#[test]
+fn profile_writes_html_and_json_with_the_right_numbers() {
+    if !model_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("tickets.csv");
+    let long_body = "The synchronisation service keeps failing. ".repeat(80);
+    let csv = format!(
+        "subject,body,answer,type,queue,priority,language\n\
+         VPN down,The VPN fails every morning.,Restart it.,Incident,IT,high,en\n\
+         VPN down,The VPN fails every morning.,,Incident,IT,low,en\n\
+         ,Die Rechnung ist falsch und muss dringend korrigiert werden.,,Request,Billing,medium,\n\
+         Sync broken,{long_body},,Problem,IT,high,en\n\
+         broken,row\n"
+    );
+    std::fs::write(&input, csv).expect("write csv");
+    let out = dir.path().join("profile");
+    let res = run(bin().args([
+        "profile",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]));
+    assert!(res.status.success(), "{}", stderr(&res));
+    let text = stdout(&res);
+    assert!(
+        text.contains("4 accepted, 1 quarantined, 1 duplicates"),
+        "{text}"
+    );
+    assert!(text.contains("profile.html"), "{text}");
+
+    let html = std::fs::read_to_string(out.join("profile.html")).expect("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("http") && !html.contains("<script"));
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("profile.json")).expect("json"))
+            .expect("parse");
+    assert_eq!(p["rows"]["accepted"], 4);
+    assert_eq!(p["rows"]["quarantined"], 1);
+    assert_eq!(p["rows"]["quarantine_reasons"][0]["value"], "field_count");
+    assert_eq!(p["rows"]["duplicates"], 1);
+    assert_eq!(p["rows"]["duplicate_share"], 0.25);
+    assert_eq!(p["tokens"]["counted"], 4);
+    assert_eq!(p["tokens"]["over_limit"], 1);
+    let missing = |column: &str| {
+        p["missing"]
+            .as_array()
+            .expect("missing")
+            .iter()
+            .find(|c| c["value"] == column)
+            .map(|c| c["count"].clone())
+    };
+    assert_eq!(missing("subject"), Some(1.into()));
+    assert_eq!(missing("language"), Some(1.into()));
+    assert_eq!(missing("answer"), Some(3.into()));
+    let sources = p["language_source"].as_array().expect("sources");
+    let detected = sources.iter().find(|c| c["value"] == "detected");
+    assert_eq!(detected.map(|c| c["count"].clone()), Some(1.into()));
+
+    // Without the tokenizer the command says how to get it.
+    let res = run(bin().args([
+        "profile",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--model-dir",
+        dir.path().to_str().expect("utf8"),
+    ]));
+    assert!(!res.status.success());
+    assert!(stderr(&res).contains("run make setup"), "{}", stderr(&res));
+}

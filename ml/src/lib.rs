@@ -8,11 +8,14 @@
 //! - [`embed`]: all-MiniLM-L6-v2 sentence embeddings through ONNX Runtime.
 //! - [`classify`]: the ticket-type classifier: features, models, model selection, evaluation.
 //! - [`drift`]: data, embedding and prediction drift with Evidently's default tests.
+//! - [`profile`]: exploratory profile of a ticket export (counts, distributions, lengths,
+//!   missing values, duplicates, over-long tickets) as JSON-ready numbers and one HTML page.
 //! - [`synth`]: reproducible synthetic tickets for demos and load tests (we ship no real data).
 
 pub mod classify;
 pub mod dataset;
 pub mod drift;
 pub mod embed;
+pub mod profile;
 pub mod synth;
 pub mod text;

@@ -7,6 +7,7 @@ mod embed;
 mod features;
 mod generate;
 mod predict;
+mod profile;
 mod progress;
 mod run;
 mod runs;
@@ -55,6 +56,8 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Compare two runs or feature tables: report.html + report.json with Evidently's tests.
     Drift(drift::DriftArgs),
+    /// Exploratory profile of a ticket export: distributions, lengths, missing values, duplicates, over-long tickets (HTML + JSON).
+    Profile(profile::ProfileArgs),
 }
 
 /// Options shared by every command that reads an export.
@@ -155,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Features(args) => features::run(args),
         Command::Drift(args) => drift::run(args),
+        Command::Profile(args) => profile::run(args),
     }
 }
 

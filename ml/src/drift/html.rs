@@ -28,7 +28,7 @@ macro_rules! put {
 }
 
 mod chart;
-mod format;
+pub(crate) mod format;
 
 use std::fmt::Write as _;
 
