@@ -16,7 +16,7 @@ use ticketflow_schemas::Ticket;
 use tokenizers::Tokenizer;
 
 use crate::dataset::{QuarantineReason, Quarantined};
-use crate::drift::html::format::{escape, g4, num};
+use crate::drift::html::format::{escape, g4, num, truncate};
 use crate::text::{LanguageSource, prepare};
 
 /// all-MiniLM-L6-v2 reads at most this many tokens ([CLS] and [SEP] included); the rest of a
@@ -730,17 +730,6 @@ fn histogram_chart(title: &str, s: &LengthStats) -> String {
         escape(&g4(last as f64))
     );
     svg
-}
-
-/// The first `max` characters of `label`, with an ellipsis when cut.
-fn truncate(label: &str, max: usize) -> String {
-    if label.chars().count() <= max {
-        label.to_string()
-    } else {
-        let mut s: String = label.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
 }
 
 #[cfg(test)]

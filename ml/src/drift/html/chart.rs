@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{escape, g4};
+use super::format::{escape, g4, truncate};
 
 /// Reference bars: a neutral slate.
 pub(crate) const REFERENCE_COLOUR: &str = "#8a94a6";
@@ -198,17 +198,6 @@ pub(crate) fn grouped_bars(
     }
     svg.push_str("</svg>");
     svg
-}
-
-/// The first `max` characters of `label`, with an ellipsis when cut.
-fn truncate(label: &str, max: usize) -> String {
-    if label.chars().count() <= max {
-        label.to_string()
-    } else {
-        let mut s: String = label.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
 }
 
 /// A horizontal 0–1 gauge for the domain classifier's ROC AUC: the value as a filled bar, the

@@ -1,5 +1,16 @@
 //! Text and number formatting for the HTML report: escaping, significant digits, UTC times.
 
+/// The first `max` characters of `label`, with an ellipsis when cut.
+pub(crate) fn truncate(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_string()
+    } else {
+        let mut s: String = label.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
 /// Escapes text for HTML element content and for double- or single-quoted attribute values.
 ///
 /// Column names and categories come from user data, so everything the report prints goes through
