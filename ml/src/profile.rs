@@ -16,7 +16,7 @@ use ticketflow_schemas::Ticket;
 use tokenizers::Tokenizer;
 
 use crate::dataset::{QuarantineReason, Quarantined};
-use crate::drift::html::format::{escape, g4, num, truncate};
+use crate::drift::html::format::{document_start, escape, g4, num, truncate};
 use crate::text::{LanguageSource, prepare};
 
 /// all-MiniLM-L6-v2 reads at most this many tokens ([CLS] and [SEP] included); the rest of a
@@ -27,7 +27,6 @@ pub const HISTOGRAM_BINS: usize = 20;
 /// Label for tickets without a (given or detected) language in the per-language lengths.
 pub const UNKNOWN_LANGUAGE: &str = "unknown";
 
-const STYLE: &str = include_str!("drift/html/style.css");
 const BAR_COLOUR: &str = "#2f6fdf";
 const TEXT_COLOUR: &str = "#475467";
 
@@ -435,14 +434,10 @@ macro_rules! put {
 /// The profile as one self-contained HTML page (inline CSS and SVG, no script, no network).
 /// Every value from the data is escaped.
 pub fn render_profile_html(p: &Profile) -> String {
-    let mut out = String::with_capacity(64 * 1024);
+    let mut out = document_start("Ticket data profile");
     put!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"generator\" content=\"ticketflow\">\n\
-         <title>Ticket data profile</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         <header class=\"top\"><div class=\"wrap\">\n<h1>Ticket data profile</h1>\n\
+        "<header class=\"top\"><div class=\"wrap\">\n<h1>Ticket data profile</h1>\n\
          <p class=\"sub\">Rows, label distributions, missing values, text lengths and tickets \
          longer than the embedding model reads.</p>\n<dl class=\"meta\">\
          <div><dt>Rows</dt><dd>{}</dd></div><div><dt>Accepted</dt><dd>{}</dd></div>\

@@ -39,8 +39,6 @@ use self::format::{escape, g4, num, signed_g4, utc_timestamp};
 use super::{ColumnDrift, ColumnKind, DriftReport, EmbeddingDrift, QualityComparison, StatTest};
 use crate::classify::Evaluation;
 
-const STYLE: &str = include_str!("html/style.css");
-
 /// Bars in a column row's chart before the smallest categories are summed into "other".
 const SMALL_MAX_BARS: usize = 12;
 /// Bars in a section chart (prediction, target) before the same happens.
@@ -50,16 +48,11 @@ const BANNER_MAX_NAMES: usize = 8;
 
 /// The whole report as an HTML document (UTF-8, no external resources, no script).
 pub fn render_drift_report(report: &DriftReport) -> String {
-    let mut out = String::with_capacity(64 * 1024);
-    put!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"generator\" content=\"ticketflow\">\n\
-         <title>Drift report: {} vs {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
+    let mut out = format::document_start(&format!(
+        "Drift report: {} vs {}",
         escape(&report.reference),
         escape(&report.current)
-    );
+    ));
     header(&mut out, report);
     out.push_str("<main class=\"wrap\">\n");
     summary(&mut out, report);

@@ -1,5 +1,24 @@
 //! Text and number formatting for the HTML report: escaping, significant digits, UTC times.
 
+/// The stylesheet shared by every ticketflow HTML page.
+const STYLE: &str = include_str!("style.css");
+
+/// The start of a self-contained page, up to and including `<body>`; `title` must already be
+/// escaped. Shared by the drift report and the profile so both look and behave the same.
+pub(crate) fn document_start(title: &str) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    out.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"generator\" content=\"ticketflow\">\n<title>",
+    );
+    out.push_str(title);
+    out.push_str("</title>\n<style>\n");
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n");
+    out
+}
+
 /// The first `max` characters of `label`, with an ellipsis when cut.
 pub(crate) fn truncate(label: &str, max: usize) -> String {
     if label.chars().count() <= max {
