@@ -8,9 +8,26 @@ BIN=target/release/ticketflow
 ROWS="${DEMO_ROWS:-2000}"
 SEED="${DEMO_SEED:-42}"
 INPUT="${INPUT:-}"
+# PROMETHEUS=1: also start Prometheus (shipped config and alert rules), a Pushgateway and
+# node-exporter; the trainer and the coordinator push their run metrics there.
+PROMETHEUS="${PROMETHEUS:-0}"
+PROM_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9090}"
 
-trap 'scripts/stack.sh down' EXIT
+stop_all() {
+  if [ "${KEEP_RUNNING:-0}" = 1 ]; then
+    echo "KEEP_RUNNING=1: stop with scripts/stack.sh down; scripts/monitoring.sh down"; return
+  fi
+  [ "$PROMETHEUS" = 1 ] && scripts/monitoring.sh down
+  scripts/stack.sh down
+}
+trap stop_all EXIT
+if [ "$PROMETHEUS" = 1 ]; then
+  export TICKETFLOW_PUSHGATEWAY_URL="http://127.0.0.1:${PUSHGATEWAY_PORT:-9091}"
+fi
 scripts/stack.sh up
+if [ "$PROMETHEUS" = 1 ]; then
+  SCRAPE_INTERVAL="${SCRAPE_INTERVAL:-5s}" scripts/monitoring.sh up
+fi
 export NATS_URL="nats://127.0.0.1:${NATS_PORT:-4222}"
 export TICKETFLOW_CHROMA_URL="http://127.0.0.1:${CHROMA_PORT:-8000}"
 export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$PWD/var/store}"
@@ -33,6 +50,18 @@ if "$BIN" predict --input var/demo/new.csv --output var/demo/predictions.csv; th
   head -4 var/demo/predictions.csv
 else
   echo "(no model passed the quality gate yet, so nothing to predict with)"
+fi
+if [ "$PROMETHEUS" = 1 ]; then
+  echo
+  echo "== Prometheus: every shipped Grafana panel's query, against this run"
+  # Wait for a scrape after the trainer's push, then a little more for rate() windows.
+  for _ in $(seq 1 30); do
+    curl -fsS "$PROM_URL/api/v1/query?query=ticketflow_run_tickets" | grep -q '"value"' && break
+    sleep 1
+  done
+  sleep 10
+  scripts/check_dashboards.py --prometheus "$PROM_URL" || true
+  echo "Prometheus: $PROM_URL  Pushgateway: $TICKETFLOW_PUSHGATEWAY_URL  (KEEP_RUNNING=1 keeps them up)"
 fi
 echo
 echo "Logs of every process: var/stack/logs/. Shards, tensors and results: ${TICKETFLOW_STORE}."

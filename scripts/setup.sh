@@ -9,6 +9,7 @@
 #   var/bin/                       nats-server, chroma, moto_server
 #   var/env                        exports for the shell (ORT_DYLIB_PATH, TICKETFLOW_MODEL_DIR)
 #   /usr/bin/chromium              Debian's chromium, to render HTML reports in tests
+#   /usr/bin/promtool, prometheus, prometheus-pushgateway   Debian's, for the monitoring tests
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +69,46 @@ install_chromium() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null
 }
 
+# Prometheus, promtool and the Pushgateway for the monitoring tests (Debian packages). The
+# packages' maintainer scripts try to start system services; nothing here wants a daemon, so
+# starts are refused while installing (a temporary policy-rc.d, unless one exists) and anything
+# the packages still started is stopped.
+install_prometheus() {
+  if [ -x /usr/bin/promtool ] && [ -x /usr/bin/prometheus-pushgateway ] \
+    && [ -x /usr/bin/prometheus-node-exporter ]; then return; fi
+  if ! command -v apt-get >/dev/null; then
+    log "no apt-get: install prometheus and prometheus-pushgateway by hand for the monitoring tests"; return
+  fi
+  log "installing prometheus, promtool, pushgateway and node-exporter (Debian) for the monitoring tests"
+  local before policy_added=""
+  before="$(pgrep -d' ' prometheus || true)"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_added=1
+  fi
+  local rc=0
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-pushgateway prometheus-node-exporter >/dev/null || rc=$?
+  if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$rc" -ne 0 ]; then echo "setup: installing prometheus packages failed" >&2; exit "$rc"; fi
+  # Stop daemons the packages started (not ones that were running before).
+  local pid started=""
+  for pid in $(pgrep prometheus || true); do
+    case " $before " in *" $pid "*) ;; *) started="$started $pid" ;; esac
+  done
+  if [ -n "$started" ]; then
+    log "stopping services started by the packages:$started"
+    for svc in prometheus prometheus-pushgateway prometheus-node-exporter; do
+      if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        systemctl disable --now "$svc" >/dev/null 2>&1 || true
+      elif [ -x "/etc/init.d/$svc" ]; then
+        "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+      fi
+    done
+    sleep 1
+    for pid in $started; do kill "$pid" 2>/dev/null || true; done
+  fi
+}
+
 link_binaries() {
   mkdir -p var/bin var/lib
   ln -sfn "$root/.venv-services/bin/nats-server" var/bin/nats-server
@@ -102,6 +143,7 @@ require_python
 setup_model_venv
 setup_services_venv
 install_chromium
+install_prometheus
 link_binaries
 export_model
 write_env

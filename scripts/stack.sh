@@ -7,6 +7,7 @@
 #   scripts/stack.sh status
 #
 # Environment: NATS_PORT (4222), NATS_MONITOR_PORT (8222), CHROMA_PORT (8000), EMBEDDERS (2),
+# METRICS_PORT_BASE (9464: workers serve /metrics on consecutive ports from here),
 # EMBEDDER_THREADS (cores / EMBEDDERS),
 # TICKETFLOW_STORE (file://var/store). Workers get NATS_URL/TICKETFLOW_CHROMA_URL to match.
 set -euo pipefail
@@ -18,6 +19,7 @@ NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 CHROMA_PORT="${CHROMA_PORT:-8000}"
 EMBEDDERS="${EMBEDDERS:-2}"
+METRICS_PORT_BASE="${METRICS_PORT_BASE:-9464}"
 # Split the cores between embedder replicas; oversubscribing ONNX Runtime threads costs more
 # than it gains.
 EMBEDDER_THREADS="${EMBEDDER_THREADS:-$(( $(nproc) / EMBEDDERS > 0 ? $(nproc) / EMBEDDERS : 1 ))}"
@@ -58,10 +60,18 @@ up() {
   start chroma var/bin/chroma run --path "$root/$STACK/chroma" --host 127.0.0.1 --port "$CHROMA_PORT"
   wait_for nats "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" 30
   wait_for chroma "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
-  start cleaner "$BIN" worker cleaner
-  for i in $(seq 1 "$EMBEDDERS"); do start "embedder-$i" "$BIN" worker embedder --threads "$EMBEDDER_THREADS"; done
-  start indexer "$BIN" worker indexer
-  start trainer "$BIN" worker trainer
+  local port=$METRICS_PORT_BASE
+  : >"$STACK/metrics-targets"
+  worker() { # NAME STAGE ARGS...
+    local name=$1 stage=$2; shift 2
+    TICKETFLOW_METRICS_ADDR="127.0.0.1:$port" start "$name" "$BIN" worker "$stage" "$@"
+    echo "$stage 127.0.0.1:$port" >>"$STACK/metrics-targets"
+    port=$((port + 1))
+  }
+  worker cleaner cleaner
+  for i in $(seq 1 "$EMBEDDERS"); do worker "embedder-$i" embedder --threads "$EMBEDDER_THREADS"; done
+  worker indexer indexer
+  worker trainer trainer
   sleep 0.5
   for f in "$STACK"/pids/*.pid; do
     name=$(basename "$f" .pid)

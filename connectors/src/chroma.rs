@@ -623,6 +623,18 @@ impl ChromaClient {
             .collect())
     }
 
+    /// Asks the server whether it is up (the `/heartbeat` endpoint), for readiness probes.
+    pub async fn heartbeat(&self) -> Result<(), ChromaError> {
+        self.call::<Value>(
+            "heartbeat",
+            Method::GET,
+            self.url(&["heartbeat"]),
+            None::<&()>,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The number of records in the collection.
     pub async fn count(&self) -> Result<usize, ChromaError> {
         let n: u64 = self
@@ -799,8 +811,27 @@ impl ChromaClient {
     }
 
     /// Sends one request and decodes a 2xx JSON answer; every failure becomes a
-    /// [`ChromaError`] classified by what happened.
+    /// [`ChromaError`] classified by what happened. Timed and counted per `op` for the Chroma
+    /// metrics.
     async fn call<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ChromaError> {
+        let started = std::time::Instant::now();
+        let result = self.send(op, method, url, body).await;
+        ticketflow_telemetry::internal_events::ChromaRequest {
+            operation: op,
+            duration: started.elapsed(),
+            failed: result.is_err(),
+        }
+        .emit();
+        result
+    }
+
+    async fn send<T: DeserializeOwned>(
         &self,
         op: &'static str,
         method: Method,

@@ -247,6 +247,31 @@ impl Bus {
         Ok(info.state.messages)
     }
 
+    /// The stage consumer's `(pending, ack_pending)`: messages not yet delivered, and delivered
+    /// but not yet acknowledged. Zeros before the consumer exists.
+    pub async fn consumer_backlog(&self, stage: Stage) -> Result<(u64, u64), BusError> {
+        let (stream_name, _) = input_of(stage);
+        let stream = self
+            .js
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| js_err(format!("opening stream {stream_name}"))(e.to_string()))?;
+        let mut consumer: consumer::PullConsumer = match stream.get_consumer(stage.as_str()).await {
+            Ok(c) => c,
+            Err(_) => return Ok((0, 0)),
+        };
+        let info = consumer
+            .info()
+            .await
+            .map_err(|e| js_err(format!("reading consumer {stage}"))(e.to_string()))?;
+        Ok((info.num_pending, info.num_ack_pending as u64))
+    }
+
+    /// Whether the client is connected right now (for readiness; it reconnects by itself).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Records a run's manifest unless one exists. Returns false when another coordinator got
     /// there first; this is what makes two coordinators on the same input produce one run.
     pub async fn create_manifest(&self, manifest: &RunManifest) -> Result<bool, BusError> {

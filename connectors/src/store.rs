@@ -128,41 +128,50 @@ impl Store {
     ///
     /// One request; S3 accepts up to 5 GB that way, far above a shard.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
-        let path = self.object_path(Op::Put, key)?;
-        let len = bytes.len();
-        self.inner
-            .put(&path, PutPayload::from_bytes(bytes))
-            .await
-            .map_err(|e| self.backend(Op::Put, key, e))?;
-        tracing::debug!(store = %self.description, key, bytes = len, "stored object");
-        Ok(())
+        observed(Op::Put, async {
+            let path = self.object_path(Op::Put, key)?;
+            let len = bytes.len();
+            self.inner
+                .put(&path, PutPayload::from_bytes(bytes))
+                .await
+                .map_err(|e| self.backend(Op::Put, key, e))?;
+            tracing::debug!(store = %self.description, key, bytes = len, "stored object");
+            Ok(())
+        })
+        .await
     }
 
     /// Read the whole object at `key`. A missing object is [`StoreError::NotFound`].
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        let path = self.object_path(Op::Get, key)?;
-        let result = self
-            .inner
-            .get(&path)
-            .await
-            .map_err(|e| self.backend(Op::Get, key, e))?;
-        // The body streams separately; a connection lost here is a transient error too.
-        result
-            .bytes()
-            .await
-            .map_err(|e| self.backend(Op::Get, key, e))
+        observed(Op::Get, async {
+            let path = self.object_path(Op::Get, key)?;
+            let result = self
+                .inner
+                .get(&path)
+                .await
+                .map_err(|e| self.backend(Op::Get, key, e))?;
+            // The body streams separately; a connection lost here is a transient error too.
+            result
+                .bytes()
+                .await
+                .map_err(|e| self.backend(Op::Get, key, e))
+        })
+        .await
     }
 
     /// Whether an object exists at `key` (a metadata request; no body is transferred).
     ///
     /// S3 answers a HEAD on a missing bucket with a bare 404, so that is `false` too.
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let path = self.object_path(Op::Exists, key)?;
-        match self.inner.head(&path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.backend(Op::Exists, key, e)),
-        }
+        observed(Op::Exists, async {
+            let path = self.object_path(Op::Exists, key)?;
+            match self.inner.head(&path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(self.backend(Op::Exists, key, e)),
+            }
+        })
+        .await
     }
 
     /// Every key under `prefix`, at any depth, relative to the store root, sorted.
@@ -170,40 +179,47 @@ impl Store {
     /// The prefix matches whole segments: `runs/r1` and `runs/r1/` both list `runs/r1/...`
     /// but not `runs/r10/...`. `""` lists the whole store.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        keys::check_prefix(prefix).map_err(|reason| self.invalid_key(Op::List, prefix, reason))?;
-        let path = self
-            .join(prefix)
-            .map_err(|r| self.invalid_key(Op::List, prefix, r))?;
-        let root = (path.parts_count() > 0).then_some(&path);
-        let metas: Vec<_> = self
-            .inner
-            .list(root)
-            .try_collect()
-            .await
-            .map_err(|e| self.backend(Op::List, prefix, e))?;
-        let mut keys: Vec<String> = metas
-            .iter()
-            .filter_map(|meta| {
-                let parts = meta.location.prefix_match(&self.prefix)?;
-                Some(
-                    parts
-                        .map(|p| p.as_ref().to_string())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                )
-            })
-            .collect();
-        keys.sort_unstable();
-        Ok(keys)
+        observed(Op::List, async {
+            keys::check_prefix(prefix)
+                .map_err(|reason| self.invalid_key(Op::List, prefix, reason))?;
+            let path = self
+                .join(prefix)
+                .map_err(|r| self.invalid_key(Op::List, prefix, r))?;
+            let root = (path.parts_count() > 0).then_some(&path);
+            let metas: Vec<_> = self
+                .inner
+                .list(root)
+                .try_collect()
+                .await
+                .map_err(|e| self.backend(Op::List, prefix, e))?;
+            let mut keys: Vec<String> = metas
+                .iter()
+                .filter_map(|meta| {
+                    let parts = meta.location.prefix_match(&self.prefix)?;
+                    Some(
+                        parts
+                            .map(|p| p.as_ref().to_string())
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    )
+                })
+                .collect();
+            keys.sort_unstable();
+            Ok(keys)
+        })
+        .await
     }
 
     /// Delete the object at `key`. Deleting a missing object succeeds (idempotent clean-up).
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let path = self.object_path(Op::Delete, key)?;
-        match self.inner.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.backend(Op::Delete, key, e)),
-        }
+        observed(Op::Delete, async {
+            let path = self.object_path(Op::Delete, key)?;
+            match self.inner.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.backend(Op::Delete, key, e)),
+            }
+        })
+        .await
     }
 
     /// Validate `key` and turn it into the backend path (store prefix + key).
@@ -416,4 +432,20 @@ mod tests {
         let err = Store::open_with_env(&StoreConfig::new("s3://bkt"), env);
         assert!(matches!(err, Err(StoreError::Open { .. })), "{err:?}");
     }
+}
+
+/// Times one store operation and counts its failure, for the object-store metrics.
+async fn observed<T>(
+    op: Op,
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    ticketflow_telemetry::internal_events::ObjectStoreRequest {
+        operation: op.as_str(),
+        duration: started.elapsed(),
+        failed: result.is_err(),
+    }
+    .emit();
+    result
 }

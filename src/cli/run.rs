@@ -12,7 +12,7 @@ use ticketflow_ml::text::EmbedInput;
 use ticketflow_schemas::{RunProgress, RunStatus};
 
 use super::runs::print_summary;
-use super::services::{ServiceArgs, runtime};
+use super::services::{PushArgs, ServiceArgs, runtime};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -42,11 +42,15 @@ pub struct RunArgs {
     pub max_field_bytes: usize,
     #[command(flatten)]
     pub services: ServiceArgs,
+    #[command(flatten)]
+    pub push: PushArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let pushgateway = args.push.pushgateway()?;
     let rt = runtime()?;
     rt.block_on(async move {
+        let started = std::time::Instant::now();
         let bus = args.services.bus(false).await?;
         let store = args.services.store()?;
         let opts = SubmitOptions {
@@ -61,6 +65,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             },
         };
         let outcome = submit(&bus, &store, &opts).await?;
+        if let Some(gateway) = &pushgateway {
+            push_submission(gateway, &outcome, started.elapsed()).await;
+        }
         if outcome.published {
             println!(
                 "run {} queued: {} tickets in {} shards ({} quarantined: {})",
@@ -152,5 +159,45 @@ impl Bars {
             }
             let _ = multi.clear();
         }
+    }
+}
+
+/// The coordinator is a batch job (a CronJob in production): its numbers go to the Pushgateway.
+async fn push_submission(
+    gateway: &ticketflow_telemetry::Pushgateway,
+    outcome: &ticketflow_coordinator::SubmitOutcome,
+    took: Duration,
+) {
+    let mut m = ticketflow_telemetry::BatchMetrics::new();
+    let run = [("run_id", outcome.run_id.as_str())];
+    m.gauge(
+        "ticketflow_coordinator_run_shards",
+        "Shards in the run the coordinator submitted.",
+        &run,
+        f64::from(outcome.shard_count),
+    );
+    m.gauge(
+        "ticketflow_coordinator_run_tickets",
+        "Tickets accepted into the run.",
+        &run,
+        outcome.tickets as f64,
+    );
+    m.gauge(
+        "ticketflow_coordinator_duration_seconds",
+        "Time to read, validate, shard and queue the input.",
+        &run,
+        took.as_secs_f64(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    m.gauge(
+        "ticketflow_coordinator_last_success_timestamp_seconds",
+        "When the coordinator last submitted a run successfully.",
+        &[],
+        now,
+    );
+    if let Err(e) = gateway.push("ticketflow_coordinator", &m).await {
+        tracing::warn!(error = %e, "pushing coordinator metrics failed");
     }
 }

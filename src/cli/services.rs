@@ -50,6 +50,35 @@ impl ServiceArgs {
     }
 }
 
+/// Where a long-running process exposes and pushes its metrics.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Address for `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "TICKETFLOW_METRICS_ADDR", default_value = "0.0.0.0:9464")]
+    pub metrics_addr: std::net::SocketAddr,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// Where batch results (a run, its model quality and drift) are pushed.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// Prometheus Pushgateway, e.g. `http://pushgateway:9091`; unset = no push.
+    #[arg(long, env = "TICKETFLOW_PUSHGATEWAY_URL")]
+    pub pushgateway_url: Option<String>,
+}
+
+impl PushArgs {
+    pub fn pushgateway(&self) -> anyhow::Result<Option<ticketflow_telemetry::Pushgateway>> {
+        Ok(self
+            .pushgateway_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(ticketflow_telemetry::Pushgateway::new)
+            .transpose()?)
+    }
+}
+
 /// A multi-threaded runtime for the async commands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

@@ -10,7 +10,7 @@ use ticketflow_schemas::Stage;
 use ticketflow_workers::{Shutdown, cleaner, embedder, indexer, run_stage, trainer};
 
 use super::ModelArgs;
-use super::services::{ServiceArgs, runtime};
+use super::services::{ServiceArgs, TelemetryArgs, runtime};
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -18,6 +18,8 @@ pub struct WorkerArgs {
     pub stage: Stage,
     #[command(flatten)]
     pub services: ServiceArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     /// Seconds without an ack before JetStream redelivers a shard (in-progress acks extend it).
     #[arg(long, env = "TICKETFLOW_ACK_WAIT_SECS", default_value_t = 30)]
     pub ack_wait_secs: u64,
@@ -48,6 +50,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         };
         let bus = args.services.bus(true).await?;
         let store = args.services.store()?;
+        let chroma = match args.stage {
+            Stage::Indexer | Stage::Trainer => Some(args.services.chroma().await?),
+            _ => None,
+        };
+        let pushgateway = args.telemetry.push.pushgateway()?;
+        let readiness = readiness(&bus, &store, chroma.as_ref());
+        ticketflow_telemetry::serve(args.telemetry.metrics_addr, readiness).await?;
         let shutdown = Shutdown::new();
         shutdown.on_signals();
         tracing::info!(stage = %args.stage, store = %store.describe(), nats = %args.services.nats_url, "starting worker");
@@ -60,7 +69,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                 run_stage(bus, settings, embedder::Embedder { store, model }, shutdown).await?;
             }
             Stage::Indexer => {
-                let chroma = args.services.chroma().await?;
+                let chroma = chroma.ok_or_else(|| anyhow::anyhow!("no Chroma client"))?;
                 run_stage(bus, settings, indexer::Indexer { store, chroma }, shutdown).await?;
             }
             Stage::Trainer => {
@@ -68,13 +77,55 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                 let worker = trainer::Trainer {
                     store,
                     bus: bus.clone(),
-                    chroma: Some(args.services.chroma().await?),
+                    chroma,
                     train,
                     gate,
+                    model_dir: Some(args.model.model_dir.clone()),
+                    pushgateway,
                 };
                 run_stage(bus, settings, worker, shutdown).await?;
             }
         }
         Ok(())
     })
+}
+
+/// Ready = connected to NATS, the object store answers, and (indexer, trainer) Chroma answers.
+fn readiness(
+    bus: &ticketflow_connectors::nats::Bus,
+    store: &ticketflow_connectors::store::Store,
+    chroma: Option<&ticketflow_connectors::chroma::ChromaClient>,
+) -> ticketflow_telemetry::Readiness {
+    let bus = bus.clone();
+    let store = store.clone();
+    let mut readiness = ticketflow_telemetry::Readiness::new()
+        .with_check("nats", move || {
+            let connected = bus.is_connected();
+            async move {
+                if connected {
+                    Ok(())
+                } else {
+                    Err("not connected (reconnecting)".to_string())
+                }
+            }
+        })
+        .with_check("object_store", move || {
+            let store = store.clone();
+            // A metadata request on a key that need not exist: proves credentials and reach.
+            async move {
+                store
+                    .exists("healthz")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        });
+    if let Some(chroma) = chroma {
+        let chroma = chroma.clone();
+        readiness = readiness.with_check("chroma", move || {
+            let chroma = chroma.clone();
+            async move { chroma.heartbeat().await.map_err(|e| e.to_string()) }
+        });
+    }
+    readiness
 }

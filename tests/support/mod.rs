@@ -41,6 +41,8 @@ pub struct Proc {
     pub name: String,
     child: Option<Child>,
     pub log: PathBuf,
+    /// Where a worker serves /metrics, /healthz and /readyz.
+    pub metrics_port: Option<u16>,
 }
 
 impl Proc {
@@ -58,6 +60,7 @@ impl Proc {
             name: name.to_string(),
             child: Some(child),
             log,
+            metrics_port: None,
         }
     }
 
@@ -132,6 +135,21 @@ pub fn http_request(port: u16, method: &str, path: &str) -> Option<u16> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.get(9..12)?.parse().ok()
+}
+
+/// GETs `http://127.0.0.1:port/path`; returns the status and body. HTTP/1.0, so servers answer
+/// without chunked encoding and close the connection at the end of the body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
@@ -300,8 +318,13 @@ impl StackEnv {
 
     pub fn worker(&self, stage: &str, name: &str, log_dir: &Path, extra: &[&str]) -> Proc {
         let mut cmd = self.command();
+        // Every worker on this host needs its own metrics port.
+        let port = free_port();
+        cmd.env("TICKETFLOW_METRICS_ADDR", format!("127.0.0.1:{port}"));
         cmd.args(["worker", stage]).args(extra);
-        Proc::spawn(name, &mut cmd, log_dir)
+        let mut proc = Proc::spawn(name, &mut cmd, log_dir);
+        proc.metrics_port = Some(port);
+        proc
     }
 
     /// cleaner, `embedders` embedders, indexer, trainer.

@@ -10,6 +10,7 @@ use ticketflow_connectors::nats::SUBJECT_EMBEDDED;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder as Model};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
+use ticketflow_telemetry::internal_events::EmbeddingBatch;
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
 use crate::{store_error, tensors};
@@ -35,8 +36,17 @@ impl StageWorker for Embedder {
             let mut model = model.lock().map_err(|_| {
                 StageError::Permanent("embedder poisoned by an earlier panic".into())
             })?;
+            // The first batch's time also covers tokenising the shard, which happens up front.
+            let mut batch_started = std::time::Instant::now();
             let vectors = model
-                .embed(&refs)
+                .embed_with_progress(&refs, |size| {
+                    EmbeddingBatch {
+                        size,
+                        duration: batch_started.elapsed(),
+                    }
+                    .emit();
+                    batch_started = std::time::Instant::now();
+                })
                 .map_err(|e| StageError::Permanent(format!("embedding: {e}")))?;
             tensors::to_npy(&vectors).map_err(StageError::Permanent)
         })

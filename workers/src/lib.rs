@@ -16,6 +16,8 @@ pub mod cleaner;
 pub mod embedder;
 pub mod indexer;
 pub mod registry;
+pub mod run_metrics;
+pub mod run_profile;
 pub mod stage_loop;
 pub mod tensors;
 pub mod trainer;

@@ -33,6 +33,9 @@ use futures::StreamExt;
 use ticketflow_connectors::nats::SUBJECT_RUNS_COMPLETED;
 use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings, SUBJECT_DLQ_PREFIX};
 use ticketflow_schemas::{DeadLetter, DeadShard, Message, RunCompleted, Stage};
+use ticketflow_telemetry::internal_events::{
+    ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried, WorkerStarted,
+};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -219,7 +222,11 @@ pub async fn run_stage<W: StageWorker>(
     let consumer = bus.consumer(stage, settings).await?;
     let mut stop = shutdown.subscribe();
     let mut handled = 0_u64;
-    tracing::info!(%stage, "worker ready");
+    let _poller = BacklogPoller::start(bus.clone(), stage);
+    WorkerStarted {
+        stage: stage.as_str(),
+    }
+    .emit();
     while !shutdown.is_triggered() {
         let batch = consumer
             .batch()
@@ -262,6 +269,12 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
         .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
         .unwrap_or(1);
     let subject = msg.subject.to_string();
+    let _in_flight = ShardReceived {
+        stage: stage.as_str(),
+        delivered,
+    }
+    .emit();
+    let started = Instant::now();
 
     // A delivery past the limit means earlier attempts crashed or timed out without a verdict.
     if delivered > settings.max_attempts {
@@ -277,7 +290,13 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
         Ok(input) => input,
         Err(e) => {
             let error = StageError::Permanent(e.to_string());
-            fail::<W>(bus, &msg, &subject, delivered, settings, error).await;
+            let delivery = Delivery {
+                msg: &msg,
+                subject: &subject,
+                delivered,
+                started,
+            };
+            fail::<W>(bus, &delivery, settings, error).await;
             return;
         }
     };
@@ -285,22 +304,36 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
     let shard = input.shard();
     // Every log line of this shard carries its run and shard.
     let span = tracing::info_span!("shard", %stage, run_id = %run_id, shard = ?shard, delivered);
-    process_one(bus, settings, worker, &msg, &subject, delivered, input)
+    let delivery = Delivery {
+        msg: &msg,
+        subject: &subject,
+        delivered,
+        started,
+    };
+    process_one(bus, settings, worker, &delivery, input)
         .instrument(span)
         .await;
+}
+
+/// One delivery of a message: what the retry and dead-letter decisions need to know about it.
+#[derive(Clone, Copy)]
+struct Delivery<'a> {
+    msg: &'a JsMessage,
+    subject: &'a str,
+    /// JetStream's delivery count, 1 the first time.
+    delivered: u32,
+    started: Instant,
 }
 
 async fn process_one<W: StageWorker>(
     bus: &Bus,
     settings: ConsumerSettings,
     worker: &W,
-    msg: &JsMessage,
-    subject: &str,
-    delivered: u32,
+    delivery: &Delivery<'_>,
     input: W::Input,
 ) {
     let stage = W::STAGE;
-    let started = Instant::now();
+    let (msg, started) = (delivery.msg, delivery.started);
     let outcome = {
         let keepalive = keep_alive(msg, settings.ack_wait);
         let result = worker.process(&input).await;
@@ -317,14 +350,15 @@ async fn process_one<W: StageWorker>(
                 // The effects are idempotent: a redelivery will redo them harmlessly.
                 tracing::warn!(error = %e, "ack failed; the shard may be redelivered");
             }
-            tracing::info!(
+            ShardProcessed {
+                stage: stage.as_str(),
                 tickets,
-                ms = started.elapsed().as_millis() as u64,
-                "shard done"
-            );
+                duration: started.elapsed(),
+            }
+            .emit();
         }
         Err(e) => {
-            fail::<W>(bus, msg, subject, delivered, settings, e).await;
+            fail::<W>(bus, delivery, settings, e).await;
         }
     }
 }
@@ -438,12 +472,16 @@ impl Drop for KeepAlive {
 
 async fn fail<W: StageWorker>(
     bus: &Bus,
-    msg: &JsMessage,
-    subject: &str,
-    delivered: u32,
+    delivery: &Delivery<'_>,
     settings: ConsumerSettings,
     error: StageError,
 ) {
+    let Delivery {
+        msg,
+        subject,
+        delivered,
+        started,
+    } = *delivery;
     if delivered >= settings.max_attempts {
         let reason = format!("attempt {delivered} of {}: {error}", settings.max_attempts);
         dead_letter::<W>(bus, msg, subject, delivered, &reason).await;
@@ -453,13 +491,14 @@ async fn fail<W: StageWorker>(
         StageError::Transient(_) => backoff(delivered),
         StageError::Permanent(_) => Duration::from_secs(1),
     };
-    tracing::warn!(
-        stage = %W::STAGE,
+    ShardRetried {
+        stage: W::STAGE.as_str(),
         delivered,
-        retry_in_s = delay.as_secs_f32(),
-        error = %error,
-        "shard failed; will retry"
-    );
+        retry_in: delay,
+        duration: started.elapsed(),
+        error: &error,
+    }
+    .emit();
     if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
         tracing::warn!(error = %e, "nak failed; the ack wait will redeliver");
     }
@@ -492,7 +531,6 @@ async fn dead_letter<W: StageWorker>(
         (Some(run), Some(shard)) => format!("{run}.{stage}.{shard}.dead"),
         _ => format!("{stage}.seq{seq}.dead"),
     };
-    tracing::error!(%stage, run_id = ?run_id, shard = ?shard, reason, "dead-lettering");
     if let Err(e) = bus.publish(&dlq_subject, &letter, &msg_id, None).await {
         // Without the dead letter recorded, keep the message: NAK so it comes back later.
         tracing::error!(error = %e, "cannot publish the dead letter; keeping the message");
@@ -521,8 +559,47 @@ async fn dead_letter<W: StageWorker>(
             Err(e) => tracing::error!(error = %e, "cannot record the dead shard"),
         }
     }
+    ShardDeadLettered {
+        stage: stage.as_str(),
+        run_id: run_id.as_deref(),
+        shard,
+        reason,
+    }
+    .emit();
     if let Err(e) = msg.ack_with(AckKind::Term).await {
         tracing::warn!(error = %e, "term failed");
+    }
+}
+
+/// Polls the stage consumer's backlog into the `ticketflow_consumer_*` gauges every few
+/// seconds, for dashboards and the backlog alerts (and what KEDA scales the embedder on).
+struct BacklogPoller(tokio::task::JoinHandle<()>);
+
+impl BacklogPoller {
+    const PERIOD: Duration = Duration::from_secs(5);
+
+    fn start(bus: Bus, stage: Stage) -> Self {
+        Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Self::PERIOD);
+            loop {
+                tick.tick().await;
+                match bus.consumer_backlog(stage).await {
+                    Ok((pending, ack_pending)) => ConsumerBacklog {
+                        stage: stage.as_str(),
+                        pending,
+                        ack_pending,
+                    }
+                    .emit(),
+                    Err(e) => tracing::debug!(%stage, error = %e, "backlog poll failed"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for BacklogPoller {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::classify::{Classifier, Example, TrainConfig, train_and_select};
+use ticketflow_ml::classify::{ClassMetrics, Classifier, Example, TrainConfig, train_and_select};
 use ticketflow_ml::drift::compare::compare;
 use ticketflow_ml::drift::features::{
     FeatureRow, feature_row, read_csv_bytes as read_feature_csv, write_csv as write_feature_csv,
@@ -31,6 +31,8 @@ use ticketflow_schemas::{
 
 use crate::now_ms;
 use crate::registry::{GateVerdict, QualityGate, Registration, Registry};
+use crate::run_metrics::{TRAINER_JOB, run_metrics};
+use crate::run_profile::{profile_key, write_run_profile};
 use crate::stage_loop::{Processed, StageError, StageWorker};
 use crate::{store_error, tensors};
 
@@ -41,6 +43,10 @@ pub struct Trainer {
     pub chroma: Option<ChromaClient>,
     pub train: TrainConfig,
     pub gate: QualityGate,
+    /// The model directory, for the profile's token counts (its `tokenizer.json`).
+    pub model_dir: Option<std::path::PathBuf>,
+    /// Where each run's metrics are pushed; `None` = no push.
+    pub pushgateway: Option<ticketflow_telemetry::Pushgateway>,
 }
 
 /// What `result.json` holds for a run.
@@ -65,6 +71,9 @@ pub struct RunSummary {
     /// Drift against the reference run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSummary>,
+    /// Store key of the exploratory profile (`profile.html`; `profile.json` beside it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_html: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,11 +84,21 @@ pub struct DriftSummary {
     pub dataset_drift: bool,
     pub drift_share: f64,
     pub drifted_columns: Vec<String>,
+    /// Every column tested, with its verdict (for the per-column drift metric).
+    pub columns: Vec<ColumnVerdict>,
     pub embedding_auc: Option<f64>,
     pub embedding_drift: bool,
     pub prediction_drift: bool,
     pub report_html: Option<String>,
     pub report_json: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ColumnVerdict {
+    pub column: String,
+    pub test: ticketflow_ml::drift::StatTest,
+    pub statistic: f64,
+    pub drifted: bool,
 }
 
 impl DriftSummary {
@@ -90,6 +109,7 @@ impl DriftSummary {
             dataset_drift: false,
             drift_share: 0.0,
             drifted_columns: vec![],
+            columns: vec![],
             embedding_auc: None,
             embedding_drift: false,
             prediction_drift: false,
@@ -133,6 +153,9 @@ pub struct ModelSummary {
     pub weighted_precision: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<GateVerdict>,
+    /// Held-out precision, recall and F1 per class.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_class: Vec<ClassMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card: Option<String>,
 }
@@ -232,6 +255,13 @@ impl StageWorker for Trainer {
             .ok_or_else(|| StageError::Permanent(format!("run {run_id} has no progress")))?;
         let tickets = load_run_tickets(&self.store, &manifest, &progress).await?;
         let mut summary = summarise(&manifest, &progress);
+        // Resolved before training: a model this run promotes must not make the run its own
+        // reference.
+        let reference = Registry::new(self.store.clone())
+            .reference()
+            .await
+            .map_err(|e| StageError::Transient(e.to_string()))?
+            .unwrap_or_else(|| run_id.clone());
         // Each ticket's predicted type and probability, for the feature table: from the model
         // just trained (labelled runs) or from `latest` (inference runs).
         let predictions = if manifest.labelled {
@@ -252,14 +282,23 @@ impl StageWorker for Trainer {
             .put(&features_key(run_id), Bytes::from(csv))
             .await
             .map_err(store_error)?;
-        summary.drift = Some(match self.drift(&manifest, &tickets, &features).await {
-            Ok(d) => d,
+        summary.drift = Some(
+            match self.drift(&manifest, &reference, &tickets, &features).await {
+                Ok(d) => d,
+                Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
+                Err(StageError::Permanent(e)) => {
+                    tracing::error!(run_id, error = %e, "drift report failed");
+                    DriftSummary::failed(e)
+                }
+            },
+        );
+        match write_run_profile(&self.store, &manifest, &progress, self.model_dir.clone()).await {
+            Ok(_) => summary.profile_html = Some(profile_key(run_id, "html")),
             Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
             Err(StageError::Permanent(e)) => {
-                tracing::error!(run_id, error = %e, "drift report failed");
-                DriftSummary::failed(e)
+                tracing::error!(run_id, error = %e, "profile failed");
             }
-        });
+        }
         let json = serde_json::to_vec_pretty(&summary)
             .map_err(|e| StageError::Permanent(e.to_string()))?;
         self.store
@@ -276,6 +315,13 @@ impl StageWorker for Trainer {
             tickets = progress.tickets_indexed,
             "run result recorded"
         );
+        if let Some(gateway) = &self.pushgateway {
+            let metrics = run_metrics(&summary, now_ms() as f64 / 1000.0);
+            // The run's results are safe in the store; a failed push costs only the dashboards.
+            if let Err(e) = gateway.push(TRAINER_JOB, &metrics).await {
+                tracing::warn!(run_id, error = %e, "pushing run metrics failed");
+            }
+        }
         Ok(Processed {
             tickets: u32::try_from(progress.tickets_indexed).unwrap_or(u32::MAX),
             downstream: None,
@@ -352,6 +398,7 @@ pub async fn train_run(
         macro_f1: Some(card.holdout.macro_f1),
         weighted_precision: Some(card.holdout.weighted_precision),
         verdict: Some(card.verdict.clone()),
+        per_class: report.holdout.per_class.clone(),
         card: Some(crate::registry::card_key(&manifest.run_id)),
     };
     Ok((summary, Some(classifier)))
@@ -395,22 +442,18 @@ pub fn features_key(run_id: &str) -> String {
 }
 
 impl Trainer {
-    /// Compares this run with the reference run (the one an operator set, else the run behind
-    /// `latest`; a run with no reference yet is compared with itself) and stores
+    /// Compares this run with `reference` (the one an operator set, else the run behind `latest`
+    /// before this run trained; a run with no reference yet is compared with itself) and stores
     /// `runs/<run>/drift/report.{json,html}`.
     async fn drift(
         &self,
         manifest: &RunManifest,
+        reference: &str,
         tickets: &[(CleanTicket, Vec<f32>)],
         features: &[FeatureRow],
     ) -> Result<DriftSummary, StageError> {
         let run_id = &manifest.run_id;
-        let registry = Registry::new(self.store.clone());
-        let reference = registry
-            .reference()
-            .await
-            .map_err(|e| StageError::Transient(e.to_string()))?
-            .unwrap_or_else(|| run_id.clone());
+        let reference = reference.to_string();
         let current_embeddings: Vec<Vec<f32>> = tickets.iter().map(|(_, v)| v.clone()).collect();
         let (ref_features, ref_embeddings) = if &reference == run_id {
             (features.to_vec(), current_embeddings.clone())
@@ -486,6 +529,16 @@ impl Trainer {
                 .iter()
                 .filter(|c| c.drifted)
                 .map(|c| c.column.clone())
+                .collect(),
+            columns: report
+                .columns
+                .iter()
+                .map(|c| ColumnVerdict {
+                    column: c.column.clone(),
+                    test: c.test,
+                    statistic: c.statistic,
+                    drifted: c.drifted,
+                })
                 .collect(),
             embedding_auc: report.embedding.as_ref().map(|e| e.domain_classifier_auc),
             embedding_drift: report.embedding.as_ref().is_some_and(|e| e.drifted),
@@ -589,6 +642,7 @@ impl ModelSummary {
             macro_f1: None,
             weighted_precision: None,
             verdict: None,
+            per_class: Vec::new(),
             card: None,
         }
     }
@@ -676,5 +730,6 @@ pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
         model: None,
         predictions: None,
         drift: None,
+        profile_html: None,
     }
 }

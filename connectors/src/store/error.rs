@@ -19,15 +19,22 @@ pub enum Op {
     Delete,
 }
 
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Op {
+    /// The name in messages and in the `operation` label of the store metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Op::Put => "put",
             Op::Get => "get",
             Op::Exists => "exists",
             Op::List => "list",
             Op::Delete => "delete",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

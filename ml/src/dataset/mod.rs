@@ -23,7 +23,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use records::{ColumnSpec, Record, RecordOutcome, RecordReader};
 pub use tickets::{Loaded, TicketOutcome, TicketReader, content_id, load_tickets};
@@ -106,7 +106,7 @@ pub enum LoadError {
 }
 
 /// Why a row was set aside.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QuarantineReason {
     /// The CSV record has a different number of fields than the header: almost always an
@@ -164,7 +164,8 @@ impl fmt::Display for QuarantineReason {
 }
 
 /// A row set aside by the loader, with enough context for a person to find and fix it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Reads back from the JSON lines [`write_quarantine`] writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
     /// 1-based data row (record) number; the header is not counted.
     pub row: u64,

@@ -1,0 +1,92 @@
+//! The exploratory profile of a run's input (`ticketflow profile`, computed from what the
+//! coordinator stored: the raw shards and the quarantine), written beside the drift report as
+//! `runs/<run>/profile/profile.{html,json}`.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use ticketflow_connectors::store::{Store, keys};
+use ticketflow_ml::dataset::Quarantined;
+use ticketflow_ml::profile::{self, Profile};
+use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
+
+use crate::cleaner::parse_raw_shard;
+use crate::stage_loop::StageError;
+use crate::store_error;
+
+/// `runs/<run>/profile/profile.<ext>`.
+pub fn profile_key(run_id: &str, ext: &str) -> String {
+    format!("{}profile/profile.{ext}", keys::run_prefix(run_id))
+}
+
+/// Profiles the run's accepted tickets (every shard that was not dead-lettered) and its
+/// quarantined rows, and stores the HTML and JSON. Token counts need the model's tokenizer in
+/// `model_dir`; without it the token section is left empty and a warning says why.
+pub async fn write_run_profile(
+    store: &Store,
+    manifest: &RunManifest,
+    progress: &RunProgress,
+    model_dir: Option<PathBuf>,
+) -> Result<Profile, StageError> {
+    let run_id = &manifest.run_id;
+    let mut tickets: Vec<Ticket> = Vec::with_capacity(manifest.tickets as usize);
+    for shard in 0..manifest.shard_count {
+        if progress.dead.contains_key(&shard) {
+            continue;
+        }
+        let bytes = store
+            .get(&keys::raw_shard(run_id, shard))
+            .await
+            .map_err(store_error)?;
+        tickets.extend(parse_raw_shard(&bytes).map_err(StageError::Permanent)?);
+    }
+    let quarantined = read_quarantine(store, run_id).await?;
+    let made = tokio::task::spawn_blocking(move || {
+        let texts: Vec<String> = tickets.iter().map(profile::embed_text).collect();
+        let counts = match model_dir.map(|dir| profile::count_tokens(&dir, &texts)) {
+            Some(Ok(counts)) => counts,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "profile without token counts");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let p = profile::profile(&tickets, &quarantined, &counts);
+        let html = profile::render_profile_html(&p);
+        (p, html)
+    })
+    .await
+    .map_err(|e| StageError::Transient(format!("profile task: {e}")))?;
+    let (p, html) = made;
+    let json = serde_json::to_vec_pretty(&p).map_err(|e| StageError::Permanent(e.to_string()))?;
+    store
+        .put(&profile_key(run_id, "json"), Bytes::from(json))
+        .await
+        .map_err(store_error)?;
+    store
+        .put(&profile_key(run_id, "html"), Bytes::from(html.into_bytes()))
+        .await
+        .map_err(store_error)?;
+    Ok(p)
+}
+
+/// The run's quarantined rows; none when the coordinator wrote no quarantine file.
+async fn read_quarantine(store: &Store, run_id: &str) -> Result<Vec<Quarantined>, StageError> {
+    let bytes = match store.get(&keys::quarantine(run_id)).await {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
+        Err(e) => return Err(store_error(e)),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str(l) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                tracing::warn!(run_id, error = %e, "unreadable quarantine line skipped");
+                None
+            }
+        })
+        .collect())
+}
