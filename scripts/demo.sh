@@ -33,13 +33,13 @@ export TICKETFLOW_CHROMA_URL="http://127.0.0.1:${CHROMA_PORT:-8000}"
 export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$PWD/var/store}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
+mkdir -p var/demo
 if [ -z "$INPUT" ]; then
-  mkdir -p var/demo
   INPUT=var/demo/tickets.csv
   "$BIN" generate --rows "$ROWS" --seed "$SEED" --output "$INPUT"
 fi
 echo "== ticketflow run --input $INPUT --wait"
-"$BIN" run --input "$INPUT" --wait
+"$BIN" run --input "$INPUT" --wait | tee var/demo/run.txt
 echo
 echo "== ticketflow search \"VPN connection drops after the update\" -k 3"
 "$BIN" search "VPN connection drops after the update" -k 3
@@ -61,6 +61,10 @@ if [ "$PROMETHEUS" = 1 ]; then
   done
   sleep 10
   scripts/check_dashboards.py --prometheus "$PROM_URL" || true
+  if grep -q "already exists" var/demo/run.txt; then
+    echo "(this input was processed by an earlier demo, so nothing new ran: panels about work"
+    echo " done show no data; use another DEMO_SEED or INPUT to see a fresh run)"
+  fi
   echo "Prometheus: $PROM_URL  Pushgateway: $TICKETFLOW_PUSHGATEWAY_URL  (KEEP_RUNNING=1 keeps them up)"
 fi
 echo

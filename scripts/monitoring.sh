@@ -79,7 +79,9 @@ up() {
     command -v "$bin" >/dev/null || { echo "monitoring: $bin missing (make setup installs it)" >&2; exit 1; }
   done
   write_config
-  start pushgateway prometheus-pushgateway --web.listen-address="127.0.0.1:$PUSHGATEWAY_PORT"
+  # Debian's default persistence file is shared by every Pushgateway on the host; keep ours apart.
+  start pushgateway prometheus-pushgateway --web.listen-address="127.0.0.1:$PUSHGATEWAY_PORT" \
+    --persistence.file="$DIR/pushgateway.data"
   start node-exporter prometheus-node-exporter --web.listen-address="127.0.0.1:$NODE_EXPORTER_PORT"
   start prometheus prometheus --config.file="$DIR/config/prometheus.yml" \
     --storage.tsdb.path="$DIR/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
