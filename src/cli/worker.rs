@@ -26,6 +26,10 @@ pub struct WorkerArgs {
     /// Attempts per shard before it goes to the dead-letter stream.
     #[arg(long, env = "TICKETFLOW_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+    /// Seconds a shard is held and retried in place while a dependency (NATS, object store,
+    /// Chroma) is unavailable, before it counts as a failed attempt.
+    #[arg(long, env = "TICKETFLOW_TRANSIENT_HOLD_SECS", default_value_t = 300)]
+    pub transient_hold_secs: u64,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Trainer only: training and quality-gate settings.
@@ -47,6 +51,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         let settings = ConsumerSettings {
             ack_wait: Duration::from_secs(args.ack_wait_secs.max(1)),
             max_attempts: args.max_attempts.max(1),
+            transient_hold: Duration::from_secs(args.transient_hold_secs),
         };
         let bus = args.services.bus(true).await?;
         let store = args.services.store()?;

@@ -5,12 +5,23 @@
 //!   together (the pattern of Vector's `internal_events`);
 //! - [`server`]: `/metrics`, `/healthz` and `/readyz` for long-running processes;
 //! - [`push`]: batch results (a run's model quality and drift, the coordinator's run) to a
-//!   Pushgateway.
+//!   Pushgateway;
+//! - [`subscriber`]: [`init`], called once at the top of `main`, installs logs and traces;
+//! - [`logs`]: JSON lines (containers, files) or text (terminals) on stderr;
+//! - [`traces`]: `tracing` spans exported over OTLP/HTTP, on only when `OTEL_*` names an
+//!   endpoint;
+//! - [`trace_context`]: W3C `traceparent` in NATS headers, so a run is one trace across the
+//!   coordinator and every worker.
 
 pub mod internal_events;
+pub mod logs;
 pub mod metrics;
 pub mod push;
 pub mod server;
+pub mod subscriber;
+pub mod trace_context;
+pub mod traces;
 
 pub use push::{BatchMetrics, Pushgateway};
 pub use server::{Readiness, serve};
+pub use subscriber::{InitOptions, TelemetryGuard, init};

@@ -215,7 +215,12 @@ pub struct Chroma {
 impl Chroma {
     pub fn start(dir: &Path) -> Option<Chroma> {
         let bin = service_binary("chroma")?;
-        let port = free_port();
+        Some(Self::start_on(&bin, dir, free_port()))
+    }
+
+    /// Starts on a fixed port over `dir/chroma` (used to restart the server in place: its data
+    /// persists on disk).
+    pub fn start_on(bin: &Path, dir: &Path, port: u16) -> Chroma {
         let path = dir.join("chroma");
         let proc = Proc::spawn(
             "chroma",
@@ -233,11 +238,11 @@ impl Chroma {
         wait_until("chroma", Duration::from_secs(60), || {
             http_ok(port, "/api/v2/heartbeat")
         });
-        Some(Chroma {
+        Chroma {
             proc,
             port,
             url: format!("http://127.0.0.1:{port}"),
-        })
+        }
     }
 }
 
@@ -386,4 +391,81 @@ pub fn dump_logs(procs: &[&Proc]) -> String {
         .map(|p| format!("--- {} ---\n{}", p.name, p.log_tail()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A TCP proxy in front of a server that can be switched "down": while down it drops every
+/// open connection and resets new ones at once, as a crashed or unreachable server would.
+/// Used where the real server cannot be restarted in place (moto keeps its data in memory).
+pub struct FlakyProxy {
+    pub port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FlakyProxy {
+    pub fn start(target_port: u16) -> FlakyProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let down = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (d, g) = (down.clone(), generation.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if d.load(Ordering::SeqCst) {
+                    drop(client); // refused: closed at once
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                    continue;
+                };
+                let born = g.load(Ordering::SeqCst);
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        server.try_clone().expect("clone"),
+                    ),
+                    (server, client),
+                ] {
+                    let (d, g) = (d.clone(), g.clone());
+                    std::thread::spawn(move || {
+                        let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
+                        let mut buf = [0_u8; 16 * 1024];
+                        loop {
+                            if d.load(Ordering::SeqCst) || g.load(Ordering::SeqCst) != born {
+                                break;
+                            }
+                            match from.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if e.kind() == std::io::ErrorKind::WouldBlock
+                                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        FlakyProxy {
+            port,
+            down,
+            generation,
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        use std::sync::atomic::Ordering;
+        self.down.store(down, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
 }

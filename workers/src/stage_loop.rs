@@ -12,17 +12,28 @@
 //!    - mark the shard done in the run's progress (compare-and-set);
 //!    - publish `runs.completed` if this was the last shard;
 //!    - acknowledge the message, and only then.
-//! 4. On failure, NAK with a growing delay (no hot loop against a service that is down). On the
-//!    last allowed attempt, publish the message to the dead-letter stream with the reason,
-//!    record the shard as dead, and terminate the message. A dead shard still counts as final,
-//!    so the run completes, *with errors* that name it.
+//! 4. On a *transient* failure (a dependency is down: NATS, object store, Chroma), keep the
+//!    message and try again in place after 1, 2, 4 … 30 s, for up to the transient hold (5 min
+//!    by default). The worker pulls nothing else meanwhile, so an outage causes a few retries,
+//!    not a hot loop, and costs the shard no attempts.
+//! 5. On any other failure (or when the hold runs out, or on shutdown), NAK with a growing
+//!    delay: that is a failed attempt. On the last allowed attempt, publish the message to the
+//!    dead-letter stream with the reason, record the shard as dead, and terminate the message. A
+//!    dead shard still counts as final, so the run completes, *with errors* that name it;
+//!    `ticketflow runs redrive` sends it again once its cause is fixed.
 //!
 //! Every effect is idempotent (deterministic object keys, upserts keyed by ticket id,
 //! de-duplicated publishes, set-based progress), so at-least-once delivery gives
 //! effectively-once results.
 //!
-//! On SIGTERM the loop stops pulling, finishes the shard in hand, and returns. A message that is
+//! On SIGTERM the loop stops pulling, finishes the shard in hand (or releases one that is
+//! waiting out an outage), and returns. A message that is
 //! never acknowledged is redelivered after the ack wait, so nothing is lost.
+//!
+//! Each message is handled inside its own `shard` span (`run_id`, `shard_id`, `stage`,
+//! `tickets`). With tracing on, that span continues the trace whose context the message's
+//! headers carry, and everything it publishes carries the span on (see
+//! `ticketflow_telemetry::trace_context`).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -253,7 +264,7 @@ pub async fn run_stage<W: StageWorker>(
                 continue;
             }
             Some(Ok(msg)) => {
-                handle(&bus, settings, &worker, msg).await;
+                handle(&bus, settings, &worker, msg, &shutdown).await;
                 handled += 1;
             }
         }
@@ -262,12 +273,66 @@ pub async fn run_stage<W: StageWorker>(
     Ok(handled)
 }
 
-async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &W, msg: JsMessage) {
-    let stage = W::STAGE;
+/// The span of one message's handling. Every log line of it carries the run, the shard and the
+/// stage; with tracing on it is a child of the span that published the message (the
+/// coordinator's run, the previous stage's shard, or the last indexer's shard for the
+/// trainer), so a run is one trace.
+///
+/// Counts are recorded as `i64`: tracing-opentelemetry exports unsigned integers as strings.
+fn message_span(stage: Stage, delivered: u32) -> tracing::Span {
+    tracing::info_span!(
+        "shard",
+        otel.name = span_name(stage),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        %stage,
+        run_id = tracing::field::Empty,
+        shard_id = tracing::field::Empty,
+        delivered = i64::from(delivered),
+        tickets = tracing::field::Empty,
+    )
+}
+
+/// What a stage's span is called in a trace view.
+fn span_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Cleaner => "cleaner shard",
+        Stage::Embedder => "embedder shard",
+        Stage::Indexer => "indexer shard",
+        Stage::Trainer => "trainer run",
+    }
+}
+
+async fn handle<W: StageWorker>(
+    bus: &Bus,
+    settings: ConsumerSettings,
+    worker: &W,
+    msg: JsMessage,
+    shutdown: &Shutdown,
+) {
     let delivered = msg
         .info()
         .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
         .unwrap_or(1);
+    // Messages are pulled one at a time, so the span is made here, per message, and its parent
+    // comes from the message's own headers.
+    let span = message_span(W::STAGE, delivered);
+    ticketflow_telemetry::trace_context::set_parent_from_headers(&span, msg.headers.as_ref());
+    handle_in_span(bus, settings, worker, &msg, delivered, &span, shutdown)
+        .instrument(span.clone())
+        .await;
+}
+
+async fn handle_in_span<W: StageWorker>(
+    bus: &Bus,
+    settings: ConsumerSettings,
+    worker: &W,
+    msg: &JsMessage,
+    delivered: u32,
+    span: &tracing::Span,
+    shutdown: &Shutdown,
+) {
+    let stage = W::STAGE;
     let subject = msg.subject.to_string();
     let _in_flight = ShardReceived {
         stage: stage.as_str(),
@@ -275,6 +340,20 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
     }
     .emit();
     let started = Instant::now();
+    let decoded: Result<W::Input, _> = ticketflow_schemas::decode(&msg.payload);
+    if let Ok(input) = &decoded {
+        span.record("run_id", input.run_id());
+        if let Some(shard) = input.shard() {
+            span.record("shard_id", i64::from(shard));
+        }
+    }
+    let delivery = Delivery {
+        msg,
+        subject: &subject,
+        delivered,
+        started,
+        shutdown,
+    };
 
     // A delivery past the limit means earlier attempts crashed or timed out without a verdict.
     if delivered > settings.max_attempts {
@@ -282,37 +361,18 @@ async fn handle<W: StageWorker>(bus: &Bus, settings: ConsumerSettings, worker: &
             "no attempt finished within {} deliveries (worker crashes or ack timeouts)",
             settings.max_attempts
         );
-        dead_letter::<W>(bus, &msg, &subject, delivered, &reason).await;
+        span.record("otel.status_code", "error");
+        dead_letter::<W>(bus, msg, &subject, delivered, &reason).await;
         return;
     }
 
-    let input: W::Input = match ticketflow_schemas::decode(&msg.payload) {
-        Ok(input) => input,
+    match decoded {
+        Ok(input) => process_one(bus, settings, worker, &delivery, input).await,
         Err(e) => {
             let error = StageError::Permanent(e.to_string());
-            let delivery = Delivery {
-                msg: &msg,
-                subject: &subject,
-                delivered,
-                started,
-            };
             fail::<W>(bus, &delivery, settings, error).await;
-            return;
         }
-    };
-    let run_id = input.run_id().to_string();
-    let shard = input.shard();
-    // Every log line of this shard carries its run and shard.
-    let span = tracing::info_span!("shard", %stage, run_id = %run_id, shard = ?shard, delivered);
-    let delivery = Delivery {
-        msg: &msg,
-        subject: &subject,
-        delivered,
-        started,
-    };
-    process_one(bus, settings, worker, &delivery, input)
-        .instrument(span)
-        .await;
+    }
 }
 
 /// One delivery of a message: what the retry and dead-letter decisions need to know about it.
@@ -323,6 +383,8 @@ struct Delivery<'a> {
     /// JetStream's delivery count, 1 the first time.
     delivered: u32,
     started: Instant,
+    /// A shard held through a dependency outage is released at once on shutdown.
+    shutdown: &'a Shutdown,
 }
 
 async fn process_one<W: StageWorker>(
@@ -334,18 +396,47 @@ async fn process_one<W: StageWorker>(
 ) {
     let stage = W::STAGE;
     let (msg, started) = (delivery.msg, delivery.started);
-    let outcome = {
-        let keepalive = keep_alive(msg, settings.ack_wait);
-        let result = worker.process(&input).await;
-        drop(keepalive);
-        result
+    // In-progress acks keep the shard ours while it is processed and while it waits out an
+    // outage below.
+    let keepalive = keep_alive(msg, settings.ack_wait);
+    let mut waits = 0_u32;
+    let outcome = loop {
+        let attempt = Instant::now();
+        let result = match worker.process(&input).await {
+            Ok(processed) => finish(bus, &input, stage, processed, started).await,
+            Err(e) => Err(e),
+        };
+        // A dependency is down: keep the shard and try again here, with growing pauses,
+        // rather than hand it back (which would burn its attempts, and let the next shard
+        // hit the same outage at once).
+        match result {
+            Err(StageError::Transient(e))
+                if started.elapsed() < settings.transient_hold
+                    && !delivery.shutdown.is_triggered() =>
+            {
+                waits += 1;
+                let pause = backoff(waits);
+                ShardRetried {
+                    stage: stage.as_str(),
+                    delivered: delivery.delivered,
+                    retry_in: pause,
+                    duration: attempt.elapsed(),
+                    error: &e,
+                }
+                .emit();
+                let mut stop = delivery.shutdown.subscribe();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            other => break other,
+        }
     };
-    let outcome = match outcome {
-        Ok(processed) => finish(bus, &input, stage, processed, started).await,
-        Err(e) => Err(e),
-    };
+    drop(keepalive);
     match outcome {
         Ok(tickets) => {
+            tracing::Span::current().record("tickets", i64::from(tickets));
             if let Err(e) = msg.double_ack().await {
                 // The effects are idempotent: a redelivery will redo them harmlessly.
                 tracing::warn!(error = %e, "ack failed; the shard may be redelivered");
@@ -426,7 +517,7 @@ pub async fn publish_completion_if_due(
         tickets_indexed: progress.tickets_indexed,
         dead_shards: progress.dead.keys().copied().collect(),
     };
-    let msg_id = format!("{}.completed", progress.run_id);
+    let msg_id = progress.completion_msg_id();
     bus.publish(SUBJECT_RUNS_COMPLETED, &event, &msg_id, None)
         .await?;
     bus.update_progress(&progress.run_id, |p| p.completion_published = true)
@@ -481,7 +572,10 @@ async fn fail<W: StageWorker>(
         subject,
         delivered,
         started,
+        ..
     } = *delivery;
+    // The message's span (the caller's) ends in error; a later delivery gets its own span.
+    tracing::Span::current().record("otel.status_code", "error");
     if delivered >= settings.max_attempts {
         let reason = format!("attempt {delivered} of {}: {error}", settings.max_attempts);
         dead_letter::<W>(bus, msg, subject, delivered, &reason).await;

@@ -1,0 +1,174 @@
+//! `ticketflow runs redrive RUN`: after an operator fixed what killed a run's dead shards (a
+//! corrupt shard file, a bug, a dependency that was down for too long), send them through the
+//! pipeline again.
+//!
+//! For each dead shard of the run, the dead-letter stream still holds the original message and
+//! the subject it came from. Redrive, in this order:
+//!
+//! 1. bumps the run's redrive generation and takes the shards out of `dead` (so the run is
+//!    running again, and a completion published by a fast worker cannot be lost);
+//! 2. publishes each original message back to its subject, under a message id that carries the
+//!    generation (JetStream would otherwise drop it as a duplicate of the first attempt);
+//! 3. deletes those dead letters.
+//!
+//! When the redriven shards finish, the run completes again with a new `runs.completed`, and the
+//! trainer records a new result. A shard whose dead letter is gone (expired) stays dead.
+
+use bytes::Bytes;
+use ticketflow_connectors::nats::{Bus, BusError, STREAM_DLQ};
+use ticketflow_schemas::{DeadLetter, DeadShard, Stage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("run {0} not found")]
+    RunNotFound(String),
+    #[error("reading the dead-letter stream: {0}")]
+    DeadLetters(String),
+}
+
+/// What a redrive did.
+#[derive(Debug, Default)]
+pub struct RedriveOutcome {
+    /// Shards sent again, with the stage that had given up on them.
+    pub redriven: Vec<(u32, Stage)>,
+    /// Dead shards without a dead letter (expired from the stream): still dead.
+    pub missing: Vec<u32>,
+    pub generation: u32,
+}
+
+struct Letter {
+    seq: u64,
+    shard: u32,
+    letter: DeadLetter,
+}
+
+pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveError> {
+    let progress = bus
+        .progress(run_id)
+        .await?
+        .ok_or_else(|| RedriveError::RunNotFound(run_id.to_string()))?;
+    if progress.dead.is_empty() {
+        return Ok(RedriveOutcome {
+            generation: progress.redrives,
+            ..Default::default()
+        });
+    }
+    let letters = dead_letters_of(bus, run_id, &progress.dead).await?;
+    let missing: Vec<u32> = progress
+        .dead
+        .keys()
+        .copied()
+        .filter(|s| !letters.iter().any(|l| l.shard == *s))
+        .collect();
+    if letters.is_empty() {
+        return Ok(RedriveOutcome {
+            missing,
+            generation: progress.redrives,
+            ..Default::default()
+        });
+    }
+
+    // 1. Out of `dead`, into a new generation: the run is running again.
+    let shards: Vec<u32> = letters.iter().map(|l| l.shard).collect();
+    let (removed, updated) = bus
+        .update_progress(run_id, |p| {
+            p.redrives += 1;
+            let removed: Vec<(u32, DeadShard)> = shards
+                .iter()
+                .filter_map(|s| p.dead.remove(s).map(|d| (*s, d)))
+                .collect();
+            p.completed_at_ms = None;
+            p.completion_published = false;
+            p.trained_at_ms = None;
+            removed
+        })
+        .await?;
+    let generation = updated.redrives;
+
+    // 2. The original messages, back to their subjects.
+    let mut redriven = Vec::new();
+    for l in &letters {
+        let stage = l.letter.stage;
+        let msg_id = format!("{run_id}.{stage}.{}.redrive{generation}", l.shard);
+        let published = bus
+            .publish_bytes(
+                &l.letter.subject,
+                Bytes::from(l.letter.payload.clone()),
+                &msg_id,
+                None,
+            )
+            .await;
+        if let Err(e) = published {
+            // Put back what was not sent, so the run says why it is incomplete.
+            let unsent: Vec<(u32, DeadShard)> = removed
+                .iter()
+                .filter(|(s, _)| !redriven.iter().any(|(r, _)| r == s))
+                .cloned()
+                .collect();
+            let _ = bus
+                .update_progress(run_id, |p| {
+                    for (s, d) in &unsent {
+                        p.dead.insert(*s, d.clone());
+                    }
+                })
+                .await;
+            return Err(e.into());
+        }
+        tracing::info!(run_id, shard = l.shard, %stage, "shard re-driven");
+        redriven.push((l.shard, stage));
+    }
+
+    // 3. The letters are handled; a failed delete only leaves history behind.
+    if let Ok(stream) = bus.jetstream().get_stream(STREAM_DLQ).await {
+        for l in &letters {
+            if let Err(e) = stream.delete_message(l.seq).await {
+                tracing::warn!(seq = l.seq, error = %e, "could not delete a re-driven dead letter");
+            }
+        }
+    }
+    Ok(RedriveOutcome {
+        redriven,
+        missing,
+        generation,
+    })
+}
+
+/// The newest dead letter of each dead shard of `run_id`.
+async fn dead_letters_of(
+    bus: &Bus,
+    run_id: &str,
+    dead: &std::collections::BTreeMap<u32, DeadShard>,
+) -> Result<Vec<Letter>, RedriveError> {
+    let err = |e: String| RedriveError::DeadLetters(e);
+    let mut stream = bus
+        .jetstream()
+        .get_stream(STREAM_DLQ)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let info = stream.info().await.map_err(|e| err(e.to_string()))?;
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let mut found: Vec<Letter> = Vec::new();
+    if info.state.messages == 0 {
+        return Ok(found);
+    }
+    for seq in first..=last {
+        // Deleted sequences answer "not found": skip them.
+        let Ok(raw) = stream.get_raw_message(seq).await else {
+            continue;
+        };
+        let Ok(letter) = ticketflow_schemas::decode::<DeadLetter>(&raw.payload) else {
+            continue;
+        };
+        let (Some(run), Some(shard)) = (&letter.run_id, letter.shard) else {
+            continue;
+        };
+        if run != run_id || !dead.contains_key(&shard) {
+            continue;
+        }
+        found.retain(|l| l.shard != shard);
+        found.push(Letter { seq, shard, letter });
+    }
+    Ok(found)
+}

@@ -1,0 +1,523 @@
+//! Faults survived, on real servers started on loopback by the test (nats-server with file
+//! storage, Chroma, moto behind a switchable proxy) and real worker processes.
+//!
+//! Every scenario ends with the same audit ([`Cluster::assert_nothing_lost`]): the run is
+//! complete, every shard is indexed, and Chroma holds exactly the run's tickets (no loss, no
+//! duplicate: ids are the tickets' ids, so a duplicate would show as a count above the tickets).
+//! `docs/reliability.md` lists the scenarios with what the system did and the command for each.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{
+    Chroma, FlakyProxy, Moto, Nats, Proc, StackEnv, dump_logs, generate, http_get, model_ready,
+    service_binary, wait_until,
+};
+use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
+
+/// NATS, Chroma, workers, and an input file of generated tickets.
+struct Cluster {
+    dir: tempfile::TempDir,
+    nats: Nats,
+    chroma: Chroma,
+    env: StackEnv,
+    workers: Vec<Proc>,
+    collection: String,
+    input: PathBuf,
+    tickets: u64,
+}
+
+impl Cluster {
+    /// `extra` is added to every worker's environment (e.g. a short ack wait).
+    fn start(
+        collection: &str,
+        embedders: usize,
+        tickets: u64,
+        extra: Vec<(String, String)>,
+    ) -> Option<Cluster> {
+        Self::start_with_store(collection, embedders, tickets, extra, |dir| {
+            format!("file://{}", dir.join("store").display())
+        })
+    }
+
+    fn start_with_store(
+        collection: &str,
+        embedders: usize,
+        tickets: u64,
+        extra: Vec<(String, String)>,
+        store: impl FnOnce(&Path) -> String,
+    ) -> Option<Cluster> {
+        if !model_ready() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nats = Nats::start(dir.path())?;
+        let chroma = Chroma::start(dir.path())?;
+        let env = StackEnv::new(&nats, &chroma, &store(dir.path()), collection).with(extra);
+        let workers = env.workers(embedders, dir.path(), &[]);
+        let input = dir.path().join("tickets.csv");
+        generate(&input, tickets, tickets + embedders as u64);
+        Some(Cluster {
+            dir,
+            nats,
+            chroma,
+            env,
+            workers,
+            collection: collection.to_string(),
+            input,
+            tickets,
+        })
+    }
+
+    /// Queues a run without waiting (what the CronJob does); returns its id.
+    fn submit(&self, shard_size: u32) -> String {
+        let out = self.env.run(&[
+            "run",
+            "--input",
+            &self.input.to_string_lossy(),
+            "--shard-size",
+            &shard_size.to_string(),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run_id_from(&stdout)
+    }
+
+    /// `runs show --json`, or `None` while NATS is unreachable.
+    fn show(&self, run_id: &str) -> Option<Value> {
+        let out = self.env.run(&["runs", "show", run_id, "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    fn wait_for<F: FnMut(&Value) -> bool>(
+        &self,
+        run_id: &str,
+        what: &str,
+        timeout: Duration,
+        mut done: F,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.show(run_id)
+                && done(&v)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id}: {what} not reached after {timeout:?}\n{:?}\n{}",
+                self.show(run_id),
+                dump_logs(&self.workers.iter().collect::<Vec<_>>())
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn wait_complete(&self, run_id: &str, timeout: Duration) -> Value {
+        self.wait_for(run_id, "completion", timeout, |v| {
+            v["status"] != "running" && v["status"] != "indexed" && v["trained"] == true
+        })
+    }
+
+    fn chroma_count(&self) -> usize {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let client =
+                ChromaClient::connect(&ChromaConfig::new(&self.chroma.url, &self.collection))
+                    .await
+                    .expect("chroma");
+            client.count().await.expect("count")
+        })
+    }
+
+    /// Complete, every shard indexed, every ticket in Chroma exactly once.
+    fn assert_nothing_lost(&self, run_id: &str, timeout: Duration) -> Value {
+        let v = self.wait_complete(run_id, timeout);
+        assert_eq!(v["status"], "completed", "{v}");
+        assert_eq!(v["shards"]["indexed"], v["shards"]["total"], "{v}");
+        assert_eq!(v["tickets_indexed"], self.tickets, "{v}");
+        assert_eq!(
+            self.chroma_count() as u64,
+            self.tickets,
+            "Chroma holds every ticket once"
+        );
+        v
+    }
+
+    fn worker(&mut self, name: &str) -> &mut Proc {
+        self.workers
+            .iter_mut()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no worker {name}"))
+    }
+}
+
+fn run_id_from(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "run")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no run id in {stdout:?}"))
+        .to_string()
+}
+
+/// The value of one sample on a worker's /metrics, e.g. `ticketflow_shards_in_flight{stage="embedder"}`.
+fn metric(port: u16, series: &str) -> Option<f64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    vars.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn log_count(proc: &Proc, needle: &str) -> usize {
+    std::fs::read_to_string(&proc.log)
+        .unwrap_or_default()
+        .matches(needle)
+        .count()
+}
+
+/// 1. `kill -9` an embedder in the middle of a shard: the shard comes back after the ack wait
+///    and the other replica finishes it.
+#[test]
+fn killed_embedder_mid_shard_is_redelivered_to_the_other_replica() {
+    let Some(mut c) = Cluster::start(
+        "fault_kill",
+        2,
+        1_200,
+        env(&[("TICKETFLOW_ACK_WAIT_SECS", "5")]),
+    ) else {
+        return;
+    };
+    let run_id = c.submit(200);
+    let victim = c.worker("embedder-0").metrics_port.expect("port");
+    wait_until(
+        "embedder-0 to hold a shard",
+        Duration::from_secs(120),
+        || metric(victim, "ticketflow_shards_in_flight{stage=\"embedder\"}") == Some(1.0),
+    );
+    c.worker("embedder-0").kill();
+    let killed_at = Instant::now();
+    c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    eprintln!(
+        "kill -9 embedder: run complete {:.1}s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let survivor = c.worker("embedder-1").metrics_port.expect("port");
+    let redelivered = metric(
+        survivor,
+        "ticketflow_shard_redeliveries_total{stage=\"embedder\"}",
+    )
+    .unwrap_or(0.0);
+    assert!(
+        redelivered >= 1.0,
+        "the killed replica's shard was redelivered to the survivor"
+    );
+}
+
+/// 2. Restart nats-server (file storage) in the middle of a run: workers reconnect, the run
+///    completes.
+#[test]
+fn nats_restart_mid_run() {
+    let Some(mut c) = Cluster::start("fault_nats", 1, 1_000, vec![]) else {
+        return;
+    };
+    let run_id = c.submit(100);
+    c.wait_for(
+        &run_id,
+        "two shards embedded",
+        Duration::from_secs(120),
+        |v| v["shards"]["embedded"].as_u64().unwrap_or(0) >= 2,
+    );
+    let (port, monitor) = (c.nats.port, c.nats.monitor_port);
+    c.nats.proc.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let bin = service_binary("nats-server").expect("nats-server");
+    c.nats = Nats::start_on(&bin, c.dir.path(), port, monitor);
+    let restarted = Instant::now();
+    c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    eprintln!(
+        "nats restart: run complete {:.1}s after the restart",
+        restarted.elapsed().as_secs_f64()
+    );
+    for w in &mut c.workers {
+        assert!(w.is_running(), "{} survived the restart", w.name);
+    }
+}
+
+/// 3. Chroma unavailable for a while: the indexer waits with growing delays (no hot loop) and
+///    completes when Chroma is back.
+#[test]
+fn chroma_outage_is_waited_out_without_a_hot_loop() {
+    let Some(mut c) = Cluster::start("fault_chroma", 1, 1_000, vec![]) else {
+        return;
+    };
+    let run_id = c.submit(100);
+    c.wait_for(
+        &run_id,
+        "one shard indexed",
+        Duration::from_secs(120),
+        |v| v["shards"]["indexed"].as_u64().unwrap_or(0) >= 1,
+    );
+    let port = c.chroma.port;
+    c.chroma.proc.kill();
+    let outage = Duration::from_secs(20);
+    std::thread::sleep(outage);
+    let bin = service_binary("chroma").expect("chroma");
+    c.chroma = Chroma::start_on(&bin, c.dir.path(), port);
+    let back = Instant::now();
+    c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    eprintln!(
+        "chroma outage {outage:?}: run complete {:.1}s after Chroma returned",
+        back.elapsed().as_secs_f64()
+    );
+    let indexer = c.worker("indexer");
+    let retries = log_count(indexer, "will retry");
+    // Backoff 1, 2, 4, 8 s…: a 20 s outage allows a handful of attempts, not hundreds.
+    assert!(
+        (1..=12).contains(&retries),
+        "{retries} retries during a {outage:?} outage\n{}",
+        indexer.log_tail()
+    );
+}
+
+/// 4. The S3-compatible server is down for a while (a proxy in front of moto refuses
+///    connections): retries, then success.
+#[test]
+fn s3_outage_is_retried_until_it_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(moto) = Moto::start(dir.path(), "faults") else {
+        return;
+    };
+    let proxy = FlakyProxy::start(moto.port);
+    let mut s3_env = moto.env();
+    for (k, v) in &mut s3_env {
+        if k == "AWS_ENDPOINT_URL" {
+            *v = format!("http://127.0.0.1:{}", proxy.port);
+        }
+    }
+    let Some(c) = Cluster::start_with_store("fault_s3", 1, 1_000, s3_env, |_| {
+        "s3://faults/tf".to_string()
+    }) else {
+        return;
+    };
+    let run_id = c.submit(100);
+    c.wait_for(
+        &run_id,
+        "two shards embedded",
+        Duration::from_secs(120),
+        |v| v["shards"]["embedded"].as_u64().unwrap_or(0) >= 2,
+    );
+    proxy.set_down(true);
+    std::thread::sleep(Duration::from_secs(15));
+    proxy.set_down(false);
+    c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    let retries: usize = c.workers.iter().map(|w| log_count(w, "will retry")).sum();
+    assert!(retries >= 1, "the outage was felt and retried");
+    drop(moto);
+}
+
+/// 6. SIGTERM during work: the shard in hand is finished (or released), nothing is lost on a
+///    rolling restart.
+#[test]
+fn sigterm_finishes_the_shard_in_hand() {
+    let Some(mut c) = Cluster::start("fault_term", 1, 1_000, vec![]) else {
+        return;
+    };
+    let run_id = c.submit(200);
+    let port = c.worker("embedder-0").metrics_port.expect("port");
+    wait_until(
+        "the embedder to hold a shard",
+        Duration::from_secs(120),
+        || metric(port, "ticketflow_shards_in_flight{stage=\"embedder\"}") == Some(1.0),
+    );
+    let done_before = log_count(c.worker("embedder-0"), "shard done");
+    let old = c.worker("embedder-0");
+    assert!(
+        old.terminate(Duration::from_secs(60)),
+        "the embedder exits after its shard"
+    );
+    assert_eq!(
+        log_count(old, "shard done"),
+        done_before + 1,
+        "the shard in hand was finished before exiting:\n{}",
+        old.log_tail()
+    );
+    // The rolling restart: a new replica takes over the rest.
+    let replacement = c.env.worker("embedder", "embedder-1", c.dir.path(), &[]);
+    c.workers.push(replacement);
+    c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+}
+
+/// 7. Two coordinators started at once on the same input make one run, not two.
+#[test]
+fn two_coordinators_at_once_make_one_run() {
+    let Some(c) = Cluster::start("fault_twice", 1, 600, vec![]) else {
+        return;
+    };
+    let spawn = || {
+        c.env
+            .command()
+            .args([
+                "run",
+                "--input",
+                &c.input.to_string_lossy(),
+                "--shard-size",
+                "100",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("coordinator")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    for out in [&a, &b] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (ra, rb) = (
+        run_id_from(&String::from_utf8_lossy(&a.stdout)),
+        run_id_from(&String::from_utf8_lossy(&b.stdout)),
+    );
+    assert_eq!(ra, rb, "both coordinators name the same run");
+    let v = c.assert_nothing_lost(&ra, Duration::from_secs(240));
+    assert_eq!(v["shards"]["total"], 6);
+    let list = c.env.run(&["runs", "list"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("run-")).count(),
+        1,
+        "{list}"
+    );
+}
+
+/// 5. Poison: an undecodable message and a corrupt shard file. After the delivery limit each
+///    lands in the dead-letter stream with its reason; the rest of the run completes; the run
+///    reports completed-with-errors naming the shard; `runs redrive` re-drives it after a fix.
+#[test]
+fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
+    let Some(mut c) = Cluster::start(
+        "fault_poison",
+        1,
+        600,
+        env(&[("TICKETFLOW_MAX_ATTEMPTS", "2")]),
+    ) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bus = rt
+        .block_on(ticketflow_connectors::nats::Bus::connect(
+            &ticketflow_connectors::nats::NatsConfig {
+                url: c.nats.url.clone(),
+                wait_for_server: false,
+            },
+        ))
+        .expect("bus");
+    let dlq_count = || {
+        rt.block_on(async {
+            let mut s = bus
+                .jetstream()
+                .get_stream(ticketflow_connectors::nats::STREAM_DLQ)
+                .await
+                .expect("dlq stream");
+            s.info().await.expect("info").state.messages
+        })
+    };
+
+    // An undecodable message: dead-lettered without a run, the cleaner carries on.
+    rt.block_on(bus.publish_bytes(
+        ticketflow_connectors::nats::SUBJECT_RAW,
+        bytes::Bytes::from_static(b"\xffnot a shard task"),
+        "garbage-1",
+        None,
+    ))
+    .expect("publish garbage");
+    wait_until("the garbage in the DLQ", Duration::from_secs(60), || {
+        dlq_count() >= 1
+    });
+
+    // A corrupt shard file: stop the cleaner, queue the run, damage shard 2, start a cleaner.
+    c.worker("cleaner").kill();
+    let run_id = c.submit(100);
+    let shard_file = c
+        .dir
+        .path()
+        .join("store")
+        .join(ticketflow_connectors::store::keys::raw_shard(&run_id, 2));
+    let good = std::fs::read(&shard_file).expect("raw shard");
+    std::fs::write(&shard_file, b"{ this is not a ticket\n").expect("corrupt");
+    let cleaner = c.env.worker("cleaner", "cleaner-2", c.dir.path(), &[]);
+    c.workers.push(cleaner);
+
+    let v = c.wait_complete(&run_id, Duration::from_secs(240));
+    assert_eq!(v["status"], "completed_with_errors", "{v}");
+    let dead = v["shards"]["dead"].as_array().expect("dead list");
+    assert_eq!(dead.len(), 1, "{v}");
+    assert_eq!(dead[0]["shard"], 2);
+    assert_eq!(dead[0]["stage"], "cleaner");
+    assert!(
+        dead[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("raw shard")),
+        "{v}"
+    );
+    assert_eq!(v["shards"]["indexed"], 5);
+    assert_eq!(c.chroma_count(), 500, "every other shard is indexed");
+    assert_eq!(dlq_count(), 2, "the garbage and the shard");
+
+    // The operator fixes the file and re-drives.
+    std::fs::write(&shard_file, good).expect("restore");
+    let out = c.env.run(&["runs", "redrive", &run_id]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("shard 2: sent back to the cleaner"),
+        "{stdout}"
+    );
+    let v = c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    assert_eq!(
+        v["train_attempts"], 2,
+        "the trainer recorded the repaired run"
+    );
+    assert_eq!(
+        dlq_count(),
+        1,
+        "the re-driven letter is gone; the garbage stays"
+    );
+
+    // Nothing left to redrive.
+    let out = c.env.run(&["runs", "redrive", &run_id]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to redrive"));
+}
