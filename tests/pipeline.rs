@@ -22,10 +22,7 @@ use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
 use ticketflow_schemas::{RunManifest, RunProgress, RunStatus, Stage};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    support::runtime()
 }
 
 /// Everything a test needs to look at a run from the outside.

@@ -127,6 +127,20 @@ impl Default for ChromaConfig {
 }
 
 impl ChromaConfig {
+    /// The server URL, checked: an `http://` or `https://` address. Call it at start-up to fail
+    /// on a typo before waiting for anything else.
+    pub fn base_url(&self) -> Result<Url, ChromaError> {
+        let base = Url::parse(self.url.trim())
+            .map_err(|e| ChromaError::Config(format!("url {:?}: {e}", redact_url(&self.url))))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(ChromaError::Config(format!(
+                "url {:?} must be an http:// or https:// address",
+                redact_url(&self.url)
+            )));
+        }
+        Ok(base)
+    }
+
     /// A config for `url` and `collection` with defaults for everything else.
     pub fn new(url: impl Into<String>, collection: impl Into<String>) -> Self {
         Self {
@@ -397,14 +411,7 @@ impl ChromaClient {
     /// collection already exists with another space, that is [`ChromaError::SpaceMismatch`]:
     /// Chroma would silently keep the old space otherwise.
     pub async fn connect(cfg: &ChromaConfig) -> Result<Self, ChromaError> {
-        let base = Url::parse(cfg.url.trim())
-            .map_err(|e| ChromaError::Config(format!("url {:?}: {e}", redact_url(&cfg.url))))?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(ChromaError::Config(format!(
-                "url {:?} must be an http:// or https:// address",
-                redact_url(&cfg.url)
-            )));
-        }
+        let base = cfg.base_url()?;
         if cfg.request_timeout.is_zero() {
             return Err(ChromaError::Config(
                 "request_timeout must be positive".into(),

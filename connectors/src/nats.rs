@@ -16,7 +16,15 @@
 //! (KEDA's JetStream trigger) scales a Deployment on. Work-queue retention deletes a message once
 //! it is acknowledged, so the streams hold only outstanding work.
 
-use std::time::Duration;
+mod security;
+
+use std::time::{Duration, Instant};
+
+pub use security::{
+    ENV_CA_FILE, ENV_CERT_FILE, ENV_CREDS_FILE, ENV_KEY_FILE, ENV_NKEY_FILE, ENV_PASSWORD,
+    ENV_PASSWORD_FILE, ENV_TLS_REQUIRED, ENV_TOKEN, ENV_TOKEN_FILE, ENV_URL, ENV_USER,
+    NatsSecurity, Secret, redact_url,
+};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, kv, stream};
@@ -47,19 +55,23 @@ pub fn input_of(stage: Stage) -> (&'static str, &'static str) {
     }
 }
 
-/// Connection settings.
+/// Connection settings. Authentication and TLS are in [`NatsSecurity`], given to
+/// [`Bus::connect_with`].
 #[derive(Clone)]
 pub struct NatsConfig {
-    /// `nats://host:port` (comma-separated for a cluster).
+    /// `nats://host:port` (comma-separated for a cluster); `tls://` requires TLS. May carry
+    /// `user:password@` or `token@`, which is never shown (see [`redact_url`]).
     pub url: String,
-    /// Keep retrying the first connection instead of failing (workers started before NATS).
+    /// Keep retrying the first connection while the server is unreachable (workers started
+    /// before NATS). Authentication and TLS failures are never retried.
     pub wait_for_server: bool,
 }
 
 impl std::fmt::Debug for NatsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsConfig")
-            .field("url", &self.url)
+            .field("url", &redact_url(&self.url))
+            .field("wait_for_server", &self.wait_for_server)
             .finish()
     }
 }
@@ -68,12 +80,90 @@ impl std::fmt::Debug for NatsConfig {
 pub enum BusError {
     #[error("cannot connect to NATS at {url}: {detail}")]
     Connect { url: String, detail: String },
+    /// The server refused the credentials: retrying cannot help.
+    #[error("NATS at {url} {what} ({reason}): {hint}")]
+    Auth {
+        url: String,
+        what: String,
+        reason: String,
+        hint: String,
+    },
+    /// The TLS handshake failed (untrusted or wrong certificate, no TLS on the server).
+    #[error("TLS with NATS at {url} failed ({reason}): {hint}")]
+    Tls {
+        url: String,
+        reason: String,
+        hint: String,
+    },
+    /// A NATS setting is wrong or a file it names cannot be used; says which variable.
+    #[error("{0}")]
+    Config(String),
     #[error("JetStream {what}: {detail}")]
     JetStream { what: String, detail: String },
     #[error("run {run_id} not found")]
     RunNotFound { run_id: String },
     #[error(transparent)]
     Schema(#[from] SchemaError),
+}
+
+/// A connected client (no topology). Checks the configuration and reads every file first, so a
+/// wrong path fails at once naming its variable. With `wait_for_server` an unreachable server
+/// is waited for (retries up to every 5 s, a warning every 30 s); a refused credential or a
+/// failed TLS handshake returns at once ([`BusError::Auth`], [`BusError::Tls`]).
+pub async fn connect_client(
+    cfg: &NatsConfig,
+    security: &NatsSecurity,
+) -> Result<async_nats::Client, BusError> {
+    let plan = security::ConnectPlan::new(&cfg.url, security)?;
+    // Even a plain URL may be upgraded to TLS when the server asks for it.
+    security::ensure_crypto_provider();
+    let mut delay = Duration::from_millis(250);
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let explain = plan.clone();
+        let opts = plan
+            .options()?
+            .name("ticketflow")
+            .connection_timeout(Duration::from_secs(5))
+            // After the first connection the client reconnects by itself; say so plainly when
+            // that fails for a reason no retry will fix (credentials revoked, certificate
+            // replaced).
+            .event_callback(move |event| {
+                let message = explain.explain_event(&event);
+                async move {
+                    if let Some(message) = message {
+                        tracing::error!("{message}");
+                    }
+                }
+            });
+        match opts.connect(plan.addrs.clone()).await {
+            Ok(client) => {
+                tracing::debug!(nats = %plan.shown_url, tls = plan.tls, "connected to NATS");
+                return Ok(client);
+            }
+            Err(e) => {
+                if let Some(fatal) = plan.classify(&e) {
+                    return Err(fatal);
+                }
+                if !cfg.wait_for_server {
+                    return Err(BusError::Connect {
+                        url: plan.shown_url.clone(),
+                        detail: e.to_string(),
+                    });
+                }
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                    tracing::warn!(
+                        nats = %plan.shown_url,
+                        error = %e,
+                        "NATS not reachable yet; waiting for it"
+                    );
+                    last_warning = Some(Instant::now());
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 fn js_err(what: impl Into<String>) -> impl FnOnce(String) -> BusError {
@@ -116,21 +206,15 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects and creates any missing stream or bucket (idempotent: existing ones are kept).
+    /// Connects without authentication or TLS beyond what the URL carries, and creates any
+    /// missing stream or bucket (idempotent: existing ones are kept).
     pub async fn connect(cfg: &NatsConfig) -> Result<Self, BusError> {
-        let mut opts = async_nats::ConnectOptions::new()
-            .name("ticketflow")
-            .connection_timeout(Duration::from_secs(5));
-        if cfg.wait_for_server {
-            opts = opts.retry_on_initial_connect();
-        }
-        let client = opts
-            .connect(cfg.url.as_str())
-            .await
-            .map_err(|e| BusError::Connect {
-                url: cfg.url.clone(),
-                detail: e.to_string(),
-            })?;
+        Self::connect_with(cfg, &NatsSecurity::default()).await
+    }
+
+    /// [`connect`](Self::connect) with authentication and TLS.
+    pub async fn connect_with(cfg: &NatsConfig, security: &NatsSecurity) -> Result<Self, BusError> {
+        let client = connect_client(cfg, security).await?;
         let js = jetstream::new(client.clone());
         for stage in Stage::ALL {
             let (name, subject) = input_of(stage);

@@ -13,6 +13,7 @@
 //! - [`synth`]: reproducible synthetic tickets for demos and load tests (we ship no real data).
 
 pub mod classify;
+pub mod csv_safe;
 pub mod dataset;
 pub mod drift;
 pub mod embed;

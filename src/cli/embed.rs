@@ -142,7 +142,8 @@ fn write_rows(path: &Path, items: &[Item]) -> anyhow::Result<()> {
         csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
     w.write_record(["index", "row", "id"])?;
     for (i, item) in items.iter().enumerate() {
-        w.write_record([i.to_string(), item.row.to_string(), item.id.clone()])?;
+        let id = ticketflow_ml::csv_safe::neutralize(&item.id);
+        w.write_record([i.to_string(), item.row.to_string(), id.into_owned()])?;
     }
     w.flush()?;
     Ok(())

@@ -1,16 +1,21 @@
 //! Connection settings for the services the pipeline uses, shared by `run`, `worker`, `runs`
 //! and `search`. Names match docker-compose, Kubernetes and Helm.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
-use ticketflow_connectors::nats::{Bus, NatsConfig};
+use ticketflow_connectors::nats::{self, Bus, NatsConfig, NatsSecurity, Secret};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ServiceArgs {
-    /// NATS server(s) with JetStream enabled.
+    /// NATS server(s) with JetStream enabled; `tls://` requires TLS. Credentials are better
+    /// given by NATS_USER + NATS_PASSWORD(_FILE) than in the URL (shown redacted in logs).
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Object store for shards, tensors and results: `file://DIR` or `s3://bucket/prefix`
     /// (S3 endpoint, region and credentials from the standard AWS_* variables).
     #[arg(long, env = "TICKETFLOW_STORE", default_value = "file://var/store")]
@@ -27,13 +32,115 @@ pub struct ServiceArgs {
     pub collection: String,
 }
 
-impl ServiceArgs {
-    pub async fn bus(&self, wait_for_server: bool) -> anyhow::Result<Bus> {
-        Ok(Bus::connect(&NatsConfig {
-            url: self.nats_url.clone(),
-            wait_for_server,
+// By hand: the NATS URL may carry a password.
+impl std::fmt::Debug for ServiceArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceArgs")
+            .field("nats_url", &self.nats_url_redacted())
+            .field("nats", &self.nats)
+            .field("store", &self.store)
+            .field("chroma_url", &nats::redact_url(&self.chroma_url))
+            .field("collection", &self.collection)
+            .finish()
+    }
+}
+
+/// NATS authentication and TLS. Each is optional; the password and the token themselves are
+/// read from the environment only (NATS_PASSWORD, NATS_TOKEN), never from a flag, so they stay
+/// out of process listings.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS user name, with the password from NATS_PASSWORD or --nats-password-file.
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// File holding the NATS password (used when NATS_PASSWORD is unset).
+    #[arg(long, env = "NATS_PASSWORD_FILE", value_parser = optional_path())]
+    pub nats_password_file: Option<PathBuf>,
+    /// File holding the NATS token (used when NATS_TOKEN is unset).
+    #[arg(long, env = "NATS_TOKEN_FILE", value_parser = optional_path())]
+    pub nats_token_file: Option<PathBuf>,
+    /// File holding a NATS user NKey seed (`SU…`).
+    #[arg(long, env = "NATS_NKEY_FILE", value_parser = optional_path())]
+    pub nats_nkey_file: Option<PathBuf>,
+    /// NATS credentials file (`.creds`: user JWT + NKey seed).
+    #[arg(long, env = "NATS_CREDS_FILE", value_parser = optional_path())]
+    pub nats_creds_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that signed the NATS server's certificate; implies TLS.
+    #[arg(long, env = "NATS_CA_FILE", value_parser = optional_path())]
+    pub nats_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS with NATS; implies TLS.
+    #[arg(long, env = "NATS_CERT_FILE", value_parser = optional_path())]
+    pub nats_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of --nats-cert-file.
+    #[arg(long, env = "NATS_KEY_FILE", value_parser = optional_path())]
+    pub nats_key_file: Option<PathBuf>,
+    /// Require TLS with NATS (also implied by a tls:// URL, a CA or a client certificate).
+    #[arg(long, env = "NATS_TLS_REQUIRED", value_parser = boolish_or_empty())]
+    pub nats_tls_required: bool,
+}
+
+/// A path that may be given empty (`NATS_CA_FILE=""`, as templated manifests often set unused
+/// settings): empty means unset.
+fn optional_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; empty means false.
+fn boolish_or_empty() -> impl clap::builder::TypedValueParser<Value = bool> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(|v| {
+        match v.to_string_lossy().trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" | "off" | "n" | "f" => Ok(false),
+            "true" | "1" | "yes" | "on" | "y" | "t" => Ok(true),
+            other => Err(format!("expected true or false, got {other:?}")),
+        }
+    })
+}
+
+impl NatsArgs {
+    /// The settings, with the password and token read from the environment or their files.
+    pub fn security(&self) -> anyhow::Result<NatsSecurity> {
+        Ok(NatsSecurity {
+            user: self.nats_user.clone().filter(|u| !u.is_empty()),
+            password: Secret::from_env_or_file(
+                nats::ENV_PASSWORD,
+                self.nats_password_file.as_deref(),
+                nats::ENV_PASSWORD_FILE,
+            )?,
+            token: Secret::from_env_or_file(
+                nats::ENV_TOKEN,
+                self.nats_token_file.as_deref(),
+                nats::ENV_TOKEN_FILE,
+            )?,
+            nkey_file: self.nats_nkey_file.clone(),
+            creds_file: self.nats_creds_file.clone(),
+            ca_file: self.nats_ca_file.clone(),
+            cert_file: self.nats_cert_file.clone(),
+            key_file: self.nats_key_file.clone(),
+            tls_required: self.nats_tls_required,
         })
+    }
+}
+
+impl ServiceArgs {
+    /// Connects to NATS. With `wait_for_server`, waits for a server that is not up yet; a
+    /// refused credential, a failed TLS handshake or an unusable file fails at once.
+    pub async fn bus(&self, wait_for_server: bool) -> anyhow::Result<Bus> {
+        let security = self.nats.security()?;
+        Ok(Bus::connect_with(
+            &NatsConfig {
+                url: self.nats_url.clone(),
+                wait_for_server,
+            },
+            &security,
+        )
         .await?)
+    }
+
+    /// The NATS URL as it may be logged: any password or token replaced by `***`.
+    pub fn nats_url_redacted(&self) -> String {
+        nats::redact_url(&self.nats_url)
     }
 
     pub fn store(&self) -> anyhow::Result<Store> {
@@ -43,10 +150,16 @@ impl ServiceArgs {
         })?)
     }
 
-    pub async fn chroma(&self) -> anyhow::Result<ChromaClient> {
+    /// The Chroma settings, checked without contacting the server (URL shape, token file).
+    pub fn chroma_config(&self) -> anyhow::Result<ChromaConfig> {
         let mut cfg = ChromaConfig::new(&self.chroma_url, &self.collection);
         cfg.auth_token = ChromaConfig::token_from_env()?;
-        Ok(ChromaClient::connect(&cfg).await?)
+        cfg.base_url()?;
+        Ok(cfg)
+    }
+
+    pub async fn chroma(&self) -> anyhow::Result<ChromaClient> {
+        Ok(ChromaClient::connect(&self.chroma_config()?).await?)
     }
 }
 

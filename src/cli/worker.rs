@@ -53,18 +53,25 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             max_attempts: args.max_attempts.max(1),
             transient_hold: Duration::from_secs(args.transient_hold_secs),
         };
-        let bus = args.services.bus(true).await?;
+        // Settings that need no server are checked first, so a typo fails at once instead of
+        // after waiting for NATS.
         let store = args.services.store()?;
-        let chroma = match args.stage {
-            Stage::Indexer | Stage::Trainer => Some(args.services.chroma().await?),
-            _ => None,
-        };
+        let needs_chroma = matches!(args.stage, Stage::Indexer | Stage::Trainer);
+        if needs_chroma {
+            args.services.chroma_config()?;
+        }
         let pushgateway = args.telemetry.push.pushgateway()?;
+        let bus = args.services.bus(true).await?;
+        let chroma = if needs_chroma {
+            Some(args.services.chroma().await?)
+        } else {
+            None
+        };
         let readiness = readiness(&bus, &store, chroma.as_ref());
         ticketflow_telemetry::serve(args.telemetry.metrics_addr, readiness).await?;
         let shutdown = Shutdown::new();
         shutdown.on_signals();
-        tracing::info!(stage = %args.stage, store = %store.describe(), nats = %args.services.nats_url, "starting worker");
+        tracing::info!(stage = %args.stage, store = %store.describe(), nats = %args.services.nats_url_redacted(), "starting worker");
         match args.stage {
             Stage::Cleaner => {
                 run_stage(bus, settings, cleaner::Cleaner { store }, shutdown).await?;

@@ -19,7 +19,7 @@
 //! thin the traces (a `RUST_LOG=warn` process still exports its spans).
 
 use tracing::Level;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -69,6 +69,15 @@ pub fn init(opts: &InitOptions<'_>) -> TelemetryGuard {
             )
         }
     };
+
+    // async-nats logs the whole CONNECT message, credentials included, at trace level: cap it
+    // at debug whatever RUST_LOG asks (a cap, never a raise), so no log level leaks a NATS
+    // password or token.
+    let filter = filter.and(
+        Targets::new()
+            .with_default(LevelFilter::TRACE)
+            .with_target("async_nats", LevelFilter::DEBUG),
+    );
 
     let settings = TraceSettings::from_env(opts.service_name);
     let mut trace_error = None;

@@ -29,6 +29,15 @@ pub fn service_binary(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// A single-threaded tokio runtime for the async parts of a test (talking to NATS, Chroma, the
+/// store from the outside).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -195,6 +204,62 @@ impl Nats {
             dir,
         );
         wait_until("nats-server", Duration::from_secs(30), || {
+            http_ok(monitor_port, "/healthz?js-enabled-only=true")
+        });
+        Nats {
+            proc,
+            port,
+            monitor_port,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Nats {
+    /// Starts nats-server from a config file written to `dir/nats.conf`: `listen` on a free
+    /// loopback port, monitoring (`http`) on another, JetStream in `dir/nats`, then `extra`
+    /// verbatim (e.g. `tls { … }` and `authorization { … }` blocks). The monitoring port stays
+    /// plain HTTP, so readiness is checked the same way whatever the client port requires.
+    /// `url` is `nats://127.0.0.1:PORT`, without credentials.
+    pub fn start_with_config(dir: &Path, extra: &str) -> Option<Nats> {
+        let bin = service_binary("nats-server")?;
+        Some(Self::start_with_config_on(
+            &bin,
+            dir,
+            free_port(),
+            free_port(),
+            extra,
+        ))
+    }
+
+    /// [`start_with_config`](Self::start_with_config) on fixed ports.
+    pub fn start_with_config_on(
+        bin: &Path,
+        dir: &Path,
+        port: u16,
+        monitor_port: u16,
+        extra: &str,
+    ) -> Nats {
+        std::fs::create_dir_all(dir).expect("nats dir");
+        let store = dir.join("nats");
+        let config = dir.join("nats.conf");
+        let text = format!(
+            "listen: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor_port}\"\n\
+             jetstream {{\n  store_dir: {store:?}\n}}\n{extra}\n"
+        );
+        std::fs::write(&config, text).expect("nats.conf");
+        let mut proc = Proc::spawn(
+            "nats",
+            Command::new(bin).args(["-c", &config.to_string_lossy()]),
+            dir,
+        );
+        wait_until("nats-server", Duration::from_secs(30), || {
+            // A config the server rejects ends it at once: say why instead of waiting.
+            assert!(
+                proc.is_running(),
+                "nats-server exited; its log:\n{}",
+                proc.log_tail()
+            );
             http_ok(monitor_port, "/healthz?js-enabled-only=true")
         });
         Nats {

@@ -680,7 +680,7 @@ pub fn predictions_csv(
         for ((id, row), p) in ids.iter().zip(rows).zip(probs) {
             let (best, prob) = argmax(p);
             let mut rec = vec![
-                id.clone(),
+                ticketflow_ml::csv_safe::neutralize(id).into_owned(),
                 row.to_string(),
                 classifier.classes[best].clone(),
                 format!("{prob:.4}"),

@@ -79,11 +79,21 @@ pub enum FeatureTableError {
     Csv { path: String, detail: String },
 }
 
-/// Writes the table as CSV.
+/// Writes the table as CSV. Text cells that come from the input (id, language, queue,
+/// priority, label) are neutralised against spreadsheet formulas ([`crate::csv_safe`]).
 pub fn write_csv<W: std::io::Write>(out: W, rows: &[FeatureRow]) -> csv::Result<()> {
+    use crate::csv_safe::neutralize;
     let mut w = csv::Writer::from_writer(out);
     for row in rows {
-        w.serialize(row)?;
+        let safe = FeatureRow {
+            id: neutralize(&row.id).into_owned(),
+            language: neutralize(&row.language).into_owned(),
+            queue: neutralize(&row.queue).into_owned(),
+            priority: neutralize(&row.priority).into_owned(),
+            label: neutralize(&row.label).into_owned(),
+            ..row.clone()
+        };
+        w.serialize(&safe)?;
     }
     w.flush()?;
     Ok(())
