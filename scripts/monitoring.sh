@@ -27,28 +27,9 @@ NODE_EXPORTER_PORT="${NODE_EXPORTER_PORT:-9100}"
 TARGETS_FILE="${TARGETS_FILE:-var/stack/metrics-targets}"
 SCRAPE_INTERVAL="${SCRAPE_INTERVAL:-}"
 
-mkdir -p "$DIR/pids" "$DIR/logs"
-
-alive() { [ -f "$DIR/pids/$1.pid" ] && kill -0 "$(cat "$DIR/pids/$1.pid")" 2>/dev/null; }
-
-start() { # NAME CMD...
-  local name=$1; shift
-  if alive "$name"; then return; fi
-  nohup "$@" >"$DIR/logs/$name.log" 2>&1 &
-  echo $! >"$DIR/pids/$name.pid"
-}
-
-wait_for() { # NAME URL SECONDS
-  local name=$1 url=$2 deadline=$((SECONDS + $3))
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ] || ! alive "$name"; then
-      echo "monitoring: $name did not come up; log: $DIR/logs/$name.log" >&2
-      tail -20 "$DIR/logs/$name.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.2
-  done
-}
+PROCS_DIR="$DIR" PROCS_NAME=monitoring
+# shellcheck source=procs.sh
+source scripts/procs.sh
 
 write_config() {
   local cfg="$DIR/config"

@@ -30,28 +30,9 @@ export TICKETFLOW_CHROMA_URL="http://127.0.0.1:$CHROMA_PORT"
 export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$root/var/store}"
 export RUST_LOG="${RUST_LOG:-info,ort=warn}"
 
-mkdir -p "$STACK/pids" "$STACK/logs"
-
-alive() { [ -f "$STACK/pids/$1.pid" ] && kill -0 "$(cat "$STACK/pids/$1.pid")" 2>/dev/null; }
-
-start() { # NAME CMD...
-  local name=$1; shift
-  if alive "$name"; then return; fi
-  nohup "$@" >"$STACK/logs/$name.log" 2>&1 &
-  echo $! >"$STACK/pids/$name.pid"
-}
-
-wait_for() { # WHAT URL SECONDS
-  local what=$1 url=$2 deadline=$((SECONDS + $3))
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "stack: $what did not come up; log: $STACK/logs/$what.log" >&2
-      tail -20 "$STACK/logs/$what.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.2
-  done
-}
+PROCS_DIR="$STACK" PROCS_NAME=stack
+# shellcheck source=procs.sh
+source scripts/procs.sh
 
 up() {
   [ -x "$BIN" ] || { echo "stack: $BIN not built (make build)" >&2; exit 1; }

@@ -25,3 +25,33 @@ pub mod traces;
 pub use push::{BatchMetrics, Pushgateway};
 pub use server::{Readiness, serve};
 pub use subscriber::{InitOptions, TelemetryGuard, init};
+
+/// What the unit tests of several modules share.
+#[cfg(test)]
+mod test_support {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    /// An in-memory log sink, to read back what a subscriber wrote.
+    #[derive(Clone, Default)]
+    pub struct Buffer(pub Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+}

@@ -275,14 +275,12 @@ impl<V: Visit> Visit for SkipOtelFields<'_, V> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
-    use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::fmt::format::JsonFields;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
+    use crate::test_support::Buffer;
 
     #[test]
     fn format_choice() {
@@ -300,26 +298,6 @@ mod tests {
             LogFormat::choose(Some("yaml"), false),
             (LogFormat::Json, Some("yaml".to_string()))
         );
-    }
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
     }
 
     fn capture(format: LogFormat, f: impl FnOnce()) -> String {
