@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test lint deny bench-embed bench-pipeline setup-bench clean-var
+.PHONY: setup build demo test lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,10 @@ deny: setup
 test: setup lint deny
 	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 TICKETFLOW_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --locked
 
+## bench: every number in docs/benchmarks.md and docs/capacity.md, one benchmark after the other
+## (about 25 minutes on 2 cores; results in var/bench/*.json).
+bench: bench-embed bench-pipeline bench-coordinator bench-memory bench-chroma
+
 ## bench-embed: ticketflow embed vs sentence-transformers on the first 1,000 dev rows.
 setup-bench: setup
 	@scripts/setup-bench.sh
@@ -41,6 +45,23 @@ bench-embed: setup-bench build
 ## bench-pipeline: end-to-end tickets/s with 1 and 2 embedders vs `ticketflow embed` alone.
 bench-pipeline: build
 	scripts/bench_pipeline.sh
+	SHARD_SIZE=100 OUT_JSON=var/bench/pipeline-shard100.json scripts/bench_pipeline.sh
+
+## bench-coordinator: time and peak RSS to shard and queue 100k and 1M generated tickets.
+bench-coordinator: build
+	@scripts/setup-bench.sh time
+	$(ENV) scripts/bench_coordinator.sh
+
+## bench-memory: peak RSS of every worker role and the coordinator over a full dev-file run.
+bench-memory: build
+	@scripts/setup-bench.sh time
+	$(ENV) scripts/bench_memory.sh
+
+## bench-chroma: Chroma upsert records/s by client batch size (first write and re-upsert) on a
+## server it starts itself; ROWS, REPEATS, BATCH_SIZES override (connectors/benches/chroma_upsert.rs).
+## make bench uses 5,000 records per batch size (about 5 minutes); the binary's own default is 20,000.
+bench-chroma: setup
+	$(ENV) ROWS=$${ROWS:-5000} $(CARGO) bench --locked -p ticketflow-connectors --bench chroma_upsert
 
 clean-var:
 	rm -rf var

@@ -16,11 +16,12 @@ output  sentence_embedding                         : float32 [B, H]
 
 Embeddings   Gather(word_emb, input_ids) + pos_emb[0:S] (Slice, S from Shape)
              + Gather(type_emb, token_type_ids) -> LayerNormalization(eps)
-Mask         Cast(attention_mask) -> [B,1,1,S]; bias = (1 - m) * float32.min,
-             added to every attention score so padded keys get ~0 weight
-             (what HF BertModel does with its "extended attention mask").
+Mask         Unsqueeze(Unsqueeze(attention_mask, 1), 2) -> Cast -> [B,1,1,S];
+             bias = (1 - m) * float32.min, added to every attention score so
+             padded keys get ~0 weight (what HF BertModel does with its
+             "extended attention mask", in the same op order).
 Layer x L    Q,K,V = MatMul(x, W^T) + b, Reshape [B,S,N,D], Transpose to heads
-             P     = Softmax(Q K^T * D^-0.5 + bias)      [B,N,S,S]
+             P     = Softmax(Q K^T / sqrt(D) + bias)     [B,N,S,S]
              ctx   = P V -> Transpose/Reshape back to [B,S,H]
              x     = LayerNorm(x + ctx Wo^T + bo)
              h     = GELU(x Wi^T + bi), exact: 0.5 h (1 + erf(h / sqrt 2))
@@ -29,8 +30,16 @@ Pooling      mean over tokens weighted by the mask: sum(x*m) / max(sum(m), 1e-9)
 Normalize    v / max(||v||_2, 1e-12)   (torch.nn.functional.normalize)
 
 Dropout is the identity at inference and the BERT pooler is unused by
-sentence-transformers, so neither appears.  Sequences are limited by the
-512-row position table; callers truncate at max_seq_length (256) anyway.
+sentence-transformers, so neither appears.
+
+The mask and the attention scaling are written exactly as a torch export of
+HF BertModel writes them (Unsqueeze, Unsqueeze, Cast, Sub, Mul; Div by
+sqrt(D)), because those are the node patterns onnxruntime's transformer
+optimizer recognises: models/optimize_onnx.py fuses each layer's attention
+into one Attention node, which only works on that shape of graph.
+
+Sequences are limited by the 512-row position table; callers truncate at
+max_seq_length (256) anyway.
 
 After building, the graph is checked with ``onnx.checker`` and a canary run
 in onnxruntime against the reference vectors of
@@ -62,7 +71,7 @@ from safetensors.numpy import load_file
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Bump whenever the graph or the files written change: forces a rebuild.
-EXPORTER_VERSION = "ticketflow-export-onnx/1"
+EXPORTER_VERSION = "ticketflow-export-onnx/2"
 OPSET = 18
 OUTPUT_NAME = "sentence_embedding"
 MIN_COSINE = 0.9999
@@ -194,15 +203,17 @@ def build_model(weights: dict[str, np.ndarray], cfg: dict) -> onnx.ModelProto:
     x = g.op("Add", [g.op("Add", [word, pos]), tok])  # [B,S,H] + [S,H] broadcasts over B
     x = g.layer_norm(x, W("embeddings.LayerNorm.weight"), W("embeddings.LayerNorm.bias"), eps, "embeddings.LayerNorm")
 
-    # ---- additive attention mask [B,1,1,S]: 0 for tokens, float32.min for padding
-    mask_f = g.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)  # [B,S]
-    mask_4d = g.op("Unsqueeze", [mask_f, g.const("axes_1_2", np.array([1, 2], np.int64))])
+    # ---- additive attention mask [B,1,1,S]: 0 for tokens, float32.min for padding.
+    # Unsqueeze, Unsqueeze, then Cast: HF's op order, which the Attention fusion matches.
+    mask_4d = g.op("Unsqueeze", ["attention_mask", g.const("axis_1", np.array([1], np.int64))])
+    mask_4d = g.op("Unsqueeze", [mask_4d, g.const("axis_2", np.array([2], np.int64))])
+    mask_4d = g.op("Cast", [mask_4d], to=TensorProto.FLOAT)  # [B,1,1,S]
     inv = g.op("Sub", [g.const("one_f32", np.array(1.0, np.float32)), mask_4d])
     attn_bias = g.op("Mul", [inv, g.const("f32_min", np.array(f32_min, np.float32))])
 
     heads_shape = g.const("shape_BSND", np.array([0, 0, N, D], np.int64))  # 0 = keep dim
     merge_shape = g.const("shape_BSH", np.array([0, 0, H], np.int64))
-    scale = g.const("attn_scale", np.array(D**-0.5, np.float32))
+    sqrt_d = g.const("attn_sqrt_head_dim", np.array(np.sqrt(D), np.float32))
     sqrt2 = g.const("sqrt2", np.array(np.sqrt(2.0), np.float32))
     half = g.const("half", np.array(0.5, np.float32))
 
@@ -218,7 +229,7 @@ def build_model(weights: dict[str, np.ndarray], cfg: dict) -> onnx.ModelProto:
         q = g.op("Transpose", [proj("query")], perm=[0, 2, 1, 3])  # [B,N,S,D]
         k_t = g.op("Transpose", [proj("key")], perm=[0, 2, 3, 1])  # [B,N,D,S]
         v = g.op("Transpose", [proj("value")], perm=[0, 2, 1, 3])  # [B,N,S,D]
-        scores = g.op("Mul", [g.op("MatMul", [q, k_t]), scale])  # [B,N,S,S]
+        scores = g.op("Div", [g.op("MatMul", [q, k_t]), sqrt_d])  # [B,N,S,S]
         probs = g.op("Softmax", [g.op("Add", [scores, attn_bias])], axis=-1)
         ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])  # [B,S,N,D]
         ctx = g.op("Reshape", [ctx, merge_shape])  # [B,S,H]
@@ -241,13 +252,16 @@ def build_model(weights: dict[str, np.ndarray], cfg: dict) -> onnx.ModelProto:
         )
 
     # ---- masked mean pooling + L2 normalisation ---------------------------
-    axis1 = g.const("axis_1", np.array([1], np.int64))
-    mask_3d = g.op("Unsqueeze", [mask_f, g.const("axis_2", np.array([2], np.int64))])  # [B,S,1]
+    axis1 = "axis_1"
+    mask_f = g.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)  # [B,S]
+    mask_3d = g.op("Unsqueeze", [mask_f, "axis_2"])  # [B,S,1]
     summed = g.op("ReduceSum", [g.op("Mul", [x, mask_3d]), axis1], keepdims=0)  # [B,H]
     count = g.op("ReduceSum", [mask_3d, axis1], keepdims=0)  # [B,1]
     count = g.op("Max", [count, g.const("min_count", np.array(1e-9, np.float32))])
     mean = g.op("Div", [summed, count])
-    norm = g.op("ReduceL2", [mean, axis1], keepdims=1)  # [B,1]
+    # sqrt(sum(v*v)) rather than ReduceL2: onnxruntime's symbolic shape inference (which its
+    # transformer optimizer runs) does not know ReduceL2 with opset-18 axes inputs.
+    norm = g.op("Sqrt", [g.op("ReduceSum", [g.op("Mul", [mean, mean]), axis1], keepdims=1)])  # [B,1]
     norm = g.op("Max", [norm, g.const("min_norm", np.array(1e-12, np.float32))])
     g.op("Div", [mean, norm], name=OUTPUT_NAME)
 

@@ -7,13 +7,13 @@
 # (`ticketflow run --wait`). `embed` is timed as a whole command too (model load included), so
 # the ratio is queue + storage + indexing overhead over the embedding work.
 #
-#   ROWS=1000 SHARD_SIZE=100 make bench-pipeline      -> var/bench/pipeline.json
+#   ROWS=1000 SHARD_SIZE=500 make bench-pipeline      -> var/bench/pipeline.json (500: the coordinator's default)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source var/env
 BIN="$PWD/target/release/ticketflow"
 ROWS="${ROWS:-1000}"
-SHARD_SIZE="${SHARD_SIZE:-100}"
+SHARD_SIZE="${SHARD_SIZE:-500}"
 DATA="${TICKETFLOW_DEV_DATA:-../shared/data/tickets_dev.csv}"
 OUT=var/bench
 mkdir -p "$OUT"
@@ -58,7 +58,7 @@ run_config() { # EMBEDDERS
 p1=$(run_config 1); echo "pipeline, 1 embedder: ${p1}s"
 p2=$(run_config 2); echo "pipeline, 2 embedders: ${p2}s"
 
-.venv/bin/python - "$ROWS" "$SHARD_SIZE" "$embed_s" "$p1" "$p2" "$OUT/pipeline.json" <<'PY'
+.venv/bin/python - "$ROWS" "$SHARD_SIZE" "$embed_s" "$p1" "$p2" "${OUT_JSON:-$OUT/pipeline.json}" <<'PY'
 import json, sys
 rows, shard, e, p1, p2, out = int(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:6]), sys.argv[6]
 res = {

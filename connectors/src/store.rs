@@ -159,6 +159,39 @@ impl Store {
         .await
     }
 
+    /// Stream the object at `key` into the local file `dest` (created or truncated), chunk by
+    /// chunk, so an input of any size costs no more memory than one chunk. Returns the bytes
+    /// written. A missing object is [`StoreError::NotFound`]; a local write failure is
+    /// [`StoreError::Local`].
+    pub async fn download(&self, key: &str, dest: &std::path::Path) -> Result<u64, StoreError> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        observed(Op::Get, async {
+            let path = self.object_path(Op::Get, key)?;
+            let result = self
+                .inner
+                .get(&path)
+                .await
+                .map_err(|e| self.backend(Op::Get, key, e))?;
+            let local = |source: std::io::Error| StoreError::Local {
+                path: dest.to_path_buf(),
+                source,
+            };
+            let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
+            let mut stream = result.into_stream();
+            let mut written = 0_u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.backend(Op::Get, key, e))?;
+                file.write_all(&chunk).await.map_err(local)?;
+                written += chunk.len() as u64;
+            }
+            file.flush().await.map_err(local)?;
+            tracing::debug!(store = %self.description, key, bytes = written, "downloaded object");
+            Ok(written)
+        })
+        .await
+    }
+
     /// Whether an object exists at `key` (a metadata request; no body is transferred).
     ///
     /// S3 answers a HEAD on a missing bucket with a bare 404, so that is `false` too.

@@ -228,3 +228,42 @@ fn unwritable_directory_is_an_open_error() {
         .expect_err("a file is in the way");
     assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn download_streams_an_object_to_a_local_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = open(&tmp.path().join("store"));
+    let key = keys::raw_shard("r1", 0);
+    // Several of object_store's read chunks, with a pattern so misplaced chunks would show.
+    let body: Vec<u8> = (0..5 * 1024 * 1024 + 17_u32)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    store
+        .put(&key, Bytes::from(body.clone()))
+        .await
+        .expect("put");
+
+    let dest = tmp.path().join("copy.jsonl");
+    std::fs::write(&dest, b"stale content longer than nothing").expect("pre-existing file");
+    let written = store.download(&key, &dest).await.expect("download");
+    assert_eq!(written, body.len() as u64);
+    assert_eq!(
+        std::fs::read(&dest).expect("read"),
+        body,
+        "truncated and rewritten"
+    );
+
+    let err = store
+        .download(&keys::raw_shard("r1", 1), &dest)
+        .await
+        .expect_err("missing object");
+    assert!(err.is_not_found(), "{err}");
+
+    let nowhere = tmp.path().join("no/such/dir/file");
+    let err = store
+        .download(&key, &nowhere)
+        .await
+        .expect_err("unwritable destination");
+    assert!(matches!(err, StoreError::Local { .. }), "{err:?}");
+    assert!(err.to_string().contains("no/such/dir/file"), "{err}");
+}

@@ -200,6 +200,17 @@ async fn round_trip_against_moto() {
 
     assert_eq!(store.get(&raw0).await.expect("get"), Bytes::from("zero"));
     assert_eq!(store.get(&emb0).await.expect("get big"), big);
+    // The coordinator streams s3:// inputs to disk with download: same bytes, in chunks.
+    let local = tempfile::tempdir().expect("tempdir");
+    let dest = local.path().join("big.bin");
+    let written = store.download(&emb0, &dest).await.expect("download");
+    assert_eq!(written, big.len() as u64);
+    assert_eq!(std::fs::read(&dest).expect("read download"), big.to_vec());
+    let missing = store
+        .download(&keys::raw_shard("r1", 9), &dest)
+        .await
+        .expect_err("missing object");
+    assert!(missing.is_not_found(), "{missing}");
     assert!(store.exists(&raw1).await.expect("exists"));
     assert!(
         !store

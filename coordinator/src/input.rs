@@ -1,4 +1,4 @@
-//! Where an input file comes from: a local path, or `s3://bucket/key` fetched to a temporary
+//! Where an input file comes from: a local path, or `s3://bucket/key` streamed to a temporary
 //! file first (the loader streams from disk, and a local copy keeps a flaky network from
 //! breaking a half-read input).
 
@@ -46,19 +46,19 @@ pub async fn fetch_input(input: &str) -> Result<LocalInput, InputError> {
                 input: input.to_string(),
                 detail: e.to_string(),
             })?;
-            let bytes = store.get(file).await.map_err(|e| InputError::Fetch {
-                input: input.to_string(),
-                detail: e.to_string(),
-            })?;
             let dir = tempfile::tempdir().map_err(|source| InputError::Io {
                 path: std::env::temp_dir(),
                 source,
             })?;
             let path = dir.path().join(file);
-            std::fs::write(&path, &bytes).map_err(|source| InputError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            // Streamed to disk chunk by chunk: an export of any size costs one chunk of memory.
+            store
+                .download(file, &path)
+                .await
+                .map_err(|e| InputError::Fetch {
+                    input: input.to_string(),
+                    detail: e.to_string(),
+                })?;
             (path, Some(dir))
         }
         None => {

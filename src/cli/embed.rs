@@ -62,13 +62,14 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     write_rows(&rows_path, &items)?;
 
     println!(
-        "embedded {} rows ({} quarantined) into {} in {:.2}s: {:.1} tickets/s (total {:.2}s)",
+        "embedded {} rows ({} quarantined) into {} in {:.2}s: {:.1} tickets/s (total {:.2}s, {})",
         items.len(),
         quarantined.len(),
         args.output.display(),
         embed_secs,
         items.len() as f64 / embed_secs.max(1e-9),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        embedder.model_path().display()
     );
     Ok(())
 }

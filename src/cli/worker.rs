@@ -46,6 +46,11 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         )?))),
         _ => None,
     };
+    if let Some(model) = &model
+        && let Ok(m) = model.lock()
+    {
+        tracing::info!(precision = %m.precision(), model = %m.model_path().display(), "embedding model loaded");
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         let settings = ConsumerSettings {

@@ -30,6 +30,11 @@ impl StageWorker for Embedder {
             .map_err(|e| StageError::Permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
         let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
         let n = texts.len() as u32;
+        let precision = self
+            .model
+            .lock()
+            .map_err(|_| StageError::Permanent("embedder poisoned by an earlier panic".into()))?
+            .precision();
         let model = Arc::clone(&self.model);
         let npy = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StageError> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -65,6 +70,7 @@ impl StageWorker for Embedder {
             embeddings_key,
             tickets: n,
             dim: EMBEDDING_DIM as u32,
+            precision: precision.to_string(),
         };
         Ok(Processed {
             tickets: n,

@@ -2,7 +2,8 @@
 //!
 //! Upserts are keyed by ticket id, so a redelivered shard rewrites the same records instead of
 //! adding copies. Metadata carries what search filters on (type, queue, priority, language) and
-//! where the record came from (run, shard, row).
+//! where the record came from (run, shard, row, and the embedding precision, so fp32 and int8
+//! vectors can be told apart and filtered).
 
 use serde_json::{Map, Value};
 use ticketflow_connectors::chroma::{ChromaClient, VectorRecord};
@@ -18,7 +19,13 @@ pub struct Indexer {
 }
 
 /// The Chroma record of one ticket.
-pub fn record(run_id: &str, shard: u32, ticket: CleanTicket, embedding: Vec<f32>) -> VectorRecord {
+pub fn record(
+    run_id: &str,
+    shard: u32,
+    precision: &str,
+    ticket: CleanTicket,
+    embedding: Vec<f32>,
+) -> VectorRecord {
     let mut metadata = Map::new();
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -30,6 +37,7 @@ pub fn record(run_id: &str, shard: u32, ticket: CleanTicket, embedding: Vec<f32>
     put("priority", ticket.priority);
     put("language", ticket.language);
     put("run_id", Some(run_id.to_string()));
+    put("embedding_precision", Some(precision.to_string()));
     metadata.insert("shard".into(), Value::from(shard));
     metadata.insert("row".into(), Value::from(ticket.row));
     VectorRecord {
@@ -67,7 +75,7 @@ impl StageWorker for Indexer {
             .tickets
             .into_iter()
             .zip(vectors.rows())
-            .map(|(t, v)| record(&msg.run_id, msg.shard, t, v.to_vec()))
+            .map(|(t, v)| record(&msg.run_id, msg.shard, &msg.precision, t, v.to_vec()))
             .collect();
         self.chroma.upsert(&records).await.map_err(|e| {
             if e.is_transient() {

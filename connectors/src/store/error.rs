@@ -81,7 +81,16 @@ pub enum StoreError {
     #[error("invalid run id {run_id:?}: {reason}")]
     InvalidRunId { run_id: String, reason: String },
 
-    /// The object does not exist. Only [`Store::get`](super::Store::get) returns this:
+    /// A local file could not be written ([`Store::download`](super::Store::download)).
+    #[error("writing {}: {source}", path.display())]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The object does not exist. Only [`Store::get`](super::Store::get) and
+    /// [`Store::download`](super::Store::download) return this:
     /// `exists` answers `false`, `delete` succeeds, and a missing *bucket* is a
     /// [`Backend`](StoreError::Backend) error.
     #[error("{op} {key} on {store}: not found")]

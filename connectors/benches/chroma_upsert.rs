@@ -1,0 +1,719 @@
+//! Chroma upsert throughput by batch size, through the project's own [`ChromaClient`].
+//!
+//! ```text
+//! source var/env && cargo bench -p ticketflow-connectors --bench chroma_upsert
+//! ROWS=5000 REPEATS=3 BATCH_SIZES=64,256,1000 make bench-chroma
+//! ```
+//!
+//! It starts a real Chroma server itself, as the integration tests do (`var/bin/chroma` from
+//! `scripts/setup.sh`, or `$TICKETFLOW_CHROMA_BIN`): `chroma run --path DIR --host 127.0.0.1
+//! --port P` with a fresh temporary data directory and a free loopback port, waits for its
+//! heartbeat, and kills it at the end. Without the binary the benchmark says so and exits 0.
+//!
+//! Method:
+//!
+//! - `ROWS` records (default 20,000) like the indexer's: a 384-d unit vector (deterministic
+//!   pseudo-random from `SEED`), a ticket-like document of about 600 characters, and the
+//!   indexer's metadata (type, queue, priority, language, run_id, embedding_precision, shard,
+//!   row).
+//! - For each batch size (`BATCH_SIZES`, default 16,64,128,256,512,1000 plus the server's own
+//!   limit), a client is connected with [`ChromaConfig::max_batch_size`] set to it and a fresh
+//!   collection; one [`ChromaClient::upsert`] call writes all records (the client splits them
+//!   into batches: a `get` of the batch's ids, then `upsert`). That is the **first upsert**.
+//! - The same records are then upserted again: every vector is unchanged, so the client only
+//!   `get`s the stored vectors and `update`s documents and metadata. That is the **re-upsert**,
+//!   what a redelivered shard or a re-run costs.
+//! - The collection is deleted, so every measurement starts from the same server state.
+//! - The whole sweep runs `REPEATS` times (default 2), alternating forward and reverse order
+//!   of batch sizes so slow drift (another process on the machine, the server warming up)
+//!   does not favour one end of the curve. The table reports the best of the repeats and
+//!   the spread; all samples go to the JSON.
+//!
+//! `UPSERT_CALL_ROWS` (default: all rows in one call) splits the records into several upsert
+//! calls instead, e.g. 500 to mimic the indexer, which upserts one shard per call: there a
+//! batch size above the shard size changes nothing.
+//!
+//! Output: a Markdown table on stdout and JSON in `OUT` (default `var/bench/chroma.json`;
+//! relative paths are from the workspace root, although cargo runs benches from
+//! `connectors/`).
+//!
+//! Other knobs: `SEED` (default 7), `DOC_CHARS` (target document length, default 600).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig, VectorRecord};
+
+/// all-MiniLM-L6-v2's embedding dimension.
+const DIM: usize = 384;
+/// The batch sizes swept when `BATCH_SIZES` is not set; the server's limit is added if larger.
+const DEFAULT_BATCH_SIZES: &[usize] = &[16, 64, 128, 256, 512, 1000];
+/// How long the server may take to answer its first heartbeat.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Generous: one request of the largest batch on a busy machine.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+struct Args {
+    rows: usize,
+    repeats: usize,
+    batch_sizes: Option<Vec<usize>>,
+    seed: u64,
+    doc_chars: usize,
+    call_rows: Option<usize>,
+    out: PathBuf,
+    out_name: String,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}={v:?} is not a valid number")),
+        _ => Ok(None),
+    }
+}
+
+fn parse_args() -> Result<Args, String> {
+    let positive = |name: &str, v: Option<usize>, default: usize| match v {
+        Some(0) => Err(format!("{name} must be positive")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let batch_sizes = match std::env::var("BATCH_SIZES") {
+        Ok(v) if !v.trim().is_empty() => {
+            let sizes = v
+                .split(',')
+                .map(|s| s.trim().parse::<usize>().ok().filter(|n| *n > 0))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    format!("BATCH_SIZES={v:?}: expected positive integers, e.g. 16,64,256")
+                })?;
+            Some(sizes)
+        }
+        _ => None,
+    };
+    let out_name = std::env::var("OUT")
+        .ok()
+        .filter(|o| !o.trim().is_empty())
+        .unwrap_or_else(|| "var/bench/chroma.json".to_owned());
+    let call_rows = match env_parse::<usize>("UPSERT_CALL_ROWS")? {
+        Some(0) => return Err("UPSERT_CALL_ROWS must be positive".into()),
+        v => v,
+    };
+    Ok(Args {
+        rows: positive("ROWS", env_parse("ROWS")?, 20_000)?,
+        repeats: positive("REPEATS", env_parse("REPEATS")?, 2)?,
+        batch_sizes,
+        seed: env_parse("SEED")?.unwrap_or(7),
+        doc_chars: positive("DOC_CHARS", env_parse("DOC_CHARS")?, 600)?,
+        call_rows,
+        out: workspace_root().join(&out_name),
+        out_name,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+// ---------------------------------------------------------------------------------------------
+
+/// `$TICKETFLOW_CHROMA_BIN` if set, else `var/bin/chroma` (what `scripts/setup.sh` installs).
+fn chroma_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("TICKETFLOW_CHROMA_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| workspace_root().join("var/bin/chroma"), PathBuf::from);
+    path.is_file().then_some(path)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A `chroma run` on a loopback port over a temporary directory; killed (and the directory
+/// removed) on drop.
+struct Server {
+    child: Child,
+    url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GETs `http://127.0.0.1:port/path`; true on a 2xx answer.
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0_u8; 12];
+    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 2")
+}
+
+impl Server {
+    /// Same flags as the integration tests' `Chroma::start_on` (tests/support/mod.rs). Retries
+    /// on a new port if the server dies early (the port may have been taken meanwhile).
+    fn start(bin: &Path) -> Result<Server, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_once(bin) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn start_once(bin: &Path) -> Result<Server, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("ticketflow-bench-chroma-")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        let port = free_port().map_err(|e| format!("free port: {e}"))?;
+        let log = dir.path().join("chroma.log");
+        let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = file.try_clone().map_err(|e| format!("log: {e}"))?;
+        let child = Command::new(bin)
+            .args([
+                "run",
+                "--path",
+                &dir.path().join("chroma").to_string_lossy(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+        let mut server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while !http_ok(port, "/api/v2/heartbeat") {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "chroma exited ({status}) before answering; its log:\n{}",
+                    server.log_tail()
+                ));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(format!(
+                    "chroma did not answer its heartbeat within {START_TIMEOUT:?}; its log:\n{}",
+                    server.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The records
+// ---------------------------------------------------------------------------------------------
+
+/// SplitMix64: small, fast, deterministic across platforms.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(f64::MIN_POSITIVE);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// A direction uniform on the sphere: Gaussian components, normalised.
+fn unit_vector(rng: &mut Rng) -> Vec<f32> {
+    let v: Vec<f64> = (0..DIM).map(|_| rng.normal()).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.iter().map(|x| (x / norm) as f32).collect()
+}
+
+const SUBJECTS: &[&str] = &[
+    "Login fails after password reset",
+    "Invoice shows the wrong amount",
+    "Data analytics platform crashed",
+    "Request for a refund on order",
+    "VPN connection drops every hour",
+    "Cannot export report to PDF",
+    "Question about the premium plan",
+    "Printer driver update needed",
+];
+const OPENERS: &[&str] = &["Dear support team,", "Hello,", "Hi there,", "Good morning,"];
+const SENTENCES: &[&str] = &[
+    "Since the last update the application stops responding when I open the dashboard.",
+    "I have already restarted my laptop and cleared the browser cache, but the problem persists.",
+    "Our finance department noticed that the invoice for last month lists a duplicate charge.",
+    "Could you please check the configuration of my account and tell me what went wrong?",
+    "The error message says that the session has expired, even right after signing in.",
+    "We rely on this integration for our weekly reporting, so a quick fix would be appreciated.",
+    "I attached the log files and a screenshot of the error to this message.",
+    "The issue affects several colleagues in the Berlin office who use the same version.",
+    "Please let me know whether a workaround exists until the next release is available.",
+    "I would also like to know if the premium plan includes priority support and backups.",
+    "The device was delivered damaged and I would like to return it for a replacement.",
+    "Our network team suspects that the firewall rules changed during the maintenance window.",
+    "Customer number <acc_num> is affected; you can reach me at <tel_num> during office hours.",
+    "The synchronisation between the mobile app and the web version no longer works.",
+];
+const CLOSERS: &[&str] = &[
+    "Thank you for your help.",
+    "Best regards, <name>",
+    "Kind regards.",
+    "Looking forward to your reply.",
+];
+const TYPES: &[&str] = &["Incident", "Request", "Problem", "Change"];
+const QUEUES: &[&str] = &[
+    "Technical Support",
+    "Product Support",
+    "Customer Service",
+    "IT Support",
+    "Billing and Payments",
+    "Returns and Exchanges",
+    "Service Outages and Maintenance",
+    "Sales and Pre-Sales",
+    "Human Resources",
+    "General Inquiry",
+];
+const PRIORITIES: &[&str] = &["high", "medium", "low"];
+const LANGUAGES: &[&str] = &["en", "en", "de"];
+
+/// Subject and body like the indexer's document (the normalized ticket text), `target`
+/// characters give or take a sentence, varied by ±25 %.
+fn document(rng: &mut Rng, target: usize) -> String {
+    let want = target * 3 / 4 + rng.below(target / 2 + 1);
+    let mut text = format!("{}\n{}", rng.pick(SUBJECTS), rng.pick(OPENERS));
+    // Stop short: the sentence that crosses the line and the closer add about 70 characters.
+    while text.len() + 70 < want {
+        text.push(' ');
+        text.push_str(rng.pick(SENTENCES));
+    }
+    text.push(' ');
+    text.push_str(rng.pick(CLOSERS));
+    text
+}
+
+/// What `workers::indexer::record` builds for ticket `row` of a run, with the indexer's default
+/// shard size (500).
+fn record(rng: &mut Rng, run_id: &str, row: usize, doc_chars: usize) -> VectorRecord {
+    let mut metadata = Map::new();
+    for (key, values) in [
+        ("type", TYPES),
+        ("queue", QUEUES),
+        ("priority", PRIORITIES),
+        ("language", LANGUAGES),
+    ] {
+        metadata.insert(key.into(), Value::from(rng.pick(values)));
+    }
+    metadata.insert("run_id".into(), Value::from(run_id));
+    metadata.insert("embedding_precision".into(), Value::from("fp32"));
+    metadata.insert("shard".into(), Value::from(row / 500));
+    metadata.insert("row".into(), Value::from(row));
+    VectorRecord {
+        id: format!("{:016x}", rng.next_u64()),
+        embedding: unit_vector(rng),
+        document: document(rng, doc_chars),
+        metadata,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+// ---------------------------------------------------------------------------------------------
+
+/// One first upsert and one re-upsert of all records at one batch size.
+struct Sample {
+    repeat: usize,
+    first_s: f64,
+    again_s: f64,
+}
+
+async fn delete_collection(http: &reqwest::Client, url: &str, name: &str) -> Result<(), String> {
+    let resp = http
+        .delete(format!(
+            "{url}/api/v2/tenants/default_tenant/databases/default_database/collections/{name}"
+        ))
+        .send()
+        .await
+        .map_err(|e| format!("deleting {name}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("deleting {name}: HTTP {}", resp.status()));
+    }
+    Ok(())
+}
+
+async fn upsert_all(
+    client: &ChromaClient,
+    records: &[VectorRecord],
+    call_rows: usize,
+) -> Result<f64, String> {
+    let started = Instant::now();
+    for call in records.chunks(call_rows) {
+        client.upsert(call).await.map_err(|e| e.to_string())?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+async fn measure(
+    url: &str,
+    http: &reqwest::Client,
+    records: &[VectorRecord],
+    batch: usize,
+    repeat: usize,
+    call_rows: usize,
+) -> Result<Sample, String> {
+    let name = format!("bench-upsert-b{batch}-r{repeat}");
+    let cfg = ChromaConfig {
+        max_batch_size: Some(batch),
+        request_timeout: REQUEST_TIMEOUT,
+        ..ChromaConfig::new(url, &name)
+    };
+    let client = ChromaClient::connect(&cfg)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let first_s = upsert_all(&client, records, call_rows).await?;
+    let count = client.count().await.map_err(|e| e.to_string())?;
+    if count != records.len() {
+        return Err(format!(
+            "{name} holds {count} records after upserting {}",
+            records.len()
+        ));
+    }
+    let again_s = upsert_all(&client, records, call_rows).await?;
+    delete_collection(http, url, &name).await?;
+    Ok(Sample {
+        repeat,
+        first_s,
+        again_s,
+    })
+}
+
+fn load_average() -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn thousands(x: f64) -> String {
+    let n = x.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn run(args: &Args, bin: &Path) -> Result<(), String> {
+    let load_before = load_average();
+    eprintln!("starting {} …", bin.display());
+    let server = Server::start(bin)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let get = |path: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v2/{path}", server.url);
+        async move {
+            let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+            resp.json::<Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let api_version = get("version").await?;
+    // The package version (`chroma 1.4.4`); the HTTP API only says its own (`1.0.0`).
+    let version = Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| format!("chroma (API {})", api_version.as_str().unwrap_or("?")));
+    let preflight = get("pre-flight-checks").await?;
+    let server_max = preflight["max_batch_size"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("pre-flight-checks without max_batch_size: {preflight}"))?;
+
+    let mut sizes = args
+        .batch_sizes
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BATCH_SIZES.to_vec());
+    if args.batch_sizes.is_none() && server_max > *sizes.iter().max().unwrap_or(&0) {
+        sizes.push(server_max);
+    }
+    // The client clamps to the server's limit: larger sizes would measure that limit again.
+    for s in &mut sizes {
+        *s = (*s).min(server_max);
+    }
+    sizes.sort_unstable();
+    sizes.dedup();
+
+    let call_rows = args.call_rows.unwrap_or(args.rows);
+    eprintln!(
+        "{version} (max_batch_size {server_max}) at {}; {} records, batch sizes {sizes:?}, \
+         {} repeat(s), {call_rows} records per upsert call",
+        server.url, args.rows, args.repeats
+    );
+    let mut rng = Rng(args.seed);
+    let run_id = format!("bench-{:08x}", rng.next_u64() as u32);
+    let records: Vec<VectorRecord> = (0..args.rows)
+        .map(|row| record(&mut rng, &run_id, row, args.doc_chars))
+        .collect();
+    let mean_doc =
+        records.iter().map(|r| r.document.len()).sum::<usize>() as f64 / records.len() as f64;
+
+    let mut samples: Vec<(usize, Sample)> = Vec::new();
+    let started = Instant::now();
+    for repeat in 0..args.repeats {
+        let order: Vec<usize> = if repeat.is_multiple_of(2) {
+            sizes.clone()
+        } else {
+            sizes.iter().rev().copied().collect()
+        };
+        for &batch in &order {
+            let s = measure(&server.url, &http, &records, batch, repeat, call_rows)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "batch size {batch}: {e}\nchroma log:\n{}",
+                        server.log_tail()
+                    )
+                })?;
+            eprintln!(
+                "  repeat {repeat} batch {batch:>5}: first {:>9.0} rec/s ({:.2} s), re-upsert {:>9.0} rec/s ({:.2} s)",
+                args.rows as f64 / s.first_s,
+                s.first_s,
+                args.rows as f64 / s.again_s,
+                s.again_s
+            );
+            samples.push((batch, s));
+        }
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    drop(server);
+    let load_after = load_average();
+
+    // Summaries: best of the repeats (the least disturbed run), plus min–max spread.
+    let rate = |secs: f64| args.rows as f64 / secs;
+    struct Row {
+        batch: usize,
+        first: Vec<f64>,
+        again: Vec<f64>,
+    }
+    let rows: Vec<Row> = sizes
+        .iter()
+        .map(|&batch| {
+            let of = |f: fn(&Sample) -> f64| -> Vec<f64> {
+                samples
+                    .iter()
+                    .filter(|(b, _)| *b == batch)
+                    .map(|(_, s)| rate(f(s)))
+                    .collect()
+            };
+            Row {
+                batch,
+                first: of(|s| s.first_s),
+                again: of(|s| s.again_s),
+            }
+        })
+        .collect();
+    let best = |xs: &[f64]| xs.iter().copied().fold(0.0, f64::max);
+    let worst = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let top_first = rows.iter().map(|r| best(&r.first)).fold(0.0, f64::max);
+    let top_again = rows.iter().map(|r| best(&r.again)).fold(0.0, f64::max);
+
+    println!(
+        "\n{version} upsert throughput, {} records × {DIM}-d, documents ~{mean_doc:.0} chars, \
+         {} upsert call(s) per pass; best of {} (range in brackets)\n",
+        thousands(args.rows as f64),
+        args.rows.div_ceil(call_rows),
+        args.repeats
+    );
+    println!(
+        "| batch size | requests / pass | first upsert rec/s | vs best | re-upsert rec/s | vs best | re-upsert ÷ first |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let per_call = |n: usize| n.div_ceil(r.batch);
+        let batches: usize = (0..args.rows.div_ceil(call_rows))
+            .map(|i| per_call(call_rows.min(args.rows - i * call_rows)))
+            .sum();
+        let range = |xs: &[f64]| {
+            if xs.len() > 1 {
+                format!(" ({}–{})", thousands(worst(xs)), thousands(best(xs)))
+            } else {
+                String::new()
+            }
+        };
+        println!(
+            "| {}{} | {} | {}{} | {:.2} | {}{} | {:.2} | {:.1}× |",
+            r.batch,
+            if r.batch == server_max {
+                " (server max)"
+            } else {
+                ""
+            },
+            // first: get + upsert per batch; re-upsert: get + update per batch.
+            thousands((2 * batches) as f64),
+            thousands(best(&r.first)),
+            range(&r.first),
+            best(&r.first) / top_first,
+            thousands(best(&r.again)),
+            range(&r.again),
+            best(&r.again) / top_again,
+            best(&r.again) / best(&r.first),
+        );
+    }
+    println!(
+        "\nwall time {wall_s:.0} s; load average before {} / after {}",
+        load_before.as_deref().unwrap_or("?"),
+        load_after.as_deref().unwrap_or("?")
+    );
+
+    let report = json!({
+        "benchmark": "chroma_upsert",
+        "command": "cargo bench -p ticketflow-connectors --bench chroma_upsert",
+        "chroma_version": version,
+        "chroma_api_version": api_version,
+        "server_max_batch_size": server_max,
+        "rows": args.rows,
+        "dim": DIM,
+        "seed": args.seed,
+        "mean_document_chars": mean_doc,
+        "records_per_upsert_call": call_rows,
+        "repeats": args.repeats,
+        "batch_sizes": sizes,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "wall_seconds": wall_s,
+        "results": rows.iter().map(|r| json!({
+            "batch_size": r.batch,
+            "first_upsert_records_per_s": { "best": best(&r.first), "median": median(r.first.clone()), "all": r.first },
+            "reupsert_records_per_s": { "best": best(&r.again), "median": median(r.again.clone()), "all": r.again },
+        })).collect::<Vec<_>>(),
+        "samples": samples.iter().map(|(b, s)| json!({
+            "batch_size": b, "repeat": s.repeat, "first_upsert_s": s.first_s, "reupsert_s": s.again_s,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, text + "\n").map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!("results written to {}", args.out_name);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; this benchmark takes its settings from the environment.
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "chroma_upsert: Chroma upsert throughput by batch size (see the source's header).\n\
+             environment: ROWS (20000) REPEATS (2) BATCH_SIZES (16,64,128,256,512,1000 + server max)\n\
+             SEED (7) DOC_CHARS (600) UPSERT_CALL_ROWS (all rows) OUT (var/bench/chroma.json)\n\
+             TICKETFLOW_CHROMA_BIN (var/bin/chroma)"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("chroma_upsert: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(bin) = chroma_binary() else {
+        eprintln!(
+            "chroma_upsert: skipped: no Chroma server binary (run `make setup`, or set TICKETFLOW_CHROMA_BIN)"
+        );
+        return ExitCode::SUCCESS;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chroma_upsert: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args, &bin)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chroma_upsert: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
