@@ -56,6 +56,7 @@ bench-coordinator: build
 bench-memory: build
 	@scripts/setup-bench.sh time
 	$(ENV) scripts/bench_memory.sh
+	$(ENV) scripts/bench_embed_memory.sh
 
 ## bench-chroma: Chroma upsert records/s by client batch size (first write and re-upsert) on a
 ## server it starts itself; ROWS, REPEATS, BATCH_SIZES override (connectors/benches/chroma_upsert.rs).

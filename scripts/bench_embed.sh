@@ -14,5 +14,5 @@ if [ "${ACCURACY:-1}" != 0 ]; then accuracy=(--accuracy); fi
 HF_HUB_OFFLINE=1 .venv-bench/bin/python scripts/bench_embed.py --data "$data" \
   --rows "${ROWS:-1000}" --threads "${THREADS:-2}" --repeats "${REPEATS:-2}" "${accuracy[@]}" "$@"
 # Where the time goes: ONNX Runtime's profiler on the fused fp32 and the int8 graph, same texts.
-.venv-bench/bin/python scripts/profile_embed.py --csv var/bench/dev_subset.csv \
+TOKENIZERS_PARALLELISM=false .venv-bench/bin/python scripts/profile_embed.py --csv var/bench/dev_subset.csv \
   --threads "${THREADS:-2}" --out var/bench/profile.json
