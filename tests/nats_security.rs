@@ -153,6 +153,21 @@ fn ticketflow(env: &[(String, String)]) -> Command {
     cmd
 }
 
+/// `ticketflow worker cleaner` with `env`, a file store under `dir` and metrics on `metrics_port`.
+fn cleaner_cmd(dir: &Path, env: &[(String, String)], metrics_port: u16) -> Command {
+    let mut cmd = ticketflow(env);
+    cmd.env(
+        "TICKETFLOW_STORE",
+        format!("file://{}", dir.join("store").display()),
+    )
+    .env(
+        "TICKETFLOW_METRICS_ADDR",
+        format!("127.0.0.1:{metrics_port}"),
+    )
+    .args(["worker", "cleaner"]);
+    cmd
+}
+
 /// Runs a one-shot cleaner worker that is expected to give up: returns its exit status (or
 /// `None` if it was still running after `limit`, then killed), its stdout + stderr, and how long
 /// it ran.
@@ -161,19 +176,10 @@ fn worker_until_exit(
     env: &[(String, String)],
     limit: Duration,
 ) -> (Option<std::process::ExitStatus>, String, Duration) {
-    let mut cmd = ticketflow(env);
-    cmd.env(
-        "TICKETFLOW_STORE",
-        format!("file://{}", dir.join("store").display()),
-    )
-    .env(
-        "TICKETFLOW_METRICS_ADDR",
-        format!("127.0.0.1:{}", free_port()),
-    )
-    .args(["worker", "cleaner"])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = cleaner_cmd(dir, env, free_port());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().expect("start worker");
     let status = loop {
@@ -609,16 +615,7 @@ fn worker_waits_for_a_secured_server_that_is_not_up_yet() {
 /// A long-running cleaner worker with `env`; returns it and its metrics port.
 fn spawn_cleaner(dir: &Path, env: &[(String, String)]) -> (Proc, u16) {
     let metrics_port = free_port();
-    let mut cmd = ticketflow(env);
-    cmd.env(
-        "TICKETFLOW_STORE",
-        format!("file://{}", dir.join("store").display()),
-    )
-    .env(
-        "TICKETFLOW_METRICS_ADDR",
-        format!("127.0.0.1:{metrics_port}"),
-    )
-    .args(["worker", "cleaner"]);
+    let mut cmd = cleaner_cmd(dir, env, metrics_port);
     (Proc::spawn("cleaner", &mut cmd, dir), metrics_port)
 }
 

@@ -39,12 +39,14 @@
 //!
 //! Other knobs: `SEED` (default 7), `DOC_CHARS` (target document length, default 600).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+#[path = "../tests/support/chroma.rs"]
+mod chroma_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use chroma_support::{ChromaServer, chroma_binary};
 use serde_json::{Map, Value, json};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig, VectorRecord};
 
@@ -52,8 +54,6 @@ use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig, VectorRecord};
 const DIM: usize = 384;
 /// The batch sizes swept when `BATCH_SIZES` is not set; the server's limit is added if larger.
 const DEFAULT_BATCH_SIZES: &[usize] = &[16, 64, 128, 256, 512, 1000];
-/// How long the server may take to answer its first heartbeat.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Generous: one request of the largest batch on a busy machine.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -66,12 +66,6 @@ struct Args {
     call_rows: Option<usize>,
     out: PathBuf,
     out_name: String,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
@@ -120,7 +114,7 @@ fn parse_args() -> Result<Args, String> {
         seed: env_parse("SEED")?.unwrap_or(7),
         doc_chars: positive("DOC_CHARS", env_parse("DOC_CHARS")?, 600)?,
         call_rows,
-        out: workspace_root().join(&out_name),
+        out: chroma_support::workspace().join(&out_name),
         out_name,
     })
 }
@@ -128,118 +122,6 @@ fn parse_args() -> Result<Args, String> {
 // ---------------------------------------------------------------------------------------------
 // The server
 // ---------------------------------------------------------------------------------------------
-
-/// `$TICKETFLOW_CHROMA_BIN` if set, else `var/bin/chroma` (what `scripts/setup.sh` installs).
-fn chroma_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("TICKETFLOW_CHROMA_BIN")
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| workspace_root().join("var/bin/chroma"), PathBuf::from);
-    path.is_file().then_some(path)
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A `chroma run` on a loopback port over a temporary directory; killed (and the directory
-/// removed) on drop.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// GETs `http://127.0.0.1:port/path`; true on a 2xx answer.
-fn http_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut buf = [0_u8; 12];
-    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 2")
-}
-
-impl Server {
-    /// Same flags as the integration tests' `Chroma::start_on` (tests/support/mod.rs). Retries
-    /// on a new port if the server dies early (the port may have been taken meanwhile).
-    fn start(bin: &Path) -> Result<Server, String> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::start_once(bin) {
-                Ok(s) => return Ok(s),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    fn start_once(bin: &Path) -> Result<Server, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("ticketflow-bench-chroma-")
-            .tempdir()
-            .map_err(|e| format!("temporary directory: {e}"))?;
-        let port = free_port().map_err(|e| format!("free port: {e}"))?;
-        let log = dir.path().join("chroma.log");
-        let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = file.try_clone().map_err(|e| format!("log: {e}"))?;
-        let child = Command::new(bin)
-            .args([
-                "run",
-                "--path",
-                &dir.path().join("chroma").to_string_lossy(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(file))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-        let mut server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        };
-        let started = Instant::now();
-        while !http_ok(port, "/api/v2/heartbeat") {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!(
-                    "chroma exited ({status}) before answering; its log:\n{}",
-                    server.log_tail()
-                ));
-            }
-            if started.elapsed() > START_TIMEOUT {
-                return Err(format!(
-                    "chroma did not answer its heartbeat within {START_TIMEOUT:?}; its log:\n{}",
-                    server.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(server)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The records
@@ -476,7 +358,7 @@ fn thousands(x: f64) -> String {
 async fn run(args: &Args, bin: &Path) -> Result<(), String> {
     let load_before = load_average();
     eprintln!("starting {} …", bin.display());
-    let server = Server::start(bin)?;
+    let server = ChromaServer::start(bin).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

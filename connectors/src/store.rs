@@ -144,12 +144,7 @@ impl Store {
     /// Read the whole object at `key`. A missing object is [`StoreError::NotFound`].
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         observed(Op::Get, async {
-            let path = self.object_path(Op::Get, key)?;
-            let result = self
-                .inner
-                .get(&path)
-                .await
-                .map_err(|e| self.backend(Op::Get, key, e))?;
+            let result = self.start_get(key).await?;
             // The body streams separately; a connection lost here is a transient error too.
             result
                 .bytes()
@@ -167,12 +162,7 @@ impl Store {
         use futures::StreamExt;
         use tokio::io::AsyncWriteExt;
         observed(Op::Get, async {
-            let path = self.object_path(Op::Get, key)?;
-            let result = self
-                .inner
-                .get(&path)
-                .await
-                .map_err(|e| self.backend(Op::Get, key, e))?;
+            let result = self.start_get(key).await?;
             let local = |source: std::io::Error| StoreError::Local {
                 path: dest.to_path_buf(),
                 source,
@@ -190,6 +180,15 @@ impl Store {
             Ok(written)
         })
         .await
+    }
+
+    /// Issue the GET for `key`: the response head, with the body still to be read.
+    async fn start_get(&self, key: &str) -> Result<object_store::GetResult, StoreError> {
+        let path = self.object_path(Op::Get, key)?;
+        self.inner
+            .get(&path)
+            .await
+            .map_err(|e| self.backend(Op::Get, key, e))
     }
 
     /// Whether an object exists at `key` (a metadata request; no body is transferred).

@@ -14,11 +14,12 @@
 //! Tests that need no server (unreachable address, stalled server, token header) use plain
 //! TCP listeners on 127.0.0.1.
 
-use std::io::Read;
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+#[path = "support/chroma.rs"]
+mod chroma_support;
+
 use std::time::{Duration, Instant};
+
+use chroma_support::{ChromaServer, chroma_binary, free_port};
 
 use serde_json::{Map, Value, json};
 use ticketflow_connectors::chroma::{
@@ -27,166 +28,11 @@ use ticketflow_connectors::chroma::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
-/// How long the server may take to answer its first heartbeat.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The embedding dimension of all-MiniLM-L6-v2, used for realistic payloads.
 const DIM: usize = 384;
 /// In a cosine collection Chroma stores vectors normalized and returns them rescaled, so a
 /// component may come back one ulp off (relative error about 1.2e-7): compare within this.
 const VECTOR_TOLERANCE: f32 = 1e-6;
-
-// ---------------------------------------------------------------------------------------------
-// The server
-// ---------------------------------------------------------------------------------------------
-
-/// A running `chroma run`; dropping it stops the server and removes its data directory.
-struct ChromaServer {
-    url: String,
-    watchdog: Child,
-    /// Closing this pipe tells the watchdog to stop the server.
-    stdin: Option<ChildStdin>,
-}
-
-impl Drop for ChromaServer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.watchdog.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.watchdog.kill();
-        let _ = self.watchdog.wait();
-    }
-}
-
-/// Runs `$0 run --path $1/data --port $2` until stdin closes, then stops it and removes `$1`.
-/// The script's exit status is the server's, so an early crash is visible to `try_wait`, and
-/// then `$1` (with `chroma.log`) is left for the caller to read and remove.
-const WATCHDOG: &str = r#"
-bin=$0; dir=$1; port=$2
-exec 3<&0  # background jobs get /dev/null as stdin, so keep the pipe on fd 3
-"$bin" run --path "$dir/data" --port "$port" >"$dir/chroma.log" 2>&1 3<&- &
-pid=$!
-( cat <&3 >/dev/null; touch "$dir/stopping"; kill "$pid" 2>/dev/null ) &
-wait "$pid"; status=$?
-if [ -e "$dir/stopping" ]; then rm -rf "$dir"; fi
-exit "$status"
-"#;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-/// `$TICKETFLOW_CHROMA_BIN` if set, else what `make setup` installs; `None` if it is not there.
-fn chroma_binary() -> Option<PathBuf> {
-    let candidates = match std::env::var_os("TICKETFLOW_CHROMA_BIN") {
-        Some(bin) => vec![PathBuf::from(bin)],
-        None => {
-            let root = workspace();
-            vec![
-                root.join("var/bin/chroma"),
-                root.join(".venv-services/bin/chroma"),
-            ]
-        }
-    };
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
-
-impl ChromaServer {
-    /// Starts a server and waits for its heartbeat; retries on a new port if it dies early
-    /// (another process may have taken the port between our probe and its bind).
-    async fn start(bin: &Path) -> Result<Self, String> {
-        let mut last_error = String::new();
-        for _attempt in 0..3 {
-            match Self::start_once(bin).await {
-                Ok(server) => return Ok(server),
-                Err(e) => last_error = e,
-            }
-        }
-        Err(last_error)
-    }
-
-    async fn start_once(bin: &Path) -> Result<Self, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("ticketflow-chroma-")
-            .tempdir()
-            .map_err(|e| format!("tempdir: {e}"))?
-            .keep(); // the watchdog removes it
-        let port = free_port();
-        let started = Instant::now();
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg(bin)
-            .arg(&dir)
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-        let stdin = watchdog.stdin.take();
-        let mut server = ChromaServer {
-            url: format!("http://127.0.0.1:{port}"),
-            watchdog,
-            stdin,
-        };
-        if let Err(e) = server.wait_ready(&dir, started).await {
-            drop(server);
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        eprintln!(
-            "chroma on {} answered its heartbeat after {:.2} s",
-            server.url,
-            started.elapsed().as_secs_f64()
-        );
-        Ok(server)
-    }
-
-    async fn wait_ready(&mut self, dir: &Path, started: Instant) -> Result<(), String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let heartbeat = format!("{}/api/v2/heartbeat", self.url);
-        let log = || {
-            let mut text = String::new();
-            if let Ok(mut f) = std::fs::File::open(dir.join("chroma.log")) {
-                let _ = f.read_to_string(&mut text);
-            }
-            text
-        };
-        while started.elapsed() < START_TIMEOUT {
-            if let Ok(resp) = http.get(&heartbeat).send().await
-                && resp.status().is_success()
-            {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.watchdog.try_wait() {
-                return Err(format!(
-                    "chroma exited during startup ({status}):\n{}",
-                    log()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(format!(
-            "chroma did not answer {heartbeat} within {START_TIMEOUT:?}:\n{}",
-            log()
-        ))
-    }
-}
 
 static SERVER: OnceCell<Result<Option<ChromaServer>, String>> = OnceCell::const_new();
 

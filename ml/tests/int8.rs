@@ -24,9 +24,10 @@
 //! Needs the model and ONNX Runtime from `make setup`. Under `make test`
 //! (`TICKETFLOW_REQUIRE_MODEL=1`) a missing model fails the test; a bare `cargo test` skips it.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use serde::Deserialize;
+use support::cosine;
 use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder, EmbedderConfig, Precision};
 
 /// Lowest int8-vs-fp32 cosine allowed for any sentence.
@@ -45,14 +46,8 @@ struct Item {
     lang: String,
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn texts() -> Vec<(String, String)> {
-    let path = workspace().join("tests/fixtures/parity/reference.json");
-    let text = std::fs::read_to_string(&path).expect("reference fixture is committed");
-    let reference: Reference = serde_json::from_str(&text).expect("reference fixture parses");
+    let reference: Reference = support::reference();
     reference
         .items
         .into_iter()
@@ -60,43 +55,8 @@ fn texts() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The embedder config for `precision` from the environment `make` sets, or the setup defaults.
 fn config(precision: Precision, batch_size: usize) -> Option<EmbedderConfig> {
-    let model_dir = std::env::var_os("TICKETFLOW_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
-    let ort_lib = std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("var/lib/libonnxruntime.so"));
-    let cfg = EmbedderConfig {
-        precision,
-        batch_size,
-        ..EmbedderConfig::new(model_dir, ort_lib)
-    };
-    if !cfg.model_path().is_file() || !cfg.ort_library.is_file() {
-        let msg = format!(
-            "model ({}) or ONNX Runtime ({}) missing: run `make setup`",
-            cfg.model_path().display(),
-            cfg.ort_library.display()
-        );
-        if std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("skipping: {msg}");
-        return None;
-    }
-    Some(cfg)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
+    support::config(precision, batch_size)
 }
 
 /// Per-sentence cosine between the int8 and the fp32 vectors, both at `batch_size`.

@@ -7,10 +7,13 @@
 //! Needs the exported model and ONNX Runtime from `make setup`. Under `make test`
 //! (`TICKETFLOW_REQUIRE_MODEL=1`) a missing model fails the test; a bare `cargo test` skips it.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 
 use serde::Deserialize;
-use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder, EmbedderConfig};
+use support::cosine;
+use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder, EmbedderConfig, Precision};
 
 #[derive(Deserialize)]
 struct Reference {
@@ -26,51 +29,13 @@ struct Item {
     embedding: Vec<f32>,
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn reference() -> Reference {
-    let path = workspace().join("tests/fixtures/parity/reference.json");
-    let text = std::fs::read_to_string(&path).expect("reference fixture is committed");
-    serde_json::from_str(&text).expect("reference fixture parses")
+    support::reference()
 }
 
-/// The embedder config from the environment `make` sets, or the setup defaults.
+/// The default (fp32) embedder at `batch_size`; `None` skips the test (see [`support::config`]).
 fn config(batch_size: usize) -> Option<EmbedderConfig> {
-    let model_dir = std::env::var_os("TICKETFLOW_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
-    let ort_lib = std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("var/lib/libonnxruntime.so"));
-    if !model_dir.join("model.onnx").is_file() || !ort_lib.is_file() {
-        let msg = format!(
-            "model ({}) or ONNX Runtime ({}) missing: run `make setup`",
-            model_dir.display(),
-            ort_lib.display()
-        );
-        if std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("skipping: {msg}");
-        return None;
-    }
-    Some(EmbedderConfig {
-        batch_size,
-        ..EmbedderConfig::new(model_dir, ort_lib)
-    })
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
+    support::config(Precision::Fp32, batch_size)
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! `ticketflow worker <stage>`: one stage, one process. Run as many replicas as you like.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
@@ -41,16 +40,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     // The embedder loads its model before anything else, so a bad model path or ONNX Runtime
     // library fails the process at start, not on the first shard.
     let model = match args.stage {
-        Stage::Embedder => Some(Arc::new(Mutex::new(Model::new(
-            &args.model.embedder_config(),
-        )?))),
+        Stage::Embedder => {
+            let model = Model::new(&args.model.embedder_config())?;
+            tracing::info!(precision = %model.precision(), model = %model.model_path().display(), "embedding model loaded");
+            Some(model)
+        }
         _ => None,
     };
-    if let Some(model) = &model
-        && let Ok(m) = model.lock()
-    {
-        tracing::info!(precision = %m.precision(), model = %m.model_path().display(), "embedding model loaded");
-    }
     let rt = runtime()?;
     rt.block_on(async move {
         let settings = ConsumerSettings {
@@ -83,7 +79,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             }
             Stage::Embedder => {
                 let model = model.ok_or_else(|| anyhow::anyhow!("embedder model not loaded"))?;
-                run_stage(bus, settings, embedder::Embedder { store, model }, shutdown).await?;
+                run_stage(bus, settings, embedder::Embedder::new(store, model), shutdown).await?;
             }
             Stage::Indexer => {
                 let chroma = chroma.ok_or_else(|| anyhow::anyhow!("no Chroma client"))?;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ticketflow_connectors::nats::SUBJECT_EMBEDDED;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder as Model};
+use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder as Model, Precision};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
 use ticketflow_telemetry::internal_events::EmbeddingBatch;
 
@@ -16,8 +16,20 @@ use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
 use crate::{store_error, tensors};
 
 pub struct Embedder {
-    pub store: Store,
-    pub model: Arc<Mutex<Model>>,
+    store: Store,
+    model: Arc<Mutex<Model>>,
+    /// The model's precision, stamped on every shard it embeds (fixed for the process).
+    precision: Precision,
+}
+
+impl Embedder {
+    pub fn new(store: Store, model: Model) -> Self {
+        Self {
+            store,
+            precision: model.precision(),
+            model: Arc::new(Mutex::new(model)),
+        }
+    }
 }
 
 impl StageWorker for Embedder {
@@ -30,11 +42,6 @@ impl StageWorker for Embedder {
             .map_err(|e| StageError::Permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
         let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
         let n = texts.len() as u32;
-        let precision = self
-            .model
-            .lock()
-            .map_err(|_| StageError::Permanent("embedder poisoned by an earlier panic".into()))?
-            .precision();
         let model = Arc::clone(&self.model);
         let npy = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StageError> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -70,7 +77,7 @@ impl StageWorker for Embedder {
             embeddings_key,
             tickets: n,
             dim: EMBEDDING_DIM as u32,
-            precision: precision.to_string(),
+            precision: self.precision.to_string(),
         };
         Ok(Processed {
             tickets: n,
