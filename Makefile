@@ -24,7 +24,11 @@ lint:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 ## deny: licenses, bans and sources of every dependency (deny.toml; advisories need GitHub).
+## cargo-deny's `cargo metadata` needs every crate of Cargo.lock for every target (windows-sys,
+## android_system_properties …), which a host build never downloads: fetch them first, so a
+## fresh cargo home works (CI runs with an empty one, see .ci/run).
 deny: setup
+	$(CARGO) fetch --locked
 	var/bin/cargo-deny --offline check licenses bans sources
 
 ## test: set up, lint, deny, then every test (the model-backed ones need the exported model).
