@@ -34,17 +34,22 @@ export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$PWD/var/store}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 mkdir -p var/demo
+# Models, `latest` and the drift reference are kept per data set. Our synthetic tickets go to the
+# data set `demo`, so they never become the model or the reference of your own data (INPUT=...,
+# data set `default` unless DATASET says otherwise).
 if [ -z "$INPUT" ]; then
   INPUT=var/demo/tickets.csv
+  DATASET="${DATASET:-demo}"
   "$BIN" generate --rows "$ROWS" --seed "$SEED" --output "$INPUT"
 fi
-echo "== ticketflow run --input $INPUT --wait"
+export TICKETFLOW_DATASET="${DATASET:-default}"
+echo "== ticketflow run --input $INPUT --dataset $TICKETFLOW_DATASET --wait"
 "$BIN" run --input "$INPUT" --wait | tee var/demo/run.txt
 echo
 echo "== ticketflow search \"VPN connection drops after the update\" -k 3"
 "$BIN" search "VPN connection drops after the update" -k 3
 echo
-echo "== ticketflow predict on tickets the model never saw (var/demo/new.csv)"
+echo "== ticketflow predict --dataset $TICKETFLOW_DATASET on tickets the model never saw (var/demo/new.csv)"
 "$BIN" generate --rows 200 --seed $((SEED + 1)) --output var/demo/new.csv >/dev/null
 if "$BIN" predict --input var/demo/new.csv --output var/demo/predictions.csv; then
   head -4 var/demo/predictions.csv

@@ -344,7 +344,8 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
         "{card}"
     );
 
-    // The per-ticket feature table (the drift input) is exported with the model's predictions.
+    // The per-ticket feature table (the drift input) is exported with the run's own out-of-fold
+    // predictions (there was no production model before this first run).
     let features = dir.path().join("features.csv");
     let out = env.run(&[
         "features",
@@ -360,10 +361,13 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     );
     let table = std::fs::read_to_string(&features).expect("features");
     assert_eq!(table.lines().count(), 2_001);
-    assert!(table.starts_with("id,char_count,word_count,language,queue,priority,has_subject,placeholder_share,predicted_type,predicted_probability,label"), "{table:.200}");
+    assert!(table.starts_with("id,char_count,word_count,language,queue,priority,has_subject,placeholder_share,predicted_type,predicted_probability,auto,oof_predicted_type,oof_probability,label"), "{table:.200}");
     assert!(
-        table.lines().skip(1).all(|l| !l.contains(",,,")),
-        "predictions filled in"
+        table
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(11).is_some_and(|p| !p.is_empty())),
+        "out-of-fold predictions filled in"
     );
 
     // predict on tickets it never saw: one prediction per accepted row.
@@ -388,7 +392,7 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
         text.lines()
             .next()
             .expect("header")
-            .starts_with("id,row,predicted_type,probability,p_")
+            .starts_with("id,row,predicted_type,probability,auto,p_")
     );
 
     // An unlabelled input is an inference run: predictions in the store and in Chroma.
@@ -420,6 +424,12 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
             .and_then(|v| v.as_str())
             .is_some()),
         "every ticket of the inference run has predicted_type"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.metadata.get("auto").is_some_and(|a| a.is_boolean())),
+        "every ticket of the inference run says whether it is routed automatically"
     );
 }
 

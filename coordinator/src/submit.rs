@@ -8,7 +8,7 @@ use ticketflow_connectors::nats::{Bus, BusError, SUBJECT_RAW};
 use ticketflow_connectors::store::{Store, StoreError, keys};
 use ticketflow_ml::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
 use ticketflow_ml::text::EmbedInput;
-use ticketflow_schemas::{RunManifest, RunProgress, ShardTask};
+use ticketflow_schemas::{Dataset, RunManifest, RunProgress, ShardTask};
 use tracing::Instrument;
 
 use crate::input::{InputError, fetch_input};
@@ -24,6 +24,8 @@ pub struct SubmitOptions {
     pub run_id: Option<String>,
     pub embed_input: EmbedInput,
     pub load: LoadOptions,
+    /// The data set the run belongs to (models and drift references are kept per data set).
+    pub dataset: Dataset,
 }
 
 /// What [`submit`] did.
@@ -64,11 +66,22 @@ pub enum SubmitError {
 }
 
 /// The run id the coordinator uses when none is given: same input and settings, same run.
-pub fn default_run_id(digest: &str, shard_size: u32, embed_input: EmbedInput) -> String {
+/// The data set takes part unless it is the default one, so the same file submitted to two data
+/// sets makes two runs, and run ids of the default data set stay what they always were.
+pub fn default_run_id(
+    digest: &str,
+    shard_size: u32,
+    embed_input: EmbedInput,
+    dataset: &Dataset,
+) -> String {
     let mut h = blake3::Hasher::new();
     h.update(digest.as_bytes());
     h.update(&shard_size.to_le_bytes());
     h.update(embed_input.to_string().as_bytes());
+    if !dataset.is_default() {
+        h.update(b"\x1fdataset:");
+        h.update(dataset.as_str().as_bytes());
+    }
     format!("run-{}", &h.finalize().to_hex()[..12])
 }
 
@@ -142,7 +155,12 @@ async fn submit_in(
     let run_id = match &opts.run_id {
         Some(id) if !valid_run_id(id) => return Err(SubmitError::BadRunId(id.clone())),
         Some(id) => id.clone(),
-        None => default_run_id(&input.digest, opts.shard_size, opts.embed_input),
+        None => default_run_id(
+            &input.digest,
+            opts.shard_size,
+            opts.embed_input,
+            &opts.dataset,
+        ),
     };
     span.record("run_id", run_id.as_str());
 
@@ -230,6 +248,7 @@ async fn submit_in(
         quarantine_key: Some(quarantine_key),
         labelled,
         embed_input: opts.embed_input.to_string(),
+        dataset: opts.dataset.to_string(),
     };
     if !bus.create_manifest(&manifest).await? {
         tracing::info!(
@@ -275,11 +294,14 @@ mod tests {
 
     #[test]
     fn default_run_id_depends_on_input_and_settings() {
-        let a = default_run_id("d1", 500, EmbedInput::Normalized);
-        assert_eq!(a, default_run_id("d1", 500, EmbedInput::Normalized));
-        assert_ne!(a, default_run_id("d2", 500, EmbedInput::Normalized));
-        assert_ne!(a, default_run_id("d1", 250, EmbedInput::Normalized));
-        assert_ne!(a, default_run_id("d1", 500, EmbedInput::Cleaned));
+        let d = Dataset::default();
+        let a = default_run_id("d1", 500, EmbedInput::Normalized, &d);
+        assert_eq!(a, default_run_id("d1", 500, EmbedInput::Normalized, &d));
+        assert_ne!(a, default_run_id("d2", 500, EmbedInput::Normalized, &d));
+        assert_ne!(a, default_run_id("d1", 250, EmbedInput::Normalized, &d));
+        assert_ne!(a, default_run_id("d1", 500, EmbedInput::Cleaned, &d));
+        let demo = Dataset::parse("demo").expect("valid name");
+        assert_ne!(a, default_run_id("d1", 500, EmbedInput::Normalized, &demo));
         assert!(valid_run_id(&a));
         assert!(!valid_run_id("a/b"));
         assert!(!valid_run_id(""));

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use ticketflow_ml::classify::evaluate;
 use ticketflow_ml::drift::html::render_drift_report;
 use ticketflow_ml::drift::{
-    ColumnDrift, ColumnKind, DatasetDrift, Distribution, DriftReport, EmbeddingDrift,
-    QualityComparison, StatTest,
+    ColumnDrift, ColumnKind, CoverageChange, DatasetDrift, Distribution, DriftReport,
+    EmbeddingDrift, PredictionSource, PredictionSources, QualityComparison, StatTest,
 };
 
 const SCRIPT_CATEGORY: &str = "<script>alert(1)</script>";
@@ -213,6 +213,15 @@ fn report() -> DriftReport {
         }),
         prediction: Some(prediction),
         target: Some(target),
+        predictions: Some(PredictionSources {
+            reference: PredictionSource::OutOfFold,
+            current: PredictionSource::Production,
+        }),
+        challenger_quality: Some(quality.current.clone()),
+        coverage: Some(CoverageChange {
+            reference: 0.41,
+            current: 0.33,
+        }),
         quality: Some(quality),
     }
 }
@@ -382,6 +391,14 @@ fn summary_embedding_prediction_and_quality() {
     assert!(target.contains("No drift"));
 
     let quality = section(&html, "quality");
+    // Which predictions were scored is said in words on the page.
+    assert!(quality.contains(
+        "reference — the run&#39;s own model, out of fold; current — production (the latest model before the run)"
+    ), "{quality}");
+    let routing = section(&html, "routing");
+    assert!(routing.contains("Coverage: share routed automatically by production"));
+    assert!(routing.contains("title=\"0.41\">0.41</span>"), "{routing}");
+    assert!(routing.contains("production vs the run's own model out of fold"));
     let q = r.quality.as_ref().unwrap();
     assert_eq!(q.current.accuracy, 0.6);
     assert!(quality.contains(
@@ -418,6 +435,9 @@ fn a_minimal_report_renders() {
         prediction: None,
         target: None,
         quality: None,
+        predictions: None,
+        challenger_quality: None,
+        coverage: None,
     };
     let html = render_drift_report(&r);
     assert!(html.contains("No dataset drift"));

@@ -17,5 +17,8 @@ mod ticket;
 pub use envelope::{Message, SCHEMA_VERSION, SchemaError, decode, encode};
 pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardTask};
 pub use records::{CleanShardFile, CleanTicket};
-pub use run::{DeadShard, RunManifest, RunProgress, RunStatus, ShardSet, ShardState, Stage};
+pub use run::{
+    DEFAULT_DATASET, Dataset, DeadShard, RunManifest, RunProgress, RunStatus, ShardSet, ShardState,
+    Stage,
+};
 pub use ticket::Ticket;

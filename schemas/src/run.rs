@@ -1,7 +1,7 @@
 //! Run state kept in JetStream KV: the manifest the coordinator writes once, and the progress
 //! record every stage updates with compare-and-set.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fixedbitset::FixedBitSet;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,95 @@ pub struct RunManifest {
     pub labelled: bool,
     /// `normalized` or `cleaned`: what the embedder sees.
     pub embed_input: String,
+    /// The data set this run belongs to (see [`Dataset`]). Models, `latest` and the drift
+    /// reference are kept per data set, so one data set's runs never judge another's.
+    #[serde(default = "default_dataset")]
+    pub dataset: String,
+}
+
+fn default_dataset() -> String {
+    DEFAULT_DATASET.to_string()
+}
+
+/// The data set a run belongs to when none is named.
+pub const DEFAULT_DATASET: &str = "default";
+
+/// A data-set name: 1–64 characters of lower-case ASCII letters, digits, `-`, `_` and `.`,
+/// starting with a letter or digit. Names become parts of object-store keys, so nothing else is
+/// allowed (no `/`, no `..`).
+///
+/// ```
+/// use ticketflow_schemas::Dataset;
+///
+/// assert_eq!(Dataset::parse("support-emails").unwrap().as_str(), "support-emails");
+/// assert!(Dataset::parse("../etc").is_err());
+/// assert!(Dataset::parse("Demo").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Dataset(String);
+
+impl Dataset {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
+        let first_ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if name.len() > 64 || !first_ok || !name.chars().all(ok_char) {
+            return Err(format!(
+                "invalid data-set name {name:?}: use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
+            ));
+        }
+        Ok(Dataset(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_DATASET
+    }
+}
+
+impl Default for Dataset {
+    fn default() -> Self {
+        Dataset(DEFAULT_DATASET.to_string())
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Dataset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Dataset::parse(s)
+    }
+}
+
+impl TryFrom<String> for Dataset {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Dataset::parse(&s)
+    }
+}
+
+impl From<Dataset> for String {
+    fn from(d: Dataset) -> String {
+        d.0
+    }
+}
+
+impl RunManifest {
+    /// The run's data set; a stored manifest with an unreadable name counts as the default.
+    pub fn dataset(&self) -> Dataset {
+        Dataset::parse(&self.dataset).unwrap_or_default()
+    }
 }
 
 impl Message for RunManifest {
@@ -152,6 +241,11 @@ pub struct RunProgress {
     /// de-duplication does not drop them as repeats of the first attempt.
     #[serde(default)]
     pub redrives: u32,
+    /// Precisions (`fp32`, `int8`) of the embedders that made this run's vectors, recorded as
+    /// shards are indexed. One value in a healthy run; a model card records it, and models
+    /// trained on vectors of another precision are not compared row for row.
+    #[serde(default)]
+    pub embedding_precisions: BTreeSet<String>,
 }
 
 impl RunProgress {
@@ -337,6 +431,7 @@ mod tests {
             quarantine_key: Some("runs/r/quarantine.jsonl".into()),
             labelled: true,
             embed_input: "normalized".into(),
+            dataset: "support".into(),
         };
         assert_eq!(
             decode::<RunManifest>(&encode(&manifest).expect("e")).expect("d"),

@@ -8,8 +8,9 @@ use ticketflow_ml::classify::Example;
 use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
 use ticketflow_ml::embed::Embedder;
 use ticketflow_ml::text;
+use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::Registry;
-use ticketflow_workers::trainer::predictions_csv;
+use ticketflow_workers::trainer::{Predictions, predictions_csv};
 
 use super::progress::Progress;
 use super::services::{ServiceArgs, runtime};
@@ -19,12 +20,16 @@ use super::{InputArgs, ModelArgs};
 pub struct PredictArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Output CSV: id,row,predicted_type,probability,p_<class>… per accepted row.
+    /// Output CSV: id,row,predicted_type,probability,auto,p_<class>… per accepted row; `auto`
+    /// is true when the probability reaches the model's routing threshold.
     #[arg(long, short)]
     pub output: PathBuf,
-    /// `latest` (the model that last passed the quality gate) or a training run id.
+    /// `latest` (the data set's model that last passed the quality gate) or a training run id.
     #[arg(long, default_value = "latest")]
     pub model: String,
+    /// The data set whose `latest` to use.
+    #[arg(long, env = "TICKETFLOW_DATASET", default_value_t = Dataset::default())]
+    pub dataset: Dataset,
     #[command(flatten)]
     pub services: ServiceArgs,
     #[command(flatten)]
@@ -34,7 +39,7 @@ pub struct PredictArgs {
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let store = args.services.store()?;
     let (model_run, classifier) = runtime()?
-        .block_on(Registry::new(store.clone()).load(&args.model))
+        .block_on(Registry::new(store.clone()).load(&args.model, &args.dataset))
         .with_context(|| format!("loading model {:?} from {}", args.model, store.describe()))?;
     let mut embedder = Embedder::new(&args.embedder.embedder_config())?;
 
@@ -70,14 +75,22 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             queue,
             priority,
             language,
+            ..Example::default()
         })
         .collect();
-    let probs = classifier.predict_proba_batch(&examples);
-    let csv = predictions_csv(&classifier, &ids, &rows, &probs)?;
+    let predictions = Predictions::of(&classifier, &model_run, &examples);
+    let csv = predictions_csv(&predictions, &ids, &rows)?;
     std::fs::write(&args.output, csv)
         .with_context(|| format!("writing {}", args.output.display()))?;
+    let routing = match predictions.threshold {
+        Some(t) => format!(
+            "{} routed automatically (probability >= {t:.3})",
+            predictions.routed()
+        ),
+        None => "none routed automatically (the model has no routing threshold)".to_string(),
+    };
     println!(
-        "predicted {} rows ({} quarantined) with model {model_run} into {}",
+        "predicted {} rows ({} quarantined) with model {model_run} into {}; {routing}",
         ids.len(),
         quarantined.len(),
         args.output.display()

@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ticketflow_connectors::store::keys;
 use ticketflow_coordinator::{SubmitOptions, follow, submit};
 use ticketflow_ml::text::EmbedInput;
-use ticketflow_schemas::{RunProgress, RunStatus};
+use ticketflow_schemas::{Dataset, RunProgress, RunStatus};
 
 use super::runs::print_summary;
 use super::services::{PushArgs, ServiceArgs, runtime};
@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Rows with a field longer than this many bytes are quarantined.
     #[arg(long, env = "TICKETFLOW_MAX_FIELD_BYTES", default_value_t = ticketflow_ml::dataset::DEFAULT_MAX_FIELD_BYTES)]
     pub max_field_bytes: usize,
+    /// The data set this export belongs to. Models, `latest` and the drift reference are kept
+    /// per data set: `make demo` puts its synthetic tickets in `demo`, so they never judge or
+    /// serve your own data.
+    #[arg(long, env = "TICKETFLOW_DATASET", default_value_t = Dataset::default())]
+    pub dataset: Dataset,
     #[command(flatten)]
     pub services: ServiceArgs,
     #[command(flatten)]
@@ -63,6 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 max_field_bytes: args.max_field_bytes,
                 format: None,
             },
+            dataset: args.dataset.clone(),
         };
         let outcome = submit(&bus, &store, &opts).await?;
         if let Some(gateway) = &pushgateway {

@@ -66,7 +66,7 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
             }
             RunsCommand::SetReference { run_id } => {
                 let store = args.services.store()?;
-                let (_, p) = load(&bus, &run_id).await?;
+                let (m, p) = load(&bus, &run_id).await?;
                 if p.trained_at_ms.is_none() {
                     anyhow::bail!("run {run_id} is not finished yet; pick a run the trainer has completed");
                 }
@@ -74,10 +74,12 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
                 if !store.exists(&features).await? {
                     anyhow::bail!("run {run_id} has no feature table ({features}); it cannot serve as a reference");
                 }
+                // A reference serves the data set its run belongs to, and no other.
+                let dataset = m.dataset();
                 ticketflow_workers::registry::Registry::new(store)
-                    .set_reference(&run_id, ticketflow_workers::now_ms())
+                    .set_reference(&dataset, &run_id, ticketflow_workers::now_ms())
                     .await?;
-                println!("run {run_id} is now the drift reference");
+                println!("run {run_id} is now the drift reference of data set {dataset}");
                 Ok(())
             }
         }
@@ -249,6 +251,10 @@ fn print_model_lines(result: &serde_json::Value) {
             println!("  drift        report failed: {e}");
             return;
         }
+        if let Some(note) = d.get("note").and_then(|n| n.as_str()) {
+            println!("  drift        {note}");
+            return;
+        }
         let cols: Vec<&str> = d["drifted_columns"]
             .as_array()
             .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
@@ -306,6 +312,41 @@ fn print_training_lines(result: &serde_json::Value) {
             f(&m["weighted_precision"]),
             verdict
         );
+        let c = &m["champion"];
+        if let Some(champion) = c["champion"].as_str() {
+            if c["comparable"].as_bool() == Some(true) {
+                println!(
+                    "    vs latest  {champion} on the same {} held-out rows: {} (new) vs {} (latest); folds {} vs {}",
+                    c["holdout_rows"],
+                    f(&c["challenger_holdout_macro_f1"]),
+                    f(&c["champion_holdout_macro_f1"]),
+                    f(&c["challenger_cv_macro_f1"]),
+                    f(&c["champion_cv_macro_f1"])
+                );
+            } else {
+                println!(
+                    "    vs latest  {champion} not comparable: {}",
+                    c["reason"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        let r = &m["routing"];
+        if r.is_object() {
+            match r["threshold"].as_f64() {
+                Some(t) => println!(
+                    "    routing    auto when probability >= {t:.3}: coverage {} at precision {} out of fold, {} at {} held out (target {})",
+                    f(&r["oof_coverage"]),
+                    f(&r["oof_precision"]),
+                    f(&r["holdout_coverage"]),
+                    f(&r["holdout_precision"]),
+                    f(&r["target_precision"])
+                ),
+                None => println!(
+                    "    routing    no threshold reaches precision {}: every ticket goes to people",
+                    f(&r["target_precision"])
+                ),
+            }
+        }
         if let Some(card) = m["card"].as_str() {
             println!("    card       {card} (evaluation.json and evaluation.md beside it)");
         }
@@ -330,5 +371,12 @@ fn print_training_lines(result: &serde_json::Value) {
             counts.join(", "),
             p["file"].as_str().unwrap_or("?")
         );
+        if p["routing"].is_object() {
+            println!(
+                "    routing    {} routed automatically (coverage {})",
+                p["routing"]["routed"],
+                f(&p["routing"]["coverage"])
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 use clap::Args;
 use ticketflow_ml::classify::{FeatureSet, TrainConfig};
 use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::trainer::{load_run_tickets, train_run};
+use ticketflow_workers::trainer::{load_champion, load_run_tickets, train_run};
 
 use super::services::{ServiceArgs, runtime};
 
@@ -20,9 +20,14 @@ pub struct TrainArgs {
     /// Minimum held-out macro-F1 for a model to become `latest`.
     #[arg(long, env = "TICKETFLOW_MIN_MACRO_F1", default_value_t = QualityGate::default().min_macro_f1)]
     pub min_macro_f1: f64,
-    /// How much worse than the current `latest` a new model may be and still replace it.
+    /// How much worse than the current `latest`, scored on the same rows, a new model may be
+    /// and still replace it.
     #[arg(long, env = "TICKETFLOW_GATE_TOLERANCE", default_value_t = QualityGate::default().tolerance)]
     pub gate_tolerance: f64,
+    /// Weighted precision the automatically routed tickets must reach; the confidence
+    /// threshold with the most coverage at it is chosen on out-of-fold predictions.
+    #[arg(long, env = "TICKETFLOW_TARGET_PRECISION", default_value_t = TrainConfig::default().target_precision)]
+    pub target_precision: f64,
 }
 
 impl TrainArgs {
@@ -32,6 +37,13 @@ impl TrainArgs {
             cfg.features = FeatureSet::parse(f)?;
         }
         cfg.seed = self.seed;
+        if !(self.target_precision > 0.0 && self.target_precision <= 1.0) {
+            anyhow::bail!(
+                "--target-precision must be in (0, 1], got {}",
+                self.target_precision
+            );
+        }
+        cfg.target_precision = self.target_precision;
         Ok((
             cfg,
             QualityGate {
@@ -47,6 +59,10 @@ pub struct TrainCommand {
     /// A completed, labelled run (see `ticketflow runs list`).
     #[arg(long)]
     pub run: String,
+    /// Id of the new model (its folder under `models/`); default `<run>-retrain`. A retrain is a
+    /// challenger like any other: it becomes `latest` only by beating it on the same rows.
+    #[arg(long)]
+    pub model_id: Option<String>,
     #[command(flatten)]
     pub train: TrainArgs,
     #[command(flatten)]
@@ -69,8 +85,42 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
         if !manifest.labelled {
             anyhow::bail!("run {run_id} has no `type` labels: nothing to train on");
         }
+        let model_id = args
+            .model_id
+            .clone()
+            .unwrap_or_else(|| format!("{run_id}-retrain"));
+        if model_id.is_empty()
+            || !model_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || model_id.starts_with('.')
+        {
+            anyhow::bail!("--model-id {model_id:?}: use letters, digits, '-', '_' or '.'");
+        }
+        let champion = load_champion(&store, &manifest.dataset()).await?;
+        if champion.as_ref().is_some_and(|c| c.run_id == model_id) {
+            anyhow::bail!(
+                "model {model_id} is the data set's latest: retraining must not overwrite it; pick another --model-id"
+            );
+        }
+        if model_id == *run_id {
+            anyhow::bail!(
+                "model {model_id} is the trainer's own model of the run; pick another --model-id"
+            );
+        }
         let tickets = load_run_tickets(&store, &manifest, &progress).await?;
-        let (summary, _) = train_run(&store, &manifest, &tickets, &cfg, gate).await?;
+        let outcome = train_run(
+            &store,
+            &model_id,
+            &manifest,
+            &progress,
+            &tickets,
+            &cfg,
+            gate,
+            champion.as_ref(),
+        )
+        .await?;
+        let summary = outcome.summary;
         println!("{}", serde_json::to_string_pretty(&summary)?);
         if let Some(e) = summary.error {
             anyhow::bail!("training failed: {e}");

@@ -1,21 +1,35 @@
 //! The model registry: trained classifiers in the object store, and which one is `latest`.
 //!
 //! ```text
-//! models/<run>/model.msgpack     the Classifier (featurizer + weights), versioned envelope
-//! models/<run>/card.json         what it was trained on and how well it did (ModelCard)
-//! models/<run>/evaluation.json   the held-out evaluation
-//! models/<run>/evaluation.md     the same, for people
-//! models/latest.json             the model predictions use by default
+//! models/<run>/model.msgpack            the Classifier (featurizer + weights + routing threshold)
+//! models/<run>/card.json                what it was trained on and how well it did (ModelCard)
+//! models/<run>/evaluation.json          the held-out evaluation
+//! models/<run>/evaluation.md            the same for people, with the champion comparison
+//! models/<run>/precision_coverage.svg   precision against auto-routing coverage
+//! datasets/<dataset>/latest.json        the model predictions of that data set use by default
+//! datasets/<dataset>/reference.json     the run drift is measured against, when an operator set one
 //! ```
 //!
-//! `latest` moves only through the [quality gate](QualityGate): a model below the minimum
-//! macro-F1, or clearly worse than the current latest, is kept and marked rejected with the
-//! reason, so nobody loses the evidence and nothing bad reaches production silently.
+//! **Data sets.** Every run belongs to a data set (`--dataset`, default `default`), and `latest`
+//! and the drift reference are kept per data set: the demo's synthetic tickets live in `demo`,
+//! so they can never become the model or the reference of anyone's real tickets.
+//!
+//! **Champion and challenger on the same evidence.** `latest` moves only through the
+//! [quality gate](QualityGate). A new model (the challenger) is scored on its run's held-out
+//! rows and cross-validation folds; the current `latest` (the champion) is scored on *the same
+//! rows*. The challenger is promoted when it is above the floor and no worse than the champion
+//! on both by more than the tolerance. Scores measured on different data are never compared.
+//! When the two cannot be compared row for row (another embedding model, embedding precision,
+//! embedder input or label set: the champion could not serve the challenger's data as it is),
+//! the challenger starts a new lineage and is judged by the floor alone; the card says why.
+//! A rejected model is kept with both scores and the reason, so nobody loses the evidence.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use ticketflow_connectors::store::{Store, StoreError};
-use ticketflow_ml::classify::{Classifier, Evaluation, TrainConfig, TrainReport};
+use ticketflow_ml::classify::routing::{CurvePoint, curve_svg};
+use ticketflow_ml::classify::{Classifier, Evaluation, RoutingReport, TrainConfig, TrainReport};
+use ticketflow_schemas::Dataset;
 
 /// Identifies the embedding model the classifier's features came from; a classifier is only
 /// valid on vectors of the same model.
@@ -33,9 +47,21 @@ pub fn evaluation_key(run_id: &str) -> String {
 pub fn evaluation_md_key(run_id: &str) -> String {
     format!("models/{run_id}/evaluation.md")
 }
-pub const LATEST_KEY: &str = "models/latest.json";
-/// The run drift is measured against, when an operator chose one.
-pub const REFERENCE_KEY: &str = "models/reference.json";
+pub fn curve_svg_key(run_id: &str) -> String {
+    format!("models/{run_id}/precision_coverage.svg")
+}
+/// The data set's `latest` pointer.
+pub fn latest_key(dataset: &Dataset) -> String {
+    format!("datasets/{dataset}/latest.json")
+}
+/// The run drift is measured against in a data set, when an operator chose one.
+pub fn reference_key(dataset: &Dataset) -> String {
+    format!("datasets/{dataset}/reference.json")
+}
+/// Where stores written before data sets existed keep the default data set's pointers; read
+/// (never written) when the new key is missing, so an upgrade keeps its `latest`.
+const LEGACY_LATEST_KEY: &str = "models/latest.json";
+const LEGACY_REFERENCE_KEY: &str = "models/reference.json";
 
 /// `models/reference.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,9 +75,9 @@ pub enum RegistryError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "no model has passed the quality gate yet (models/latest.json is missing): train on a labelled run first"
+        "no model of data set {dataset:?} has passed the quality gate yet: train on a labelled run of it first (`ticketflow run --dataset {dataset}` on labelled tickets)"
     )]
-    NoLatest,
+    NoLatest { dataset: Dataset },
     #[error("model {run_id} not found in the registry")]
     NotFound { run_id: String },
     #[error("model {key} is unreadable: {detail}")]
@@ -91,8 +117,9 @@ pub enum GateVerdict {
 }
 
 impl QualityGate {
-    /// Decides whether a model with `macro_f1` replaces `current` (the latest pointer).
-    pub fn judge(&self, macro_f1: f64, current: Option<&Latest>) -> GateVerdict {
+    /// Decides whether a challenger with held-out `macro_f1` becomes `latest`, given how it and
+    /// the current `latest` scored on the same rows (`None`: there is no `latest` yet).
+    pub fn judge(&self, macro_f1: f64, champion: Option<&ChampionComparison>) -> GateVerdict {
         if macro_f1 < self.min_macro_f1 {
             return GateVerdict::Rejected {
                 reason: format!(
@@ -101,34 +128,124 @@ impl QualityGate {
                 ),
             };
         }
-        if let Some(cur) = current
-            && macro_f1 < cur.macro_f1 - self.tolerance
-        {
-            return GateVerdict::Rejected {
-                reason: format!(
-                    "macro-F1 {macro_f1:.4} is worse than the current latest ({} at {:.4}) by more than {:.4}",
-                    cur.run_id, cur.macro_f1, self.tolerance
-                ),
-            };
+        if let Some(c) = champion.filter(|c| c.comparable) {
+            let worse = |challenger: f64, champion: f64| challenger < champion - self.tolerance;
+            if let Some(champ) = c.champion_holdout_macro_f1
+                && worse(c.challenger_holdout_macro_f1, champ)
+            {
+                return GateVerdict::Rejected {
+                    reason: format!(
+                        "held-out macro-F1 {:.4} is worse than the current latest ({}) on the same {} rows ({champ:.4}) by more than {:.4}",
+                        c.challenger_holdout_macro_f1, c.champion, c.holdout_rows, self.tolerance
+                    ),
+                };
+            }
+            if let (Some(challenger), Some(champ)) =
+                (c.challenger_cv_macro_f1, c.champion_cv_macro_f1)
+                && worse(challenger, champ)
+            {
+                return GateVerdict::Rejected {
+                    reason: format!(
+                        "cross-validated macro-F1 {challenger:.4} is worse than the current latest ({}) on the same folds ({champ:.4}) by more than {:.4}",
+                        c.champion, self.tolerance
+                    ),
+                };
+            }
         }
         GateVerdict::Promoted {
-            previous: current.map(|c| c.run_id.clone()),
+            previous: champion.map(|c| c.champion.clone()),
         }
+    }
+}
+
+/// The challenger and the current `latest` (the champion), scored on the same rows of the
+/// challenger's run. Kept in the card, with both scores, whatever the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChampionComparison {
+    /// Run id of the model that was `latest` before this one.
+    pub champion: String,
+    /// Whether the two can be compared row for row (see the module doc).
+    pub comparable: bool,
+    /// Why not, when they cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Held-out rows both were scored on.
+    pub holdout_rows: usize,
+    pub challenger_holdout_macro_f1: f64,
+    #[serde(default)]
+    pub champion_holdout_macro_f1: Option<f64>,
+    /// Mean macro-F1 over the cross-validation folds' test rows: the challenger's out-of-fold
+    /// models, and the champion on the same rows.
+    #[serde(default)]
+    pub challenger_cv_macro_f1: Option<f64>,
+    #[serde(default)]
+    pub champion_cv_macro_f1: Option<f64>,
+}
+
+/// What must match for a champion to be scored on a challenger's rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lineage<'a> {
+    pub embedding_model: &'a str,
+    pub embedding_precision: &'a str,
+    pub embed_input: &'a str,
+    pub classes: &'a [String],
+}
+
+impl Lineage<'_> {
+    /// `None` when `self` (the champion) can be scored on `challenger`'s data, else the reason.
+    pub fn mismatch(&self, challenger: &Lineage<'_>) -> Option<String> {
+        if self.embedding_model != challenger.embedding_model {
+            return Some(format!(
+                "embedding model changed ({} -> {})",
+                self.embedding_model, challenger.embedding_model
+            ));
+        }
+        if self.embedding_precision != challenger.embedding_precision {
+            return Some(format!(
+                "embedding precision changed ({} -> {})",
+                self.embedding_precision, challenger.embedding_precision
+            ));
+        }
+        if self.embed_input != challenger.embed_input {
+            return Some(format!(
+                "embedder input changed ({} -> {})",
+                self.embed_input, challenger.embed_input
+            ));
+        }
+        if self.classes != challenger.classes {
+            return Some(format!(
+                "label set changed ({} -> {})",
+                self.classes.join("/"),
+                challenger.classes.join("/")
+            ));
+        }
+        None
     }
 }
 
 /// `models/latest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Latest {
+    /// The model's id (its folder under `models/`): the training run's id, or the id given to
+    /// `ticketflow train --model-id` for a retrain.
     pub run_id: String,
+    /// The run the model was trained on, when it differs from `run_id` (a retrain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_run: Option<String>,
     pub macro_f1: f64,
     pub promoted_at_ms: u64,
+    #[serde(default)]
+    pub dataset: Dataset,
 }
 
 /// What a model is, where it came from and how good it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelCard {
+    /// The model's id (its folder under `models/`).
     pub run_id: String,
+    /// The run whose tickets it was trained on (the same as `run_id` unless retrained by hand).
+    #[serde(default)]
+    pub training_run: String,
     pub trained_at_ms: u64,
     /// BLAKE3 of the training run's input file.
     pub data_digest: String,
@@ -139,7 +256,13 @@ pub struct ModelCard {
     pub classes: Vec<String>,
     pub class_counts: Vec<(String, usize)>,
     pub embedding_model: String,
+    /// `fp32` or `int8`: the precision of the vectors it was trained on.
+    #[serde(default = "fp32")]
+    pub embedding_precision: String,
     pub embed_input: String,
+    /// The data set whose `latest` it may become.
+    #[serde(default)]
+    pub dataset: Dataset,
     pub feature_set: String,
     pub model: String,
     pub train_config: TrainConfig,
@@ -147,6 +270,29 @@ pub struct ModelCard {
     pub holdout: HoldoutSummary,
     pub gate: QualityGate,
     pub verdict: GateVerdict,
+    /// The challenger against the previous `latest` on the same rows; `None` for the first
+    /// model of a data set.
+    #[serde(default)]
+    pub champion: Option<ChampionComparison>,
+    /// The auto-routing threshold and its coverage and precision (out-of-fold and held-out).
+    #[serde(default)]
+    pub routing: Option<RoutingReport>,
+}
+
+fn fp32() -> String {
+    "fp32".into()
+}
+
+impl ModelCard {
+    /// What must match for this model to be compared with another row for row.
+    pub fn lineage(&self) -> Lineage<'_> {
+        Lineage {
+            embedding_model: &self.embedding_model,
+            embedding_precision: &self.embedding_precision,
+            embed_input: &self.embed_input,
+            classes: &self.classes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,14 +324,30 @@ pub struct Registry {
 
 /// What [`Registry::register`] needs besides the model.
 pub struct Registration<'a> {
+    /// The training run.
     pub run_id: &'a str,
+    /// The model's id, the folder it is stored in: the run id for the trainer's model of a run.
+    pub model_id: &'a str,
+    pub dataset: &'a Dataset,
     pub input: &'a str,
     pub data_digest: &'a str,
     pub embed_input: &'a str,
+    pub embedding_precision: &'a str,
     pub labels: &'a [String],
     pub config: &'a TrainConfig,
     pub report: &'a TrainReport,
+    /// The challenger against the current `latest` on the same rows (see [`Champion::compare`]).
+    pub champion: Option<ChampionComparison>,
+    /// Out-of-fold precision-coverage curve of the train part, for the evaluation page's plot.
+    pub curve: &'a [CurvePoint],
     pub now_ms: u64,
+}
+
+/// The current `latest` of a data set, loaded to be compared with a challenger.
+pub struct Champion {
+    pub run_id: String,
+    pub classifier: Classifier,
+    pub card: ModelCard,
 }
 
 impl Registry {
@@ -193,19 +355,49 @@ impl Registry {
         Self { store }
     }
 
-    pub async fn latest(&self) -> Result<Option<Latest>, RegistryError> {
-        match self.store.get(LATEST_KEY).await {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| RegistryError::Corrupt {
-                        key: LATEST_KEY.into(),
-                        detail: e.to_string(),
-                    })
+    /// Reads a JSON pointer file; `None` when it does not exist. For the default data set a
+    /// missing pointer falls back to where stores before data sets kept it.
+    async fn pointer<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        legacy: Option<&str>,
+    ) -> Result<Option<T>, RegistryError> {
+        for key in std::iter::once(key).chain(legacy) {
+            match self.store.get(key).await {
+                Ok(bytes) => {
+                    return serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                        RegistryError::Corrupt {
+                            key: key.into(),
+                            detail: e.to_string(),
+                        }
+                    });
+                }
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
         }
+        Ok(None)
+    }
+
+    /// The data set's `latest` pointer.
+    pub async fn latest(&self, dataset: &Dataset) -> Result<Option<Latest>, RegistryError> {
+        let legacy = dataset.is_default().then_some(LEGACY_LATEST_KEY);
+        self.pointer(&latest_key(dataset), legacy).await
+    }
+
+    /// The data set's current `latest` with its card, ready to be scored on a challenger's
+    /// rows; `None` when the data set has no model yet.
+    pub async fn champion(&self, dataset: &Dataset) -> Result<Option<Champion>, RegistryError> {
+        let Some(latest) = self.latest(dataset).await? else {
+            return Ok(None);
+        };
+        let (run_id, classifier) = self.load(&latest.run_id, dataset).await?;
+        let card = self.card(&run_id).await?;
+        Ok(Some(Champion {
+            run_id,
+            classifier,
+            card,
+        }))
     }
 
     /// Stores the model, its card and evaluation, runs the gate and moves `latest` if it
@@ -216,12 +408,11 @@ impl Registry {
         reg: Registration<'_>,
         gate: QualityGate,
     ) -> Result<ModelCard, RegistryError> {
-        let run_id = reg.run_id;
-        let current = self.latest().await?;
-        // A re-registration of the current latest is judged against its predecessor, not itself.
-        let current = current.filter(|c| c.run_id != run_id);
+        let run_id = reg.model_id;
         let holdout = &reg.report.holdout;
-        let verdict = gate.judge(holdout.macro_avg.f1, current.as_ref());
+        // A re-registration of the current latest is never judged against itself.
+        let champion = reg.champion.filter(|c| c.champion != run_id);
+        let verdict = gate.judge(holdout.macro_avg.f1, champion.as_ref());
         let mut class_counts: Vec<(String, usize)> = classifier
             .classes
             .iter()
@@ -230,6 +421,7 @@ impl Registry {
         class_counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         let card = ModelCard {
             run_id: run_id.to_string(),
+            training_run: reg.run_id.to_string(),
             trained_at_ms: reg.now_ms,
             data_digest: reg.data_digest.to_string(),
             input: reg.input.to_string(),
@@ -239,7 +431,9 @@ impl Registry {
             classes: classifier.classes.clone(),
             class_counts,
             embedding_model: EMBEDDING_MODEL_ID.to_string(),
+            embedding_precision: reg.embedding_precision.to_string(),
             embed_input: reg.embed_input.to_string(),
+            dataset: reg.dataset.clone(),
             feature_set: classifier.features.name(),
             model: format!("{:?}", classifier.kind),
             train_config: reg.config.clone(),
@@ -247,6 +441,8 @@ impl Registry {
             holdout: HoldoutSummary::of(holdout),
             gate,
             verdict: verdict.clone(),
+            champion,
+            routing: Some(reg.report.routing.clone()),
         };
         let model_bytes =
             rmp_serde::to_vec_named(classifier).map_err(|e| RegistryError::Corrupt {
@@ -259,10 +455,18 @@ impl Registry {
         self.store
             .put(&evaluation_key(run_id), Bytes::from(pretty(holdout)))
             .await?;
+        let svg = curve_svg(
+            reg.curve,
+            reg.report.routing.target_precision,
+            reg.report.routing.threshold,
+        );
+        self.store
+            .put(&curve_svg_key(run_id), Bytes::from(svg.into_bytes()))
+            .await?;
         self.store
             .put(
                 &evaluation_md_key(run_id),
-                Bytes::from(holdout.to_markdown().into_bytes()),
+                Bytes::from(evaluation_markdown(&card, holdout).into_bytes()),
             )
             .await?;
         self.store
@@ -271,20 +475,31 @@ impl Registry {
         if let GateVerdict::Promoted { .. } = verdict {
             let latest = Latest {
                 run_id: run_id.to_string(),
+                training_run: (reg.run_id != run_id).then(|| reg.run_id.to_string()),
                 macro_f1: holdout.macro_avg.f1,
                 promoted_at_ms: reg.now_ms,
+                dataset: reg.dataset.clone(),
             };
             self.store
-                .put(LATEST_KEY, Bytes::from(pretty(&latest)))
+                .put(&latest_key(reg.dataset), Bytes::from(pretty(&latest)))
                 .await?;
         }
         Ok(card)
     }
 
-    /// Loads a model: `latest` or a run id.
-    pub async fn load(&self, which: &str) -> Result<(String, Classifier), RegistryError> {
+    /// Loads a model: `latest` (of `dataset`) or a run id.
+    pub async fn load(
+        &self,
+        which: &str,
+        dataset: &Dataset,
+    ) -> Result<(String, Classifier), RegistryError> {
         let run_id = if which == "latest" {
-            self.latest().await?.ok_or(RegistryError::NoLatest)?.run_id
+            self.latest(dataset)
+                .await?
+                .ok_or_else(|| RegistryError::NoLatest {
+                    dataset: dataset.clone(),
+                })?
+                .run_id
         } else {
             which.to_string()
         };
@@ -301,31 +516,36 @@ impl Registry {
         Ok((run_id, model))
     }
 
-    /// Marks `run_id` as the drift reference (`ticketflow runs set-reference`).
-    pub async fn set_reference(&self, run_id: &str, now_ms: u64) -> Result<(), RegistryError> {
+    /// Marks `run_id` as the drift reference of `dataset` (`ticketflow runs set-reference`).
+    pub async fn set_reference(
+        &self,
+        dataset: &Dataset,
+        run_id: &str,
+        now_ms: u64,
+    ) -> Result<(), RegistryError> {
         let r = Reference {
             run_id: run_id.to_string(),
             set_at_ms: now_ms,
         };
         self.store
-            .put(REFERENCE_KEY, Bytes::from(pretty(&r)))
+            .put(&reference_key(dataset), Bytes::from(pretty(&r)))
             .await?;
         Ok(())
     }
 
-    /// The drift reference: the run an operator set, else the run that produced `latest`.
-    pub async fn reference(&self) -> Result<Option<String>, RegistryError> {
-        match self.store.get(REFERENCE_KEY).await {
-            Ok(bytes) => {
-                let r: Reference =
-                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
-                        key: REFERENCE_KEY.into(),
-                        detail: e.to_string(),
-                    })?;
-                Ok(Some(r.run_id))
-            }
-            Err(e) if e.is_not_found() => Ok(self.latest().await?.map(|l| l.run_id)),
-            Err(e) => Err(e.into()),
+    /// The data set's drift reference: the run an operator set, else the run that produced its
+    /// `latest`; `None` while the data set has neither.
+    pub async fn reference(&self, dataset: &Dataset) -> Result<Option<String>, RegistryError> {
+        let legacy = dataset.is_default().then_some(LEGACY_REFERENCE_KEY);
+        match self
+            .pointer::<Reference>(&reference_key(dataset), legacy)
+            .await?
+        {
+            Some(r) => Ok(Some(r.run_id)),
+            None => Ok(self
+                .latest(dataset)
+                .await?
+                .map(|l| l.training_run.unwrap_or(l.run_id))),
         }
     }
 
@@ -347,6 +567,151 @@ impl Registry {
     }
 }
 
+impl Champion {
+    /// Scores the champion on the challenger's held-out rows and cross-validation folds (the
+    /// rows of `report.split`, indices into `examples`), beside the challenger's own scores on
+    /// them. When the two are of different lineages nothing is scored and the reason is kept.
+    pub fn compare(
+        &self,
+        challenger: &Lineage<'_>,
+        report: &TrainReport,
+        examples: &[ticketflow_ml::classify::Example],
+        labels: &[String],
+    ) -> ChampionComparison {
+        let challenger_cv = report
+            .cv
+            .iter()
+            .find(|c| c.kind == report.chosen)
+            .map(|c| c.mean_macro_f1);
+        let mut comparison = ChampionComparison {
+            champion: self.run_id.clone(),
+            comparable: false,
+            reason: self.card.lineage().mismatch(challenger),
+            holdout_rows: report.split.test.len(),
+            challenger_holdout_macro_f1: report.holdout.macro_avg.f1,
+            champion_holdout_macro_f1: None,
+            challenger_cv_macro_f1: challenger_cv,
+            champion_cv_macro_f1: None,
+        };
+        if comparison.reason.is_some() {
+            return comparison;
+        }
+        comparison.comparable = true;
+        let classes = challenger.classes;
+        let macro_f1 = |rows: &[usize]| {
+            let picked: Vec<ticketflow_ml::classify::Example> =
+                rows.iter().map(|&r| examples[r].clone()).collect();
+            let probs = self.classifier.predict_proba_batch(&picked);
+            let truth: Vec<usize> = rows
+                .iter()
+                .map(|&r| classes.iter().position(|c| *c == labels[r]).unwrap_or(0))
+                .collect();
+            ticketflow_ml::classify::evaluate(classes, &truth, &probs)
+                .macro_avg
+                .f1
+        };
+        comparison.champion_holdout_macro_f1 = Some(macro_f1(&report.split.test));
+        let folds = &report.split.folds;
+        if !folds.is_empty() {
+            let sum: f64 = folds.iter().map(|rows| macro_f1(rows)).sum();
+            comparison.champion_cv_macro_f1 = Some(sum / folds.len() as f64);
+        }
+        comparison
+    }
+}
+
+/// `evaluation.md`: the held-out evaluation, the comparison with the previous `latest` on the
+/// same rows, and auto-routing with its precision-coverage plot.
+pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
+    use std::fmt::Write;
+    let mut md = String::new();
+    // Writing to a String cannot fail; the results are ignored on purpose.
+    let _ = writeln!(
+        md,
+        "# Model {} ({} on {}, data set `{}`)\n",
+        card.run_id, card.model, card.feature_set, card.dataset
+    );
+    let verdict = match &card.verdict {
+        GateVerdict::Promoted { previous } => format!(
+            "**promoted** to `latest` (previous: {})",
+            previous.as_deref().unwrap_or("none")
+        ),
+        GateVerdict::Rejected { reason } => format!("**rejected**: {reason}"),
+    };
+    let _ = writeln!(md, "Quality gate: {verdict}\n");
+    let _ = writeln!(md, "## Against the previous latest, on the same rows\n");
+    match &card.champion {
+        None => {
+            let _ = writeln!(
+                md,
+                "The first model of this data set: there was no `latest` to compare with.\n"
+            );
+        }
+        Some(c) if !c.comparable => {
+            let _ = writeln!(
+                md,
+                "Not compared with {}: {}. A new lineage starts; the gate checked the floor only.\n",
+                c.champion,
+                c.reason.as_deref().unwrap_or("different lineage")
+            );
+        }
+        Some(c) => {
+            let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+            let _ = writeln!(
+                md,
+                "| rows | challenger ({}) | champion ({}) |\n| --- | ---: | ---: |",
+                card.run_id, c.champion
+            );
+            let _ = writeln!(
+                md,
+                "| held-out ({} rows), macro-F1 | {:.4} | {} |",
+                c.holdout_rows,
+                c.challenger_holdout_macro_f1,
+                f(c.champion_holdout_macro_f1)
+            );
+            let _ = writeln!(
+                md,
+                "| cross-validation folds, mean macro-F1 | {} | {} |\n",
+                f(c.challenger_cv_macro_f1),
+                f(c.champion_cv_macro_f1)
+            );
+        }
+    }
+    if let Some(r) = &card.routing {
+        let _ = writeln!(
+            md,
+            "## Auto-routing at {:.2} precision\n",
+            r.target_precision
+        );
+        match r.threshold {
+            Some(t) => {
+                let _ = writeln!(
+                    md,
+                    "Tickets whose top-class probability is at least **{t:.4}** are routed automatically (`auto = true`); the rest go to people. The threshold was chosen on out-of-fold predictions of the training part.\n\n| rows | coverage | weighted precision |\n| --- | ---: | ---: |\n| out-of-fold (where chosen) | {:.3} | {:.3} |\n| held-out ({} routed) | {:.3} | {:.3} |\n",
+                    r.oof_coverage,
+                    r.oof_precision,
+                    r.holdout_routed,
+                    r.holdout_coverage,
+                    r.holdout_precision
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "No confidence threshold reached the target on out-of-fold predictions: every ticket goes to people (`auto = false`).\n"
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "![precision against coverage](precision_coverage.svg)\n"
+        );
+    }
+    let _ = writeln!(md, "## Held-out evaluation\n");
+    md.push_str(&holdout.to_markdown());
+    md
+}
+
 /// Pretty JSON. Our own types always serialise; should one ever fail, the stored file says so
 /// instead of the worker panicking.
 fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
@@ -358,16 +723,22 @@ fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn latest(f1: f64) -> Latest {
-        Latest {
-            run_id: "old".into(),
-            macro_f1: f1,
-            promoted_at_ms: 1,
+    /// A champion that scored `champion_f1` on the rows where the challenger scored `f1`.
+    fn same_rows(f1: f64, champion_f1: f64) -> ChampionComparison {
+        ChampionComparison {
+            champion: "old".into(),
+            comparable: true,
+            reason: None,
+            holdout_rows: 100,
+            challenger_holdout_macro_f1: f1,
+            champion_holdout_macro_f1: Some(champion_f1),
+            challenger_cv_macro_f1: Some(f1),
+            champion_cv_macro_f1: Some(champion_f1),
         }
     }
 
     #[test]
-    fn gate_keeps_latest_on_a_worse_model_and_moves_it_on_a_better_one() {
+    fn gate_compares_challenger_and_champion_on_the_same_rows() {
         let gate = QualityGate {
             min_macro_f1: 0.5,
             tolerance: 0.02,
@@ -377,23 +748,86 @@ mod tests {
             GateVerdict::Promoted { previous: None }
         );
         assert_eq!(
-            gate.judge(0.75, Some(&latest(0.70))),
+            gate.judge(0.75, Some(&same_rows(0.75, 0.70))),
             GateVerdict::Promoted {
                 previous: Some("old".into())
             }
         );
-        // Within tolerance still promotes (noise between runs is not a regression).
+        // Within tolerance still promotes (noise between fits is not a regression).
         assert!(matches!(
-            gate.judge(0.69, Some(&latest(0.70))),
+            gate.judge(0.69, Some(&same_rows(0.69, 0.70))),
             GateVerdict::Promoted { .. }
         ));
-        match gate.judge(0.60, Some(&latest(0.70))) {
-            GateVerdict::Rejected { reason } => assert!(reason.contains("worse than"), "{reason}"),
+        match gate.judge(0.60, Some(&same_rows(0.60, 0.70))) {
+            GateVerdict::Rejected { reason } => {
+                assert!(reason.contains("on the same 100 rows"), "{reason}")
+            }
+            other => panic!("expected rejection, got {other:?}"),
+        }
+        // Held-out alone is not enough: the folds must agree too.
+        let mut folds_worse = same_rows(0.70, 0.70);
+        folds_worse.challenger_cv_macro_f1 = Some(0.60);
+        match gate.judge(0.70, Some(&folds_worse)) {
+            GateVerdict::Rejected { reason } => assert!(reason.contains("same folds"), "{reason}"),
             other => panic!("expected rejection, got {other:?}"),
         }
         match gate.judge(0.40, None) {
             GateVerdict::Rejected { reason } => assert!(reason.contains("below the minimum")),
             other => panic!("expected rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_champion_of_another_lineage_is_not_compared_and_the_floor_decides() {
+        let gate = QualityGate::default();
+        let other = ChampionComparison {
+            comparable: false,
+            reason: Some("label set changed".into()),
+            champion_holdout_macro_f1: None,
+            champion_cv_macro_f1: None,
+            ..same_rows(0.65, 0.99)
+        };
+        assert_eq!(
+            gate.judge(0.65, Some(&other)),
+            GateVerdict::Promoted {
+                previous: Some("old".into())
+            }
+        );
+        assert!(matches!(
+            gate.judge(0.55, Some(&other)),
+            GateVerdict::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn lineage_mismatch_names_what_changed() {
+        let classes = vec!["A".to_string(), "B".to_string()];
+        let more = vec!["A".to_string(), "B".to_string(), "C".to_string()];
+        let base = Lineage {
+            embedding_model: EMBEDDING_MODEL_ID,
+            embedding_precision: "fp32",
+            embed_input: "normalized",
+            classes: &classes,
+        };
+        assert_eq!(base.mismatch(&base.clone()), None);
+        let int8 = Lineage {
+            embedding_precision: "int8",
+            ..base.clone()
+        };
+        assert!(base.mismatch(&int8).expect("differs").contains("precision"));
+        let cleaned = Lineage {
+            embed_input: "cleaned",
+            ..base.clone()
+        };
+        assert!(base.mismatch(&cleaned).expect("differs").contains("input"));
+        let labels = Lineage {
+            classes: &more,
+            ..base.clone()
+        };
+        assert!(
+            base.mismatch(&labels)
+                .expect("differs")
+                .contains("label set")
+        );
     }
 }

@@ -42,6 +42,18 @@ pub fn run_metrics(summary: &RunSummary, finished_at_secs: f64) -> BatchMetrics 
     if let Some(model) = &summary.model {
         model_metrics(&mut m, &summary.run_id, model);
     }
+    if let Some(routing) = summary
+        .predictions
+        .as_ref()
+        .and_then(|p| p.routing.as_ref())
+    {
+        m.gauge(
+            "ticketflow_run_auto_routed_ratio",
+            "Share of the run's tickets production routed automatically (inference runs).",
+            &run,
+            routing.coverage,
+        );
+    }
     if let Some(drift) = summary.drift.as_ref().filter(|d| d.error.is_none()) {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         m.gauge(
@@ -122,6 +134,26 @@ fn model_metrics(m: &mut BatchMetrics, run_id: &str, model: &crate::trainer::Mod
             "1 when the run's model passed the quality gate and became latest.",
             &run,
             if passed { 1.0 } else { 0.0 },
+        );
+    }
+    if let Some(r) = &model.routing {
+        m.gauge(
+            "ticketflow_model_auto_coverage_ratio",
+            "Held-out share of tickets at or above the model's routing threshold.",
+            &run,
+            r.holdout_coverage,
+        );
+        m.gauge(
+            "ticketflow_model_auto_precision",
+            "Held-out weighted precision of the tickets the model routes automatically.",
+            &run,
+            r.holdout_precision,
+        );
+        m.gauge(
+            "ticketflow_model_auto_target_precision",
+            "The precision the routing threshold was chosen for.",
+            &run,
+            r.target_precision,
         );
     }
     for c in &model.per_class {

@@ -107,6 +107,11 @@ pub trait ShardMessage: Message + Send + 'static {
     fn run_id(&self) -> &str;
     /// `None` for per-run messages (the trainer's `runs.completed`).
     fn shard(&self) -> Option<u32>;
+    /// The precision of the vectors the message carries, when it carries vectors; recorded in
+    /// the run's progress so the model card can say what its features came from.
+    fn embedding_precision(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl ShardMessage for ticketflow_schemas::ShardTask {
@@ -133,6 +138,9 @@ impl ShardMessage for ticketflow_schemas::EmbeddedShard {
     }
     fn shard(&self) -> Option<u32> {
         Some(self.shard)
+    }
+    fn embedding_precision(&self) -> Option<&str> {
+        Some(&self.precision)
     }
 }
 
@@ -477,6 +485,9 @@ async fn finish<I: ShardMessage>(
                     }
                     if stage == Stage::Indexer {
                         p.tickets_indexed += tickets;
+                    }
+                    if let Some(precision) = input.embedding_precision() {
+                        p.embedding_precisions.insert(precision.to_string());
                     }
                 }
                 mark_completed_if_final(p);

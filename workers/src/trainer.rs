@@ -18,10 +18,14 @@ use serde::Serialize;
 use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::classify::{ClassMetrics, Classifier, Example, TrainConfig, train_and_select};
+use ticketflow_ml::classify::routing::precision_coverage_curve;
+use ticketflow_ml::classify::{
+    ClassMetrics, Classifier, Example, RoutingReport, TrainConfig, argmax, train_and_select,
+};
 use ticketflow_ml::drift::compare::compare;
 use ticketflow_ml::drift::features::{
-    FeatureRow, feature_row, read_csv_bytes as read_feature_csv, write_csv as write_feature_csv,
+    FeatureRow, RowPrediction, feature_row, read_csv_bytes as read_feature_csv,
+    write_csv as write_feature_csv,
 };
 use ticketflow_ml::drift::html::render_drift_report;
 use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions, embedding_drift};
@@ -30,7 +34,10 @@ use ticketflow_schemas::{
 };
 
 use crate::now_ms;
-use crate::registry::{GateVerdict, QualityGate, Registration, Registry};
+use crate::registry::{
+    Champion, ChampionComparison, EMBEDDING_MODEL_ID, GateVerdict, Lineage, QualityGate,
+    Registration, Registry, RegistryError,
+};
 use crate::run_metrics::{TRAINER_JOB, run_metrics};
 use crate::run_profile::{profile_key, write_run_profile};
 use crate::stage_loop::{Processed, StageError, StageWorker};
@@ -80,6 +87,9 @@ pub struct RunSummary {
 pub struct DriftSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set when the data set had no reference run yet: nothing was compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub reference: Option<String>,
     pub dataset_drift: bool,
     pub drift_share: f64,
@@ -105,6 +115,18 @@ impl DriftSummary {
     fn failed(error: String) -> Self {
         Self {
             error: Some(error),
+            ..Self::no_reference()
+        }
+    }
+
+    /// The first run of a data set: there is nothing to compare it with yet.
+    fn no_reference() -> Self {
+        Self {
+            error: None,
+            note: Some(
+                "no reference yet: the first model this data set promotes makes its run the reference"
+                    .into(),
+            ),
             reference: None,
             dataset_drift: false,
             drift_share: 0.0,
@@ -117,6 +139,16 @@ impl DriftSummary {
             report_json: None,
         }
     }
+}
+
+/// Auto-routing in a run summary: the threshold and, for inference runs, what it routed.
+#[derive(Debug, Serialize)]
+pub struct RoutingSummary {
+    pub threshold: Option<f32>,
+    pub target_precision: Option<f64>,
+    /// Share of the run's tickets routed automatically.
+    pub coverage: f64,
+    pub routed: usize,
 }
 
 pub fn drift_report_key(run_id: &str, ext: &str) -> String {
@@ -153,6 +185,12 @@ pub struct ModelSummary {
     pub weighted_precision: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<GateVerdict>,
+    /// The new model against the previous `latest` on the same rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub champion: Option<ChampionComparison>,
+    /// The auto-routing threshold with its out-of-fold and held-out coverage and precision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingReport>,
     /// Held-out precision, recall and F1 per class.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_class: Vec<ClassMetrics>,
@@ -170,6 +208,8 @@ pub struct PredictionSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     pub counts: Vec<(String, usize)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingSummary>,
 }
 
 /// Every ticket of a run with its vector, from the cleaned shards and tensors. Dead shards are
@@ -217,6 +257,103 @@ pub fn example(t: &CleanTicket, embedding: Vec<f32>) -> Example {
         queue: t.queue.clone(),
         priority: t.priority.clone(),
         language: t.language.clone(),
+        ..Example::default()
+    }
+}
+
+/// A model's class probabilities for every ticket of a run, with the model's classes: what
+/// production predicted, or the run's own out-of-fold predictions.
+pub struct Predictions {
+    pub model_run: String,
+    pub classes: Vec<String>,
+    /// One entry per ticket; `None` for a ticket the model did not predict (an unlabelled
+    /// ticket in a labelled run has no out-of-fold prediction).
+    pub probs: Vec<Option<Vec<f32>>>,
+    /// The routing threshold of the model, if it has one, and the precision it was chosen for.
+    pub threshold: Option<f32>,
+    pub target_precision: Option<f64>,
+}
+
+impl Predictions {
+    /// `classifier` (run `model_run`) on every example.
+    pub fn of(classifier: &Classifier, model_run: &str, examples: &[Example]) -> Self {
+        Predictions {
+            model_run: model_run.to_string(),
+            classes: classifier.classes.clone(),
+            probs: classifier
+                .predict_proba_batch(examples)
+                .into_iter()
+                .map(Some)
+                .collect(),
+            threshold: classifier.routing.as_ref().and_then(|r| r.threshold),
+            target_precision: classifier.routing.as_ref().map(|r| r.target_precision),
+        }
+    }
+
+    /// Ticket `i`'s top class, its probability and whether it is routed automatically.
+    pub fn row(&self, i: usize) -> Option<RowPrediction<'_>> {
+        let p = self.probs.get(i)?.as_ref()?;
+        let (best, probability) = argmax(p);
+        Some(RowPrediction {
+            class: self.classes.get(best)?.as_str(),
+            probability,
+            auto: self.threshold.is_some_and(|t| probability >= t),
+        })
+    }
+
+    /// Tickets routed automatically.
+    pub fn routed(&self) -> usize {
+        (0..self.probs.len())
+            .filter(|&i| self.row(i).is_some_and(|r| r.auto))
+            .count()
+    }
+}
+
+/// The run's embedding precision for the model card: `fp32` or `int8`, `mixed(…)` when shards
+/// were embedded at several precisions, `fp32` for runs recorded before precision was.
+pub fn run_precision(progress: &RunProgress) -> String {
+    match progress.embedding_precisions.len() {
+        0 => "fp32".to_string(),
+        1 => progress
+            .embedding_precisions
+            .iter()
+            .next()
+            .cloned()
+            .unwrap_or_default(),
+        _ => format!(
+            "mixed({})",
+            progress
+                .embedding_precisions
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("+")
+        ),
+    }
+}
+
+fn registry_error(e: RegistryError) -> StageError {
+    if e.is_transient() {
+        StageError::Transient(e.to_string())
+    } else {
+        StageError::Permanent(e.to_string())
+    }
+}
+
+/// The data set's `latest` before this run, to predict with and to compare a new model with. A
+/// missing or unreadable model is logged and treated as none (the run still gets its own
+/// results); an outage of the store is retried.
+pub async fn load_champion(
+    store: &Store,
+    dataset: &ticketflow_schemas::Dataset,
+) -> Result<Option<Champion>, StageError> {
+    match Registry::new(store.clone()).champion(dataset).await {
+        Ok(found) => Ok(found),
+        Err(e) if e.is_transient() => Err(registry_error(e)),
+        Err(e) => {
+            tracing::warn!(%dataset, error = %e, "the data set's latest model is unusable; continuing without it");
+            Ok(None)
+        }
     }
 }
 
@@ -255,26 +392,42 @@ impl StageWorker for Trainer {
             .ok_or_else(|| StageError::Permanent(format!("run {run_id} has no progress")))?;
         let tickets = load_run_tickets(&self.store, &manifest, &progress).await?;
         let mut summary = summarise(&manifest, &progress);
-        // Resolved before training: a model this run promotes must not make the run its own
-        // reference.
+        let dataset = manifest.dataset();
+        // Both resolved before training: a model this run promotes must neither judge its own
+        // run's predictions nor make the run its own reference.
+        let champion = load_champion(&self.store, &dataset).await?;
         let reference = Registry::new(self.store.clone())
-            .reference()
+            .reference(&dataset)
             .await
-            .map_err(|e| StageError::Transient(e.to_string()))?
-            .unwrap_or_else(|| run_id.clone());
-        // Each ticket's predicted type and probability, for the feature table: from the model
-        // just trained (labelled runs) or from `latest` (inference runs).
-        let predictions = if manifest.labelled {
-            let (model, classifier) =
-                train_run(&self.store, &manifest, &tickets, &self.train, self.gate).await?;
-            summary.model = Some(model);
-            classifier.map(|c| predict_all(&c, &tickets))
+            .map_err(registry_error)?
+            .filter(|r| r != run_id);
+        let examples: Vec<Example> = tickets.iter().map(|(t, v)| example(t, v.clone())).collect();
+        // What production predicted: the `latest` model from before this run.
+        let production = champion
+            .as_ref()
+            .map(|c| Predictions::of(&c.classifier, &c.run_id, &examples));
+        let mut out_of_fold = None;
+        if manifest.labelled {
+            let outcome = train_run(
+                &self.store,
+                run_id,
+                &manifest,
+                &progress,
+                &tickets,
+                &self.train,
+                self.gate,
+                champion.as_ref(),
+            )
+            .await?;
+            summary.model = Some(outcome.summary);
+            out_of_fold = outcome.out_of_fold;
         } else {
-            let (predicted, labels) = self.predict(&manifest, &tickets).await?;
-            summary.predictions = Some(predicted);
-            labels
-        };
-        let features = feature_table(&tickets, predictions.as_deref());
+            summary.predictions = Some(
+                self.publish_predictions(&manifest, &tickets, production.as_ref())
+                    .await?,
+            );
+        }
+        let features = feature_table(&tickets, production.as_ref(), out_of_fold.as_ref());
         let mut csv = Vec::new();
         write_feature_csv(&mut csv, &features)
             .map_err(|e| StageError::Permanent(format!("feature table: {e}")))?;
@@ -282,8 +435,12 @@ impl StageWorker for Trainer {
             .put(&features_key(run_id), Bytes::from(csv))
             .await
             .map_err(store_error)?;
-        summary.drift = Some(
-            match self.drift(&manifest, &reference, &tickets, &features).await {
+        summary.drift = Some(match &reference {
+            None => {
+                tracing::info!(run_id, %dataset, "no drift reference yet for this data set");
+                DriftSummary::no_reference()
+            }
+            Some(reference) => match self.drift(&manifest, reference, &tickets, &features).await {
                 Ok(d) => d,
                 Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
                 Err(StageError::Permanent(e)) => {
@@ -291,7 +448,7 @@ impl StageWorker for Trainer {
                     DriftSummary::failed(e)
                 }
             },
-        );
+        });
         match write_run_profile(&self.store, &manifest, &progress, self.model_dir.clone()).await {
             Ok(_) => summary.profile_html = Some(profile_key(run_id, "html")),
             Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
@@ -329,67 +486,132 @@ impl StageWorker for Trainer {
     }
 }
 
-/// Trains, evaluates and registers a classifier on a run's labelled tickets. Shared by the
-/// trainer worker and `ticketflow train`.
+/// What [`train_run`] made of a labelled run.
+pub struct TrainOutcome {
+    pub summary: ModelSummary,
+    pub classifier: Option<Classifier>,
+    /// The new model's out-of-fold predictions, one per ticket of the run (unlabelled tickets
+    /// have none); `None` when training failed.
+    pub out_of_fold: Option<Predictions>,
+}
+
+/// Trains, evaluates and registers a classifier on a run's labelled tickets as model `model_id`
+/// (the run id for the trainer's own model), comparing it with `champion` (the data set's
+/// `latest` before the run) on the same rows. Shared by the trainer worker and `ticketflow
+/// train`.
+#[allow(clippy::too_many_arguments)]
 pub async fn train_run(
     store: &Store,
+    model_id: &str,
     manifest: &RunManifest,
+    progress: &RunProgress,
     tickets: &[(CleanTicket, Vec<f32>)],
     train: &TrainConfig,
     gate: QualityGate,
-) -> Result<(ModelSummary, Option<Classifier>), StageError> {
-    let (examples, labels): (Vec<Example>, Vec<String>) = tickets
-        .iter()
-        .filter_map(|(t, v)| {
-            let label = t.ticket_type.clone()?;
-            Some((example(t, v.clone()), label))
-        })
-        .unzip();
+    champion: Option<&Champion>,
+) -> Result<TrainOutcome, StageError> {
+    // Which ticket each labelled example is, to hand out-of-fold predictions back to tickets.
+    let mut ticket_of = Vec::with_capacity(tickets.len());
+    let mut examples = Vec::with_capacity(tickets.len());
+    let mut labels = Vec::with_capacity(tickets.len());
+    for (i, (t, v)) in tickets.iter().enumerate() {
+        if let Some(label) = &t.ticket_type {
+            ticket_of.push(i);
+            examples.push(example(t, v.clone()));
+            labels.push(label.clone());
+        }
+    }
     let config = train.clone();
     let trained = tokio::task::spawn_blocking(move || {
         let result = train_and_select(&examples, &labels, &config);
-        (result, labels, config)
+        (result, examples, labels, config)
     })
     .await
     .map_err(|e| StageError::Transient(format!("training task: {e}")))?;
-    let (result, labels, config) = trained;
+    let (result, examples, labels, config) = trained;
     let (classifier, report) = match result {
         Ok(ok) => ok,
         Err(e) => {
             tracing::error!(run_id = %manifest.run_id, error = %e, "training failed");
-            return Ok((ModelSummary::failed(e.to_string()), None));
+            return Ok(TrainOutcome {
+                summary: ModelSummary::failed(e.to_string()),
+                classifier: None,
+                out_of_fold: None,
+            });
         }
     };
-    let registry = Registry::new(store.clone());
-    let card = registry
+    let precision = run_precision(progress);
+    let lineage = Lineage {
+        embedding_model: EMBEDDING_MODEL_ID,
+        embedding_precision: &precision,
+        embed_input: &manifest.embed_input,
+        classes: &classifier.classes,
+    };
+    // A model is never compared with itself (a re-registration of the same model id).
+    let comparison = champion
+        .filter(|c| c.run_id != model_id)
+        .map(|c| c.compare(&lineage, &report, &examples, &labels));
+    let train_truth: Vec<usize> = report
+        .split
+        .train
+        .iter()
+        .map(|&r| {
+            classifier
+                .classes
+                .iter()
+                .position(|c| *c == labels[r])
+                .unwrap_or(0)
+        })
+        .collect();
+    let train_probs: Vec<Vec<f32>> = report
+        .split
+        .train
+        .iter()
+        .map(|&r| report.out_of_fold[r].clone())
+        .collect();
+    let curve = precision_coverage_curve(&train_probs, &train_truth);
+    let dataset = manifest.dataset();
+    let card = Registry::new(store.clone())
         .register(
             &classifier,
             Registration {
                 run_id: &manifest.run_id,
+                model_id,
+                dataset: &dataset,
                 input: &manifest.input,
                 data_digest: &manifest.input_digest,
                 embed_input: &manifest.embed_input,
+                embedding_precision: &precision,
                 labels: &labels,
                 config: &config,
                 report: &report,
+                champion: comparison,
+                curve: &curve,
                 now_ms: now_ms(),
             },
             gate,
         )
         .await
-        .map_err(|e| {
-            if e.is_transient() {
-                StageError::Transient(e.to_string())
-            } else {
-                StageError::Permanent(e.to_string())
-            }
-        })?;
+        .map_err(registry_error)?;
     tracing::info!(
         run_id = %manifest.run_id,
         macro_f1 = card.holdout.macro_f1,
         verdict = ?card.verdict,
         "model trained"
     );
+    let mut oof_probs = vec![None; tickets.len()];
+    for (example_row, probs) in report.out_of_fold.iter().enumerate() {
+        if let Some(&ticket) = ticket_of.get(example_row) {
+            oof_probs[ticket] = Some(probs.clone());
+        }
+    }
+    let out_of_fold = Predictions {
+        model_run: manifest.run_id.clone(),
+        classes: classifier.classes.clone(),
+        probs: oof_probs,
+        threshold: report.routing.threshold,
+        target_precision: Some(report.routing.target_precision),
+    };
     let summary = ModelSummary {
         error: None,
         model: Some(card.model.clone()),
@@ -398,41 +620,34 @@ pub async fn train_run(
         macro_f1: Some(card.holdout.macro_f1),
         weighted_precision: Some(card.holdout.weighted_precision),
         verdict: Some(card.verdict.clone()),
+        champion: card.champion.clone(),
+        routing: Some(report.routing.clone()),
         per_class: report.holdout.per_class.clone(),
-        card: Some(crate::registry::card_key(&manifest.run_id)),
+        card: Some(crate::registry::card_key(model_id)),
     };
-    Ok((summary, Some(classifier)))
+    Ok(TrainOutcome {
+        summary,
+        classifier: Some(classifier),
+        out_of_fold: Some(out_of_fold),
+    })
 }
 
-/// Predicted type and its probability for every ticket.
-pub fn predict_all(
-    classifier: &Classifier,
-    tickets: &[(CleanTicket, Vec<f32>)],
-) -> Vec<(String, f32)> {
-    let examples: Vec<Example> = tickets.iter().map(|(t, v)| example(t, v.clone())).collect();
-    classifier
-        .predict_proba_batch(&examples)
-        .iter()
-        .map(|p| {
-            let (best, prob) = argmax(p);
-            (classifier.classes[best].clone(), prob)
-        })
-        .collect()
-}
-
-/// The run's per-ticket feature table (see [`ticketflow_ml::drift::features`]).
+/// The run's per-ticket feature table (see [`ticketflow_ml::drift::features`]): production's
+/// predictions and the run's own out-of-fold ones, side by side.
 pub fn feature_table(
     tickets: &[(CleanTicket, Vec<f32>)],
-    predictions: Option<&[(String, f32)]>,
+    production: Option<&Predictions>,
+    out_of_fold: Option<&Predictions>,
 ) -> Vec<FeatureRow> {
     tickets
         .iter()
         .enumerate()
         .map(|(i, (t, _))| {
-            let p = predictions
-                .and_then(|p| p.get(i))
-                .map(|(c, prob)| (c.as_str(), *prob));
-            feature_row(t, p)
+            feature_row(
+                t,
+                production.and_then(|p| p.row(i)),
+                out_of_fold.and_then(|p| p.row(i)),
+            )
         })
         .collect()
 }
@@ -442,9 +657,8 @@ pub fn features_key(run_id: &str) -> String {
 }
 
 impl Trainer {
-    /// Compares this run with `reference` (the one an operator set, else the run behind `latest`
-    /// before this run trained; a run with no reference yet is compared with itself) and stores
-    /// `runs/<run>/drift/report.{json,html}`.
+    /// Compares this run with `reference` (the one an operator set, else the run behind the data
+    /// set's `latest` before this run trained) and stores `runs/<run>/drift/report.{json,html}`.
     async fn drift(
         &self,
         manifest: &RunManifest,
@@ -455,9 +669,7 @@ impl Trainer {
         let run_id = &manifest.run_id;
         let reference = reference.to_string();
         let current_embeddings: Vec<Vec<f32>> = tickets.iter().map(|(_, v)| v.clone()).collect();
-        let (ref_features, ref_embeddings) = if &reference == run_id {
-            (features.to_vec(), current_embeddings.clone())
-        } else {
+        let (ref_features, ref_embeddings) = {
             let bytes = self
                 .store
                 .get(&features_key(&reference))
@@ -521,6 +733,7 @@ impl Trainer {
             .map_err(store_error)?;
         Ok(DriftSummary {
             error: None,
+            note: None,
             reference: Some(reference),
             dataset_drift: report.dataset.drifted,
             drift_share: report.dataset.share,
@@ -548,39 +761,30 @@ impl Trainer {
         })
     }
 
-    async fn predict(
+    /// An inference run: production's predictions to `runs/<run>/predictions.csv` and into
+    /// Chroma (`predicted_type`, `predicted_probability`, `auto`, `predicted_by`).
+    async fn publish_predictions(
         &self,
         manifest: &RunManifest,
         tickets: &[(CleanTicket, Vec<f32>)],
-    ) -> Result<(PredictionSummary, Option<Vec<(String, f32)>>), StageError> {
-        let registry = Registry::new(self.store.clone());
-        let (model_run, classifier) = match registry.load("latest").await {
-            Ok(found) => found,
-            Err(e) if e.is_transient() => return Err(StageError::Transient(e.to_string())),
-            Err(e) => {
-                let summary = PredictionSummary {
-                    error: Some(e.to_string()),
-                    model_run: None,
-                    predicted: 0,
-                    file: None,
-                    counts: vec![],
-                };
-                return Ok((summary, None));
-            }
+        production: Option<&Predictions>,
+    ) -> Result<PredictionSummary, StageError> {
+        let Some(production) = production else {
+            let error = RegistryError::NoLatest {
+                dataset: manifest.dataset(),
+            };
+            return Ok(PredictionSummary {
+                error: Some(error.to_string()),
+                model_run: None,
+                predicted: 0,
+                file: None,
+                counts: vec![],
+                routing: None,
+            });
         };
-        let (ids, rows, examples): (Vec<String>, Vec<u64>, Vec<Example>) = {
-            let mut ids = Vec::with_capacity(tickets.len());
-            let mut rows = Vec::with_capacity(tickets.len());
-            let mut examples = Vec::with_capacity(tickets.len());
-            for (t, v) in tickets {
-                examples.push(example(t, v.clone()));
-                ids.push(t.id.clone());
-                rows.push(t.row);
-            }
-            (ids, rows, examples)
-        };
-        let probs = classifier.predict_proba_batch(&examples);
-        let csv = predictions_csv(&classifier, &ids, &rows, &probs)
+        let ids: Vec<String> = tickets.iter().map(|(t, _)| t.id.clone()).collect();
+        let rows: Vec<u64> = tickets.iter().map(|(t, _)| t.row).collect();
+        let csv = predictions_csv(production, &ids, &rows)
             .map_err(|e| StageError::Permanent(format!("writing predictions: {e}")))?;
         let key = predictions_key(&manifest.run_id);
         self.store
@@ -588,17 +792,17 @@ impl Trainer {
             .await
             .map_err(store_error)?;
         if let Some(chroma) = &self.chroma {
-            let metadatas: Vec<serde_json::Map<String, serde_json::Value>> = probs
-                .iter()
+            let metadatas: Vec<serde_json::Map<String, serde_json::Value>> = (0..tickets.len())
+                .filter_map(|i| production.row(i))
                 .map(|p| {
-                    let (best, prob) = argmax(p);
                     let mut m = serde_json::Map::new();
+                    m.insert("predicted_type".into(), p.class.into());
                     m.insert(
-                        "predicted_type".into(),
-                        classifier.classes[best].clone().into(),
+                        "predicted_probability".into(),
+                        f64::from(p.probability).into(),
                     );
-                    m.insert("predicted_probability".into(), f64::from(prob).into());
-                    m.insert("predicted_by".into(), model_run.clone().into());
+                    m.insert("auto".into(), p.auto.into());
+                    m.insert("predicted_by".into(), production.model_run.clone().into());
                     m
                 })
                 .collect();
@@ -607,28 +811,31 @@ impl Trainer {
                 .await
                 .map_err(|e| StageError::Transient(format!("chroma: {e}")))?;
         }
-        let mut counts: Vec<(String, usize)> = classifier
+        let mut counts: Vec<(String, usize)> = production
             .classes
             .iter()
-            .enumerate()
-            .map(|(i, c)| (c.clone(), probs.iter().filter(|p| argmax(p).0 == i).count()))
-            .collect();
-        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-        let labels = probs
-            .iter()
-            .map(|p| {
-                let (best, prob) = argmax(p);
-                (classifier.classes[best].clone(), prob)
+            .map(|c| {
+                let n = (0..tickets.len())
+                    .filter(|&i| production.row(i).is_some_and(|p| p.class == c))
+                    .count();
+                (c.clone(), n)
             })
             .collect();
-        let summary = PredictionSummary {
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+        let routed = production.routed();
+        Ok(PredictionSummary {
             error: None,
-            model_run: Some(model_run),
-            predicted: probs.len(),
+            model_run: Some(production.model_run.clone()),
+            predicted: tickets.len(),
             file: Some(key),
             counts,
-        };
-        Ok((summary, Some(labels)))
+            routing: Some(RoutingSummary {
+                threshold: production.threshold,
+                target_precision: production.target_precision,
+                coverage: routed as f64 / tickets.len().max(1) as f64,
+                routed,
+            }),
+        })
     }
 }
 
@@ -642,6 +849,8 @@ impl ModelSummary {
             macro_f1: None,
             weighted_precision: None,
             verdict: None,
+            champion: None,
+            routing: None,
             per_class: Vec::new(),
             card: None,
         }
@@ -652,19 +861,12 @@ pub fn predictions_key(run_id: &str) -> String {
     format!("{}predictions.csv", keys::run_prefix(run_id))
 }
 
-pub fn argmax(p: &[f32]) -> (usize, f32) {
-    p.iter().copied().enumerate().fold(
-        (0, f32::MIN),
-        |best, (i, x)| if x > best.1 { (i, x) } else { best },
-    )
-}
-
-/// `id,row,predicted_type,probability,p_<class>…`, one line per ticket.
+/// `id,row,predicted_type,probability,auto,p_<class>…`, one line per predicted ticket. `auto`
+/// is `true` when the probability reaches the model's routing threshold.
 pub fn predictions_csv(
-    classifier: &Classifier,
+    predictions: &Predictions,
     ids: &[String],
     rows: &[u64],
-    probs: &[Vec<f32>],
 ) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     {
@@ -674,18 +876,22 @@ pub fn predictions_csv(
             "row".to_string(),
             "predicted_type".to_string(),
             "probability".to_string(),
+            "auto".to_string(),
         ];
-        header.extend(classifier.classes.iter().map(|c| format!("p_{c}")));
+        header.extend(predictions.classes.iter().map(|c| format!("p_{c}")));
         w.write_record(&header)?;
-        for ((id, row), p) in ids.iter().zip(rows).zip(probs) {
-            let (best, prob) = argmax(p);
+        for (i, (id, row)) in ids.iter().zip(rows).enumerate() {
+            let (Some(p), Some(probs)) = (predictions.row(i), predictions.probs[i].as_ref()) else {
+                continue;
+            };
             let mut rec = vec![
                 ticketflow_ml::csv_safe::neutralize(id).into_owned(),
                 row.to_string(),
-                classifier.classes[best].clone(),
-                format!("{prob:.4}"),
+                p.class.to_string(),
+                format!("{:.4}", p.probability),
+                p.auto.to_string(),
             ];
-            rec.extend(p.iter().map(|x| format!("{x:.4}")));
+            rec.extend(probs.iter().map(|x| format!("{x:.4}")));
             w.write_record(&rec)?;
         }
         w.flush()?;

@@ -157,7 +157,7 @@ pub fn evaluate(classes: &[String], truth: &[usize], probs: &[Vec<f32>]) -> Eval
 }
 
 /// Index and value of the largest probability; the first wins ties, and NaN never wins.
-pub(crate) fn argmax(p: &[f32]) -> (usize, f32) {
+pub fn argmax(p: &[f32]) -> (usize, f32) {
     let mut best = (0, f32::NEG_INFINITY);
     for (i, &v) in p.iter().enumerate() {
         if v > best.1 {

@@ -78,6 +78,7 @@ mod lbfgs;
 mod lexical;
 pub mod logistic;
 mod metadata;
+pub mod routing;
 mod select;
 mod split;
 
@@ -91,12 +92,17 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use ticketflow_schemas::Ticket;
 
-pub use eval::{Averages, CALIBRATION_BINS, CalibrationBin, ClassMetrics, Evaluation, evaluate};
+pub use eval::{
+    Averages, CALIBRATION_BINS, CalibrationBin, ClassMetrics, Evaluation, argmax, evaluate,
+};
 pub use features::FeatureSet;
 pub use forest::ForestConfig;
 pub use lexical::LexicalConfig;
 pub use logistic::LogisticConfig;
-pub use select::{CandidateReport, TrainReport, cross_validate, train_and_select};
+pub use routing::{CurvePoint, ThresholdChoice};
+pub use select::{
+    CandidateReport, RoutingReport, SplitRows, TrainReport, cross_validate, train_and_select,
+};
 pub use split::{stratified_kfold, stratified_split};
 
 use features::{FeatureRows, Featurizer, precompute};
@@ -229,6 +235,11 @@ pub struct TrainConfig {
     /// Worker threads for cross-validation folds and forest trees; 0 uses all cores. Results do
     /// not depend on it.
     pub threads: usize,
+    /// Weighted precision the auto-routed tickets must reach; the confidence threshold that
+    /// gives the most coverage at it is chosen on out-of-fold predictions (see [`routing`]).
+    pub target_precision: f64,
+    /// Fewest out-of-fold tickets a threshold must route to count as evidence.
+    pub routing_min_rows: usize,
 }
 
 impl Default for TrainConfig {
@@ -244,6 +255,8 @@ impl Default for TrainConfig {
             forest: ForestConfig::default(),
             lexical: LexicalConfig::default(),
             threads: 0,
+            target_precision: 0.85,
+            routing_min_rows: 20,
         }
     }
 }
@@ -318,6 +331,23 @@ pub struct Classifier {
     pub features: FeatureSet,
     featurizer: Featurizer,
     model: Model,
+    /// Which predictions may be routed without a person; `None` on models trained before
+    /// routing existed (they route nothing).
+    #[serde(default)]
+    pub routing: Option<Routing>,
+}
+
+/// The confidence threshold for automatic routing, chosen at training time on out-of-fold
+/// predictions, and what it gave there.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Routing {
+    /// Tickets whose top-class probability is at least this are routed automatically; `None`
+    /// when no threshold reached the target precision (everything goes to people).
+    pub threshold: Option<f32>,
+    pub target_precision: f64,
+    /// Coverage and weighted precision at the threshold on the out-of-fold predictions.
+    pub oof_coverage: f64,
+    pub oof_precision: f64,
 }
 
 /// Labels turned into class indices, plus the per-example work shared by every fit on this data.
@@ -425,6 +455,7 @@ impl<'a> Dataset<'a> {
             features: cfg.features,
             featurizer,
             model,
+            routing: None,
         })
     }
 }
@@ -503,6 +534,12 @@ impl Classifier {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether a prediction with these class probabilities is routed automatically.
+    pub fn routes(&self, probs: &[f32]) -> bool {
+        let threshold = self.routing.as_ref().and_then(|r| r.threshold);
+        threshold.is_some_and(|t| argmax(probs).1 >= t)
     }
 
     /// Embedding length the model expects; 0 when it uses no embeddings.

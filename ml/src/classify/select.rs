@@ -15,8 +15,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::eval::{Evaluation, evaluate};
+use super::routing::{choose_threshold, routed_at};
 use super::split::{stratified_kfold, stratified_split};
-use super::{Classifier, ClassifyError, Dataset, Example, FeatureSet, ModelKind, TrainConfig};
+use super::{
+    Classifier, ClassifyError, Dataset, Example, FeatureSet, ModelKind, Routing, TrainConfig,
+};
 
 /// Cross-validation scores of one candidate model.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -49,6 +52,54 @@ pub struct TrainReport {
     pub split_seed: u64,
     /// Seconds to refit the chosen model on the train part.
     pub refit_seconds: f64,
+    /// The auto-routing threshold, chosen on the chosen model's out-of-fold predictions of the
+    /// train part, and how it did on the held-out part.
+    pub routing: RoutingReport,
+    /// Which rows went where; indices into the examples given to [`train_and_select`]. Not
+    /// serialised: the trainer uses it to score the current `latest` on the very same rows.
+    #[serde(skip)]
+    pub split: SplitRows,
+    /// Class probabilities of every example from a model that never saw it: the chosen
+    /// candidate's cross-validation fold for train rows, the refitted model for held-out rows.
+    /// In [`Classifier::classes`] order. Not serialised (one vector per ticket).
+    #[serde(skip)]
+    pub out_of_fold: Vec<Vec<f32>>,
+}
+
+/// Rows of a [`train_and_select`] call: the train part, the held-out part, and the test rows of
+/// each cross-validation fold (which together are the train part).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SplitRows {
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+    pub folds: Vec<Vec<usize>>,
+}
+
+/// The routing threshold and what it gives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RoutingReport {
+    pub target_precision: f64,
+    /// `None` when no threshold reached the target on the out-of-fold predictions.
+    pub threshold: Option<f32>,
+    /// On the out-of-fold predictions of the train part, where the threshold was chosen.
+    pub oof_coverage: f64,
+    pub oof_precision: f64,
+    /// On the held-out part, which the choice never saw.
+    pub holdout_coverage: f64,
+    pub holdout_precision: f64,
+    pub holdout_routed: usize,
+}
+
+impl RoutingReport {
+    /// What the classifier stores of it.
+    pub fn routing(&self) -> Routing {
+        Routing {
+            threshold: self.threshold,
+            target_precision: self.target_precision,
+            oof_coverage: self.oof_coverage,
+            oof_precision: self.oof_precision,
+        }
+    }
 }
 
 /// Seeded stratified train/test split; k-fold CV on the train part for every candidate; the best
@@ -78,8 +129,13 @@ pub fn train_and_select(
     }
 
     let mut cv = Vec::with_capacity(candidates.len());
+    let mut oof_by_candidate = Vec::with_capacity(candidates.len());
+    let mut folds = Vec::new();
     for &kind in &candidates {
-        cv.push(cross_validate_rows(&data, &train, kind, cfg)?);
+        let (report, oof, fold_rows) = cross_validate_rows(&data, &train, kind, cfg)?;
+        cv.push(report);
+        oof_by_candidate.push(oof);
+        folds = fold_rows;
     }
     let best = cv.iter().enumerate().fold(0, |best, (i, c)| {
         if c.mean_macro_f1 > cv[best].mean_macro_f1 {
@@ -91,9 +147,42 @@ pub fn train_and_select(
     let chosen = cv[best].kind;
 
     let started = Instant::now();
-    let model = data.fit(&train, chosen, cfg, cfg.worker_threads())?;
+    let mut model = data.fit(&train, chosen, cfg, cfg.worker_threads())?;
     let refit_seconds = started.elapsed().as_secs_f64();
-    let holdout = score(&data, &model, &test);
+    let test_probs = predict_rows(&data, &model, &test);
+    let test_truth: Vec<usize> = test.iter().map(|&r| data.y[r]).collect();
+    let holdout = evaluate(&data.classes, &test_truth, &test_probs);
+
+    // Every row's out-of-sample prediction: CV folds for the train part, the refit for the rest.
+    let mut out_of_fold = vec![Vec::new(); examples.len()];
+    for (row, p) in oof_by_candidate.swap_remove(best) {
+        out_of_fold[row] = p;
+    }
+    for (&row, p) in test.iter().zip(&test_probs) {
+        out_of_fold[row] = p.clone();
+    }
+    // The threshold comes from the train part's out-of-fold predictions only; the held-out rows
+    // then show whether it holds on tickets the choice never saw.
+    let train_probs: Vec<Vec<f32>> = train.iter().map(|&r| out_of_fold[r].clone()).collect();
+    let train_truth: Vec<usize> = train.iter().map(|&r| data.y[r]).collect();
+    let choice = choose_threshold(
+        &train_probs,
+        &train_truth,
+        cfg.target_precision,
+        cfg.routing_min_rows,
+    );
+    let threshold = choice.map(|c| c.threshold);
+    let on_test = routed_at(&test_probs, &test_truth, threshold);
+    let routing = RoutingReport {
+        target_precision: cfg.target_precision,
+        threshold,
+        oof_coverage: choice.map_or(0.0, |c| c.coverage),
+        oof_precision: choice.map_or(0.0, |c| c.precision),
+        holdout_coverage: on_test.coverage,
+        holdout_precision: on_test.precision,
+        holdout_routed: on_test.routed,
+    };
+    model.routing = Some(routing.routing());
     let report = TrainReport {
         chosen,
         features: cfg.features,
@@ -104,6 +193,13 @@ pub fn train_and_select(
         test_rows: test.len(),
         split_seed: cfg.seed,
         refit_seconds,
+        routing,
+        split: SplitRows {
+            train: train.clone(),
+            test: test.clone(),
+            folds,
+        },
+        out_of_fold,
     };
     Ok((model, report))
 }
@@ -119,8 +215,11 @@ pub fn cross_validate(
     validate(cfg)?;
     let data = Dataset::new(examples, labels, cfg)?;
     let rows: Vec<usize> = (0..examples.len()).collect();
-    cross_validate_rows(&data, &rows, kind, cfg)
+    cross_validate_rows(&data, &rows, kind, cfg).map(|(report, _, _)| report)
 }
+
+/// Out-of-fold predictions: `(dataset row, class probabilities)`.
+type OutOfFold = Vec<(usize, Vec<f32>)>;
 
 fn validate(cfg: &TrainConfig) -> Result<(), ClassifyError> {
     if cfg.folds < 2 {
@@ -159,13 +258,14 @@ fn usable_candidates(cfg: &TrainConfig) -> (Vec<ModelKind>, Vec<String>) {
     (usable, skipped)
 }
 
-/// k-fold CV restricted to `rows` of `data`; folds run in parallel.
+/// k-fold CV restricted to `rows` of `data`; folds run in parallel. Also returns every row's
+/// out-of-fold prediction and each fold's test rows (dataset indices).
 fn cross_validate_rows(
     data: &Dataset<'_>,
     rows: &[usize],
     kind: ModelKind,
     cfg: &TrainConfig,
-) -> Result<CandidateReport, ClassifyError> {
+) -> Result<(CandidateReport, OutOfFold, Vec<Vec<usize>>), ClassifyError> {
     let started = Instant::now();
     let labels: Vec<String> = rows
         .iter()
@@ -197,8 +297,8 @@ fn cross_validate_rows(
     let workers = threads.clamp(1, folds.len());
     let per_fold_threads = (threads / workers).max(1);
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Evaluation, ClassifyError>>>> =
-        Mutex::new(vec![None; folds.len()]);
+    type FoldOutcome = Result<(Evaluation, Vec<Vec<f32>>), ClassifyError>;
+    let results: Mutex<Vec<Option<FoldOutcome>>> = Mutex::new(vec![None; folds.len()]);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -207,9 +307,11 @@ fn cross_validate_rows(
                     let Some((train, test)) = folds.get(f) else {
                         break;
                     };
-                    let outcome = data
-                        .fit(train, kind, cfg, per_fold_threads)
-                        .map(|model| score(data, &model, test));
+                    let outcome = data.fit(train, kind, cfg, per_fold_threads).map(|model| {
+                        let probs = predict_rows(data, &model, test);
+                        let truth: Vec<usize> = test.iter().map(|&r| data.y[r]).collect();
+                        (evaluate(&data.classes, &truth, &probs), probs)
+                    });
                     if let Ok(mut slots) = results.lock() {
                         slots[f] = Some(outcome);
                     }
@@ -219,9 +321,14 @@ fn cross_validate_rows(
     });
     let slots = results.into_inner().unwrap_or_default();
     let mut evaluations = Vec::with_capacity(folds.len());
-    for slot in slots {
+    let mut out_of_fold = Vec::with_capacity(rows.len());
+    for (slot, (_, test)) in slots.into_iter().zip(&folds) {
         match slot {
-            Some(outcome) => evaluations.push(outcome?),
+            Some(outcome) => {
+                let (evaluation, probs) = outcome?;
+                evaluations.push(evaluation);
+                out_of_fold.extend(test.iter().copied().zip(probs));
+            }
             None => {
                 return Err(ClassifyError::InvalidConfig(
                     "a cross-validation worker panicked".into(),
@@ -239,7 +346,7 @@ fn cross_validate_rows(
         .iter()
         .map(|e| e.weighted_avg.precision)
         .collect();
-    Ok(CandidateReport {
+    let report = CandidateReport {
         kind,
         mean_macro_f1: mean_f1,
         std_macro_f1: variance.sqrt(),
@@ -247,14 +354,9 @@ fn cross_validate_rows(
         mean_weighted_precision: mean(&precision),
         fold_macro_f1: f1,
         seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-/// Evaluates `model` on `rows` of `data`.
-pub(crate) fn score(data: &Dataset<'_>, model: &Classifier, rows: &[usize]) -> Evaluation {
-    let probs = predict_rows(data, model, rows);
-    let truth: Vec<usize> = rows.iter().map(|&r| data.y[r]).collect();
-    evaluate(&data.classes, &truth, &probs)
+    };
+    let fold_rows = folds.into_iter().map(|(_, test)| test).collect();
+    Ok((report, out_of_fold, fold_rows))
 }
 
 /// Predictions for `rows` of `data`, reusing its precomputed n-gram counts.

@@ -8,14 +8,20 @@
 //! - **prediction drift**: `predicted_type`, when both sides have predictions;
 //! - **target drift**: `label`, when both sides have labels;
 //! - **quality**: accuracy, per-class metrics and confusion of the predictions against the
-//!   labels on each side, when both sides have both.
+//!   labels on each side, when both sides have both;
+//! - **coverage**: the share of tickets production routed automatically, per side.
+//!
+//! A side's predictions are production's (`predicted_type`) when it has them, else the run's own
+//! out-of-fold ones (`oof_predicted_type`, the first run of a data set); the report names which
+//! ([`PredictionSources`]). The current run's out-of-fold quality is reported beside
+//! production's as `challenger_quality`. In-sample predictions never enter the report.
 //!
 //! Embedding drift is computed by the caller (it needs the vectors, not the table) and passed in.
 
 use super::features::FeatureRow;
 use super::{
-    ColumnDrift, ColumnValues, DriftOptions, DriftReport, EmbeddingDrift, QualityComparison,
-    column_drift, dataset_drift,
+    ColumnDrift, ColumnValues, CoverageChange, DriftOptions, DriftReport, EmbeddingDrift,
+    PredictionSource, PredictionSources, QualityComparison, column_drift, dataset_drift,
 };
 use crate::classify::{Evaluation, evaluate};
 
@@ -94,6 +100,42 @@ pub fn prediction_quality(rows: &[FeatureRow], classes: &[String]) -> Evaluation
     evaluate(classes, &truth, &probs)
 }
 
+/// A side's rows with `predicted_type` set from the source the report uses, and that source;
+/// `None` when the side has neither production nor out-of-fold predictions on every row.
+fn with_predictions(rows: &[FeatureRow]) -> Option<(Vec<FeatureRow>, PredictionSource)> {
+    if all_have(rows, |r| !r.predicted_type.is_empty()) {
+        return Some((rows.to_vec(), PredictionSource::Production));
+    }
+    if all_have(rows, |r| !r.oof_predicted_type.is_empty()) {
+        let rows = rows
+            .iter()
+            .map(|r| FeatureRow {
+                predicted_type: r.oof_predicted_type.clone(),
+                predicted_probability: r.oof_probability,
+                ..r.clone()
+            })
+            .collect();
+        return Some((rows, PredictionSource::OutOfFold));
+    }
+    None
+}
+
+/// Share of rows routed automatically, over the rows that say.
+fn coverage(rows: &[FeatureRow]) -> Option<f64> {
+    let said: Vec<bool> = rows.iter().filter_map(|r| r.auto).collect();
+    (!said.is_empty()).then(|| said.iter().filter(|&&a| a).count() as f64 / said.len() as f64)
+}
+
+fn class_list<'a>(rows: impl Iterator<Item = &'a FeatureRow>) -> Vec<String> {
+    let mut classes: Vec<String> = rows
+        .flat_map(|r| [r.label.clone(), r.predicted_type.clone()])
+        .filter(|c| !c.is_empty())
+        .collect();
+    classes.sort();
+    classes.dedup();
+    classes
+}
+
 /// The whole report.
 pub fn compare(
     reference_name: &str,
@@ -109,32 +151,39 @@ pub fn compare(
         .filter_map(|c| compare_column(c, reference, current, opts))
         .collect();
     let dataset = dataset_drift(&columns, opts.drift_share);
-    fn predicted(r: &FeatureRow) -> bool {
-        !r.predicted_type.is_empty()
-    }
     fn labelled(r: &FeatureRow) -> bool {
         !r.label.is_empty()
     }
-    let prediction = (all_have(reference, predicted) && all_have(current, predicted))
-        .then(|| compare_column("predicted_type", reference, current, opts))
-        .flatten();
     let target = (all_have(reference, labelled) && all_have(current, labelled))
         .then(|| compare_column("label", reference, current, opts))
         .flatten();
-    let both = |r: &FeatureRow| predicted(r) && labelled(r);
-    let quality = (all_have(reference, both) && all_have(current, both)).then(|| {
-        let mut classes: Vec<String> = reference
-            .iter()
-            .chain(current)
-            .flat_map(|r| [r.label.clone(), r.predicted_type.clone()])
-            .collect();
-        classes.sort();
-        classes.dedup();
-        QualityComparison {
-            reference: prediction_quality(reference, &classes),
-            current: prediction_quality(current, &classes),
-        }
+    let sides = with_predictions(reference).zip(with_predictions(current));
+    let prediction = sides
+        .as_ref()
+        .and_then(|((r, _), (c, _))| compare_column("predicted_type", r, c, opts));
+    let predictions = sides.as_ref().map(|((_, r), (_, c))| PredictionSources {
+        reference: *r,
+        current: *c,
     });
+    let quality = sides
+        .as_ref()
+        .filter(|((r, _), (c, _))| all_have(r, labelled) && all_have(c, labelled))
+        .map(|((r, _), (c, _))| {
+            let classes = class_list(r.iter().chain(c));
+            QualityComparison {
+                reference: prediction_quality(r, &classes),
+                current: prediction_quality(c, &classes),
+            }
+        });
+    // The run's own out-of-fold quality, beside production's (when production's is shown).
+    let challenger_quality = (predictions.map(|p| p.current) == Some(PredictionSource::Production))
+        .then(|| with_oof_only(current))
+        .flatten()
+        .filter(|rows| all_have(rows, labelled))
+        .map(|rows| prediction_quality(&rows, &class_list(rows.iter())));
+    let coverage = coverage(reference)
+        .zip(coverage(current))
+        .map(|(reference, current)| CoverageChange { reference, current });
     DriftReport {
         reference: reference_name.to_string(),
         current: current_name.to_string(),
@@ -147,5 +196,20 @@ pub fn compare(
         prediction,
         target,
         quality,
+        predictions,
+        challenger_quality,
+        coverage,
     }
+}
+
+/// The rows with their out-of-fold predictions in place of production's, when every row has one.
+fn with_oof_only(rows: &[FeatureRow]) -> Option<Vec<FeatureRow>> {
+    let cleared: Vec<FeatureRow> = rows
+        .iter()
+        .map(|r| FeatureRow {
+            predicted_type: String::new(),
+            ..r.clone()
+        })
+        .collect();
+    with_predictions(&cleared).map(|(rows, _)| rows)
 }

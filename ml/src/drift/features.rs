@@ -4,6 +4,15 @@
 //! misbehave: how long the tickets are, which languages, queues and priorities they come in,
 //! how much of them is placeholders, and what the model predicted. `ticketflow features`
 //! writes it as CSV, so anyone can recompute the statistics elsewhere (Evidently included).
+//!
+//! Two kinds of prediction are kept, and never mixed up:
+//!
+//! - `predicted_type`, `predicted_probability`, `auto`: what **production** predicted, i.e. the
+//!   data set's `latest` model from *before* the run. That is what support saw, so prediction
+//!   drift, quality and auto-routing coverage are measured on it.
+//! - `oof_predicted_type`, `oof_probability`: the model trained on this run, each ticket
+//!   predicted by a fit that never saw it (its cross-validation fold, or the refit for held-out
+//!   rows). In-sample predictions of a freshly trained model would flatter it; these do not.
 
 use std::path::Path;
 
@@ -25,11 +34,20 @@ pub struct FeatureRow {
     pub has_subject: u8,
     /// Placeholder tokens (`<name>`, `<acc_num>` …) over all cleaned tokens.
     pub placeholder_share: f64,
-    /// Empty when the run has no predictions.
+    /// Production's prediction (the `latest` model before the run); empty when there was none.
     #[serde(default)]
     pub predicted_type: String,
     #[serde(default)]
     pub predicted_probability: Option<f64>,
+    /// Whether production routed the ticket automatically (its probability reached the
+    /// model's threshold); empty when there was no production model.
+    #[serde(default)]
+    pub auto: Option<bool>,
+    /// The run's own model, out of fold (labelled runs only).
+    #[serde(default)]
+    pub oof_predicted_type: String,
+    #[serde(default)]
+    pub oof_probability: Option<f64>,
     /// The `type` label, empty when the input had none.
     #[serde(default)]
     pub label: String,
@@ -50,8 +68,22 @@ fn or_unknown(v: &Option<String>) -> String {
         .to_string()
 }
 
-/// The feature row of a cleaned ticket, with the model's prediction when there is one.
-pub fn feature_row(t: &CleanTicket, prediction: Option<(&str, f32)>) -> FeatureRow {
+/// One model's prediction of one ticket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowPrediction<'a> {
+    pub class: &'a str,
+    pub probability: f32,
+    /// Whether the ticket is routed automatically.
+    pub auto: bool,
+}
+
+/// The feature row of a cleaned ticket, with production's prediction and the run's own
+/// out-of-fold prediction when there are such.
+pub fn feature_row(
+    t: &CleanTicket,
+    production: Option<RowPrediction<'_>>,
+    out_of_fold: Option<RowPrediction<'_>>,
+) -> FeatureRow {
     let words = t.text.split_whitespace().count();
     let tokens = t.tokens.len();
     FeatureRow {
@@ -67,8 +99,11 @@ pub fn feature_row(t: &CleanTicket, prediction: Option<(&str, f32)>) -> FeatureR
         } else {
             f64::from(t.placeholder_count) / tokens as f64
         },
-        predicted_type: prediction.map(|(p, _)| p.to_string()).unwrap_or_default(),
-        predicted_probability: prediction.map(|(_, prob)| f64::from(prob)),
+        predicted_type: production.map(|p| p.class.to_string()).unwrap_or_default(),
+        predicted_probability: production.map(|p| f64::from(p.probability)),
+        auto: production.map(|p| p.auto),
+        oof_predicted_type: out_of_fold.map(|p| p.class.to_string()).unwrap_or_default(),
+        oof_probability: out_of_fold.map(|p| f64::from(p.probability)),
         label: t.ticket_type.clone().unwrap_or_default(),
     }
 }
@@ -91,6 +126,8 @@ pub fn write_csv<W: std::io::Write>(out: W, rows: &[FeatureRow]) -> csv::Result<
             queue: neutralize(&row.queue).into_owned(),
             priority: neutralize(&row.priority).into_owned(),
             label: neutralize(&row.label).into_owned(),
+            predicted_type: neutralize(&row.predicted_type).into_owned(),
+            oof_predicted_type: neutralize(&row.oof_predicted_type).into_owned(),
             ..row.clone()
         };
         w.serialize(&safe)?;
@@ -143,7 +180,19 @@ mod tests {
 
     #[test]
     fn row_values_and_csv_round_trip() {
-        let row = feature_row(&ticket(), Some(("Incident", 0.8)));
+        let production = RowPrediction {
+            class: "Incident",
+            probability: 0.8,
+            auto: true,
+        };
+        let oof = RowPrediction {
+            class: "Problem",
+            probability: 0.5,
+            auto: false,
+        };
+        let row = feature_row(&ticket(), Some(production), Some(oof));
+        assert_eq!(row.auto, Some(true));
+        assert_eq!(row.oof_predicted_type, "Problem");
         assert_eq!(row.word_count, 6.0);
         assert_eq!(row.char_count, 34.0);
         assert_eq!(row.queue, "unknown");
@@ -155,6 +204,9 @@ mod tests {
             label: String::new(),
             predicted_type: String::new(),
             predicted_probability: None,
+            auto: None,
+            oof_predicted_type: String::new(),
+            oof_probability: None,
             ..row.clone()
         };
         write_csv(
@@ -164,5 +216,15 @@ mod tests {
         .expect("write");
         let back = read_csv(&path).expect("read");
         assert_eq!(back, vec![row, unlabelled]);
+    }
+
+    #[test]
+    fn tables_written_before_the_prediction_columns_still_read() {
+        let old = "id,char_count,word_count,language,queue,priority,has_subject,placeholder_share,predicted_type,predicted_probability,label\n\
+                   t1,10,2,en,IT,high,1,0.0,Incident,0.9,Incident\n";
+        let rows = read_csv_bytes(old.as_bytes()).expect("old table reads");
+        assert_eq!(rows[0].predicted_type, "Incident");
+        assert_eq!(rows[0].auto, None);
+        assert_eq!(rows[0].oof_predicted_type, "");
     }
 }

@@ -79,7 +79,10 @@ pub fn render_drift_report(report: &DriftReport) -> String {
         );
     }
     if let Some(quality) = &report.quality {
-        quality_section(&mut out, quality);
+        quality_section(&mut out, report, quality);
+    }
+    if report.coverage.is_some() || report.challenger_quality.is_some() {
+        routing_section(&mut out, report);
     }
     out.push_str("</main>\n");
     footer(&mut out);
@@ -506,16 +509,31 @@ fn single_column_section(out: &mut String, id: &str, title: &str, lead: &str, c:
     );
 }
 
-fn quality_section(out: &mut String, q: &QualityComparison) {
+/// Which predictions each side's quality and prediction drift use, in words.
+fn sources_sentence(report: &DriftReport) -> String {
+    match report.predictions {
+        Some(p) => format!(
+            "Predictions scored: reference — {}; current — {}. Never in-sample predictions.",
+            p.reference.describe(),
+            p.current.describe()
+        ),
+        None => "Predictions scored: not recorded.".to_string(),
+    }
+}
+
+fn quality_section(out: &mut String, report: &DriftReport, q: &QualityComparison) {
     let (r, c) = (&q.reference, &q.current);
-    out.push_str(
+    put!(
+        out,
         "<section class=\"card\" id=\"quality\" aria-labelledby=\"quality-h\">\n\
          <h2 id=\"quality-h\">Classification quality</h2>\n\
-         <p class=\"lead\">The reference model scored on each run's labelled tickets. A drop on \
-         the current run is what drift costs.</p>\n<div class=\"two\">\n<div>\n\
+         <p class=\"lead\">The predictions made on each run's labelled tickets, scored against \
+         the labels. A drop on the current run is what drift costs.</p>\n\
+         <p class=\"sources\">{}</p>\n<div class=\"two\">\n<div>\n\
          <h3>Headline metrics</h3>\n<table>\n<thead><tr><th scope=\"col\">Metric</th>\
          <th scope=\"col\" class=\"num\">Reference</th><th scope=\"col\" class=\"num\">Current</th>\
          <th scope=\"col\" class=\"num\">Change</th></tr></thead>\n<tbody>\n",
+        escape(&sources_sentence(report))
     );
     let rows: [(&str, f64, f64, bool); 8] = [
         ("Accuracy", r.accuracy, c.accuracy, true),
@@ -570,6 +588,47 @@ fn quality_section(out: &mut String, q: &QualityComparison) {
     out.push_str("<details><summary>Reference confusion matrix</summary>");
     confusion_matrix(out, r, "Reference confusion matrix");
     out.push_str("</details>\n</section>\n");
+}
+
+/// Auto-routing coverage on both sides, and the current run's own model out of fold beside
+/// production.
+fn routing_section(out: &mut String, report: &DriftReport) {
+    out.push_str(
+        "<section class=\"card\" id=\"routing\" aria-labelledby=\"routing-h\">\n\
+         <h2 id=\"routing-h\">Auto-routing and the new model</h2>\n<table>\n<thead><tr>\
+         <th scope=\"col\">Measure</th><th scope=\"col\" class=\"num\">Reference</th>\
+         <th scope=\"col\" class=\"num\">Current</th><th scope=\"col\" class=\"num\">Change</th>\
+         </tr></thead>\n<tbody>\n",
+    );
+    if let Some(cov) = report.coverage {
+        put!(
+            out,
+            "<tr><th scope=\"row\">Coverage: share routed automatically by production</th>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            num(cov.reference),
+            num(cov.current),
+            delta(cov.current - cov.reference, true)
+        );
+    }
+    if let (Some(ch), Some(q)) = (&report.challenger_quality, &report.quality) {
+        put!(
+            out,
+            "<tr><th scope=\"row\">Macro F1 on the current run: production vs the run's own \
+             model out of fold</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td></tr>\n",
+            num(q.current.macro_avg.f1),
+            num(ch.macro_avg.f1),
+            delta(ch.macro_avg.f1 - q.current.macro_avg.f1, true)
+        );
+    } else if let Some(ch) = &report.challenger_quality {
+        put!(
+            out,
+            "<tr><th scope=\"row\">Macro F1 of the run's own model, out of fold</th>\
+             <td class=\"num\"></td><td class=\"num\">{}</td><td></td></tr>\n",
+            num(ch.macro_avg.f1)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
 /// A signed change with an arrow word, coloured by whether it is an improvement.

@@ -138,8 +138,51 @@ pub struct DriftReport {
     pub prediction: Option<ColumnDrift>,
     /// Drift of the label distribution, when both sides have labels.
     pub target: Option<ColumnDrift>,
-    /// Classification quality of the reference model on each side, when labels exist.
+    /// Classification quality of the predictions on each side, when labels exist.
     pub quality: Option<QualityComparison>,
+    /// Whose predictions the prediction-drift and quality sections use, per side.
+    #[serde(default)]
+    pub predictions: Option<PredictionSources>,
+    /// The current run's own model, out of fold, against its labels: shown beside production's
+    /// quality, never instead of it.
+    #[serde(default)]
+    pub challenger_quality: Option<crate::classify::Evaluation>,
+    /// Share of tickets production routed automatically, per side.
+    #[serde(default)]
+    pub coverage: Option<CoverageChange>,
+}
+
+/// Where a side's predictions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionSource {
+    /// The data set's `latest` model from before the run: what production predicted.
+    Production,
+    /// The run's own model, each ticket predicted by a fit that never saw it. Used for a side
+    /// that had no production model (the first run of a data set).
+    OutOfFold,
+}
+
+impl PredictionSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            PredictionSource::Production => "production (the latest model before the run)",
+            PredictionSource::OutOfFold => "the run's own model, out of fold",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PredictionSources {
+    pub reference: PredictionSource,
+    pub current: PredictionSource,
+}
+
+/// Auto-routing coverage on each side.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CoverageChange {
+    pub reference: f64,
+    pub current: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,157 @@
+//! The drift report's quality must never come from in-sample predictions.
+//!
+//! A labelled run whose labels are noise: a model can memorise its own training rows (in-sample
+//! macro-F1 near 1) but cannot predict anything it did not see (out of fold, near chance). The
+//! trainer's pieces, as `Trainer::process` chains them (`train_run` on a real file store, then
+//! `feature_table`, then `compare`), must report the out-of-fold number. Feeding the freshly
+//! trained model's in-sample predictions into the table, as the first round did, fails this test.
+
+use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
+use ticketflow_ml::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
+use ticketflow_ml::drift::DriftOptions;
+use ticketflow_ml::drift::compare::compare;
+use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
+use ticketflow_workers::registry::QualityGate;
+use ticketflow_workers::trainer::{example, feature_table, train_run};
+
+const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
+
+/// xorshift, so the test needs no extra crate.
+fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed.max(1);
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// Tickets whose words are their own (so a model can memorise them) and whose labels are noise.
+fn noisy_run(n: usize) -> Vec<(CleanTicket, Vec<f32>)> {
+    let mut next = rng(11);
+    (0..n)
+        .map(|i| {
+            let tokens: Vec<String> = (0..6).map(|_| format!("w{}", next() % 5_000)).collect();
+            let mut v: Vec<f32> = (0..384)
+                .map(|_| (next() % 1_000) as f32 / 1_000.0 - 0.5)
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            let ticket = CleanTicket {
+                id: format!("t{i}"),
+                row: i as u64 + 1,
+                text: tokens.join(" "),
+                tokens,
+                language: Some("en".into()),
+                language_source: "given".into(),
+                ticket_type: Some(CLASSES[(next() % 4) as usize].to_string()),
+                queue: Some("IT".into()),
+                priority: Some("medium".into()),
+                has_subject: true,
+                placeholder_count: 0,
+            };
+            (ticket, v)
+        })
+        .collect()
+}
+
+#[test]
+fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&StoreConfig {
+        url: format!("file://{}", dir.path().display()),
+        s3: S3Options::default(),
+    })
+    .expect("store");
+    let tickets = noisy_run(400);
+    let manifest = RunManifest {
+        run_id: "run-noise".into(),
+        input: "noise.csv".into(),
+        input_digest: "d".into(),
+        created_at_ms: 0,
+        shard_size: 400,
+        shard_count: 1,
+        tickets: 400,
+        quarantined: 0,
+        quarantine_key: None,
+        labelled: true,
+        embed_input: "normalized".into(),
+        dataset: "default".into(),
+    };
+    let progress = RunProgress::new("run-noise", 1, 0);
+    let cfg = TrainConfig {
+        features: FeatureSet::parse("embeddings+lexical").expect("features"),
+        candidates: vec![ModelKind::LogisticRegression],
+        folds: 3,
+        ..TrainConfig::default()
+    };
+    let gate = QualityGate {
+        min_macro_f1: 0.0,
+        tolerance: 1.0,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = rt
+        .block_on(train_run(
+            &store,
+            "run-noise",
+            &manifest,
+            &progress,
+            &tickets,
+            &cfg,
+            gate,
+            None,
+        ))
+        .expect("train");
+    let classifier = outcome.classifier.expect("trained");
+
+    // In sample, the model looks excellent: that is what must not be reported.
+    let examples: Vec<Example> = tickets.iter().map(|(t, v)| example(t, v.clone())).collect();
+    let truth: Vec<usize> = tickets
+        .iter()
+        .map(|(t, _)| {
+            let label = t.ticket_type.as_deref().unwrap_or_default();
+            classifier
+                .classes
+                .iter()
+                .position(|c| c == label)
+                .expect("class")
+        })
+        .collect();
+    let in_sample = evaluate(
+        &classifier.classes,
+        &truth,
+        &classifier.predict_proba_batch(&examples),
+    )
+    .macro_avg
+    .f1;
+
+    let table = feature_table(&tickets, None, outcome.out_of_fold.as_ref());
+    let report = compare(
+        "reference",
+        &table,
+        "current",
+        &table,
+        None,
+        &DriftOptions::default(),
+        0,
+    );
+    let reported = report
+        .quality
+        .as_ref()
+        .expect("quality from out-of-fold predictions")
+        .current
+        .macro_avg
+        .f1;
+    assert!(
+        in_sample > 0.8,
+        "the model memorises its rows (in-sample {in_sample:.3}), or this test proves nothing"
+    );
+    assert!(
+        reported < 0.45,
+        "reported quality {reported:.3} is not out of fold (labels are noise; in-sample {in_sample:.3})"
+    );
+}
