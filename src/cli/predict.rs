@@ -75,7 +75,6 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             queue,
             priority,
             language,
-            ..Example::default()
         })
         .collect();
     let predictions = Predictions::of(&classifier, &model_run, &examples);

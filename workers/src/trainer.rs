@@ -257,7 +257,6 @@ pub fn example(t: &CleanTicket, embedding: Vec<f32>) -> Example {
         queue: t.queue.clone(),
         priority: t.priority.clone(),
         language: t.language.clone(),
-        ..Example::default()
     }
 }
 

@@ -44,7 +44,6 @@ fn data(n: usize, seed: u64) -> (Vec<Example>, Vec<String>) {
             queue: Some(["IT", "Billing"][i % 2].to_string()),
             priority: Some("medium".into()),
             language: Some("en".into()),
-            ..Example::default()
         });
         labels.push(CLASSES[c].to_string());
     }
