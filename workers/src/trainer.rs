@@ -78,6 +78,10 @@ pub struct RunSummary {
     /// Drift against the reference run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSummary>,
+    /// What production (the data set's `latest` before the run) routed automatically on this
+    /// run, labelled or not; `None` when the data set had no model yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub production_routing: Option<RoutingSummary>,
     /// Store key of the exploratory profile (`profile.html`; `profile.json` beside it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile_html: Option<String>,
@@ -300,6 +304,17 @@ impl Predictions {
         })
     }
 
+    /// Coverage of the model's routing over these tickets.
+    pub fn routing_summary(&self) -> RoutingSummary {
+        let routed = self.routed();
+        RoutingSummary {
+            threshold: self.threshold,
+            target_precision: self.target_precision,
+            coverage: routed as f64 / self.probs.len().max(1) as f64,
+            routed,
+        }
+    }
+
     /// Tickets routed automatically.
     pub fn routed(&self) -> usize {
         (0..self.probs.len())
@@ -405,6 +420,7 @@ impl StageWorker for Trainer {
         let production = champion
             .as_ref()
             .map(|c| Predictions::of(&c.classifier, &c.run_id, &examples));
+        summary.production_routing = production.as_ref().map(|p| p.routing_summary());
         let mut out_of_fold = None;
         if manifest.labelled {
             let outcome = train_run(
@@ -821,19 +837,13 @@ impl Trainer {
             })
             .collect();
         counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-        let routed = production.routed();
         Ok(PredictionSummary {
             error: None,
             model_run: Some(production.model_run.clone()),
             predicted: tickets.len(),
             file: Some(key),
             counts,
-            routing: Some(RoutingSummary {
-                threshold: production.threshold,
-                target_precision: production.target_precision,
-                coverage: routed as f64 / tickets.len().max(1) as f64,
-                routed,
-            }),
+            routing: Some(production.routing_summary()),
         })
     }
 }
@@ -935,6 +945,7 @@ pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
         model: None,
         predictions: None,
         drift: None,
+        production_routing: None,
         profile_html: None,
     }
 }
