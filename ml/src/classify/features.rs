@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::lexical::{LexicalConfig, LexicalEncoder, NgramCounts, count_ngrams};
+use super::lexical::{LexicalConfig, LexicalEncoder, NgramCounts, count_example};
 use super::metadata::MetadataEncoder;
 use super::{ClassifyError, Example};
 
@@ -171,10 +171,7 @@ pub(crate) fn precompute(
     lexical: &LexicalConfig,
 ) -> Vec<NgramCounts> {
     if features.lexical {
-        examples
-            .iter()
-            .map(|e| count_ngrams(&e.tokens, lexical))
-            .collect()
+        examples.iter().map(|e| count_example(e, lexical)).collect()
     } else {
         Vec::new()
     }
@@ -280,7 +277,7 @@ impl Featurizer {
             if let Some(lexical) = &self.lexical {
                 let sparse = match counts.and_then(|c| c.get(r)) {
                     Some(c) => lexical.transform(c),
-                    None => lexical.transform(&count_ngrams(&example.tokens, &lexical.config)),
+                    None => lexical.transform(&count_example(example, &lexical.config)),
                 };
                 for (col, v) in sparse {
                     out.indices.push(col);

@@ -1,53 +1,115 @@
 //! Lexical features: hashed word and character n-grams, weighted by TF-IDF.
 //!
 //! This is the classic text-classification representation, and on ticket type it is strong: words
-//! such as "outage", "request", "since yesterday" say a lot about Incident vs Request. Two views of
-//! the cleaned tokens ([`PreparedText::tokens`](crate::text::PreparedText::tokens)) are used:
+//! such as "outage", "request", "since yesterday" say a lot about Incident vs Request.
+//!
+//! **Which words.** [`LexicalSource`] picks the word sequence the n-grams are built from:
+//!
+//! - [`Tokens`](LexicalSource::Tokens): the cleaned tokens
+//!   ([`PreparedText::tokens`](crate::text::PreparedText::tokens)): lowercased, punctuation and
+//!   the language's stop words removed;
+//! - [`Text`](LexicalSource::Text): the ticket's text ([`Example::text`]) split into lowercase
+//!   words by the same [`tokenize`](crate::text::tokenize), but with the stop words *kept*. Words
+//!   such as "not", "since", "again", "please" and "can you" are stop words, yet they are exactly
+//!   what tells a recurring Problem from an Incident or a Request; and a stop-word list applied in
+//!   the wrong language (a ticket labelled `de` but written in English) cannot strip the wrong
+//!   words.
+//!
+//! **Which n-grams.** Two views of those words are used:
 //!
 //! - **word n-grams**: unigrams and bigrams (`printer`, `printer offline`);
-//! - **character n-grams** of 3–5 characters inside each token, padded with a space on both sides
+//! - **character n-grams** of 3–5 characters inside each word, padded with a space on both sides
 //!   (scikit-learn's `char_wb`): ` druc`, `cker `. They match inflections and German compounds
 //!   (`Druckerproblem` shares n-grams with `Drucker`) and survive typos.
 //!
 //! Each n-gram is **hashed** into one of `2^hash_bits` buckets (FNV-1a, a fixed function, so
 //! bucket numbers never change between runs, machines or Rust versions). Hashing means no
 //! vocabulary has to be built before counting, and memory is bounded whatever the input. Fitting
-//! then keeps only the buckets that occur in the training data, with their document frequency:
-//! a bucket never seen in training would get a zero weight anyway, so dropping it changes no
-//! prediction and keeps the serialised model small.
+//! then keeps only the buckets that occur in at least `min_df` training documents, with their
+//! document frequency: a bucket never seen in training would get a zero weight anyway, so dropping
+//! it changes no prediction and keeps the serialised model small.
 //!
-//! Weights are sublinear TF × smoothed IDF, `(1 + ln tf) × (ln((1 + n) / (1 + df)) + 1)`, as
-//! scikit-learn's `TfidfVectorizer(sublinear_tf=True)`. Words and characters are each
-//! L2-normalised and scaled by `1/√2`, so the lexical block as a whole has unit length and
-//! neither view drowns the other (a ticket has many more character n-grams than words).
+//! **Weights** are TF × smoothed IDF, as scikit-learn's `TfidfVectorizer`: TF is sublinear,
+//! `1 + ln tf`, or the raw count ([`LexicalConfig::sublinear_tf`]); IDF is
+//! `ln((1 + n) / (1 + df)) + 1`, or 1 when [`LexicalConfig::idf`] is off. Words and characters
+//! are each L2-normalised and scaled by `1/√2`, so the lexical block as a whole has unit length
+//! and neither view drowns the other (a ticket has many more character n-grams than words).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-/// How tokens become lexical features.
+use super::Example;
+use crate::text::tokenize;
+
+/// Where the lexical features take their words from (see the [module docs](self)).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum LexicalSource {
+    /// [`Example::tokens`]: the cleaned tokens, stop words removed. What every model stored
+    /// before the choice existed used, hence the serde default.
+    #[default]
+    Tokens,
+    /// [`Example::text`], lowercased and split into words with the stop words kept. An example
+    /// without text falls back to its tokens.
+    Text,
+}
+
+impl LexicalSource {
+    /// `"tokens"` or `"text"`, as serialised.
+    pub fn name(self) -> &'static str {
+        match self {
+            LexicalSource::Tokens => "tokens",
+            LexicalSource::Text => "text",
+        }
+    }
+}
+
+/// How tickets become lexical features.
+///
+/// `Default` is the configuration chosen on the dev data (`ml/benches/accuracy.rs`). Fields added
+/// after models were first stored (`source`, `sublinear_tf`, `idf`) deserialise, when missing,
+/// to the behaviour those models were trained with, not to today's default: a stored model must
+/// featurise exactly as it did when it was fitted.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(default)]
 pub struct LexicalConfig {
+    /// The words the n-grams are built from.
+    #[serde(default = "LexicalSource::default")]
+    pub source: LexicalSource,
     /// Buckets per view are `2^hash_bits`. 18 bits (262,144) keeps collisions rare for the few
     /// hundred thousand distinct n-grams of a ticket corpus.
     pub hash_bits: u8,
     /// Longest word n-gram: 1 = unigrams, 2 = unigrams and bigrams.
     pub word_ngram_max: usize,
-    /// Character n-gram lengths `(min, max)` inside tokens; `None` uses words only (the classic
+    /// Character n-gram lengths `(min, max)` inside words; `None` uses words only (the classic
     /// TF-IDF baseline).
     pub char_ngrams: Option<(usize, usize)>,
     /// Buckets seen in fewer training documents than this are dropped (noise, typos, ids).
     pub min_df: u32,
+    /// Term frequency as `1 + ln(count)` (true) or the raw count (false). Sublinear TF stops a
+    /// word repeated five times from counting five times as much.
+    #[serde(default = "yes")]
+    pub sublinear_tf: bool,
+    /// Multiply by the smoothed inverse document frequency (true), or weigh every n-gram alike.
+    #[serde(default = "yes")]
+    pub idf: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for LexicalConfig {
     fn default() -> Self {
         Self {
+            source: LexicalSource::Tokens,
             hash_bits: 18,
             word_ngram_max: 2,
             char_ngrams: Some((3, 5)),
             min_df: 2,
+            sublinear_tf: true,
+            idf: true,
         }
     }
 }
@@ -62,7 +124,17 @@ pub(crate) struct NgramCounts {
     pub chars: Vec<(u32, f32)>,
 }
 
-/// Counts the hashed n-grams of one document's tokens.
+/// Counts the hashed n-grams of one example, from the words its `config.source` names.
+pub(crate) fn count_example(example: &Example, config: &LexicalConfig) -> NgramCounts {
+    match config.source {
+        LexicalSource::Text if !example.text.trim().is_empty() => {
+            count_ngrams(&tokenize(&example.text), config)
+        }
+        _ => count_ngrams(&example.tokens, config),
+    }
+}
+
+/// Counts the hashed n-grams of one document's words.
 pub(crate) fn count_ngrams(tokens: &[String], config: &LexicalConfig) -> NgramCounts {
     let mask = bucket_mask(config.hash_bits);
     let mut words = HashMap::new();
@@ -163,7 +235,14 @@ struct Vocabulary {
 }
 
 impl Vocabulary {
-    fn fit<'a>(docs: impl Iterator<Item = &'a [(u32, f32)]>, n_docs: usize, min_df: u32) -> Self {
+    /// Keeps the buckets in at least `min_df` of the `n_docs` documents, with their smoothed IDF
+    /// (or 1 for all when `use_idf` is false).
+    fn fit<'a>(
+        docs: impl Iterator<Item = &'a [(u32, f32)]>,
+        n_docs: usize,
+        min_df: u32,
+        use_idf: bool,
+    ) -> Self {
         let mut df: HashMap<u32, u32> = HashMap::new();
         for doc in docs {
             for &(bucket, _) in doc {
@@ -180,17 +259,35 @@ impl Vocabulary {
             buckets: kept.iter().map(|&(b, _)| b).collect(),
             idf: kept
                 .iter()
-                .map(|&(_, d)| (((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0) as f32)
+                .map(|&(_, d)| {
+                    if use_idf {
+                        (((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0) as f32
+                    } else {
+                        1.0
+                    }
+                })
                 .collect(),
         }
     }
 
     /// Appends the document's TF-IDF entries, L2-normalised then scaled, with indices offset.
-    fn transform(&self, doc: &[(u32, f32)], offset: u32, scale: f32, out: &mut Vec<(u32, f32)>) {
+    fn transform(
+        &self,
+        doc: &[(u32, f32)],
+        offset: u32,
+        scale: f32,
+        sublinear_tf: bool,
+        out: &mut Vec<(u32, f32)>,
+    ) {
         let start = out.len();
         for &(bucket, count) in doc {
             if let Ok(i) = self.buckets.binary_search(&bucket) {
-                out.push((offset + i as u32, (1.0 + count.ln()) * self.idf[i]));
+                let tf = if sublinear_tf {
+                    1.0 + count.ln()
+                } else {
+                    count
+                };
+                out.push((offset + i as u32, tf * self.idf[i]));
             }
         }
         let norm = out[start..].iter().map(|&(_, v)| v * v).sum::<f32>().sqrt();
@@ -208,8 +305,18 @@ impl LexicalEncoder {
         let n = docs.len();
         LexicalEncoder {
             config: config.clone(),
-            words: Vocabulary::fit(docs.iter().map(|d| d.words.as_slice()), n, config.min_df),
-            chars: Vocabulary::fit(docs.iter().map(|d| d.chars.as_slice()), n, config.min_df),
+            words: Vocabulary::fit(
+                docs.iter().map(|d| d.words.as_slice()),
+                n,
+                config.min_df,
+                config.idf,
+            ),
+            chars: Vocabulary::fit(
+                docs.iter().map(|d| d.chars.as_slice()),
+                n,
+                config.min_df,
+                config.idf,
+            ),
         }
     }
 
@@ -225,9 +332,16 @@ impl LexicalEncoder {
             + usize::from(!self.chars.buckets.is_empty());
         let scale = 1.0 / (views.max(1) as f32).sqrt();
         let mut out = Vec::with_capacity(doc.words.len() + doc.chars.len());
-        self.words.transform(&doc.words, 0, scale, &mut out);
-        self.chars
-            .transform(&doc.chars, self.words.buckets.len() as u32, scale, &mut out);
+        let sublinear = self.config.sublinear_tf;
+        self.words
+            .transform(&doc.words, 0, scale, sublinear, &mut out);
+        self.chars.transform(
+            &doc.chars,
+            self.words.buckets.len() as u32,
+            scale,
+            sublinear,
+            &mut out,
+        );
         out
     }
 }
@@ -349,5 +463,85 @@ mod tests {
             1,
             "only `a` is in two documents"
         );
+    }
+
+    #[test]
+    fn text_source_keeps_stop_words_and_falls_back_to_tokens() {
+        let config = LexicalConfig {
+            word_ngram_max: 1,
+            ..words_only()
+        };
+        let text = Example {
+            tokens: tokens("printer broken"),
+            text: "The printer is NOT broken!".into(),
+            ..Example::default()
+        };
+        let from_tokens = count_example(&text, &config);
+        assert_eq!(
+            from_tokens,
+            count_ngrams(&tokens("printer broken"), &config)
+        );
+        let text_config = LexicalConfig {
+            source: LexicalSource::Text,
+            ..config.clone()
+        };
+        // Lowercased, punctuation dropped, stop words kept.
+        assert_eq!(
+            count_example(&text, &text_config),
+            count_ngrams(&tokens("the printer is not broken"), &config)
+        );
+        let no_text = Example {
+            text: "  ".into(),
+            ..text.clone()
+        };
+        assert_eq!(count_example(&no_text, &text_config), from_tokens);
+    }
+
+    #[test]
+    fn raw_tf_and_no_idf_change_the_weights() {
+        let base = LexicalConfig {
+            word_ngram_max: 1,
+            ..words_only()
+        };
+        let docs: Vec<NgramCounts> = ["a a a a b", "b c"]
+            .iter()
+            .map(|s| count_ngrams(&tokens(s), &base))
+            .collect();
+        let refs: Vec<&NgramCounts> = docs.iter().collect();
+        // Values of document 0 sorted ascending: `b` (in both documents) below `a`.
+        let weights = |config: &LexicalConfig| {
+            let mut v: Vec<f32> = LexicalEncoder::fit(&refs, config)
+                .transform(&docs[0])
+                .iter()
+                .map(|&(_, v)| v)
+                .collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        let ratio = |v: Vec<f32>| v[1] / v[0];
+        let idf_a = ((3.0f32 / 2.0).ln() + 1.0) / ((3.0f32 / 3.0).ln() + 1.0);
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+        assert!(close(ratio(weights(&base)), (1.0 + 4f32.ln()) * idf_a));
+        let raw = LexicalConfig {
+            sublinear_tf: false,
+            ..base.clone()
+        };
+        assert!(close(ratio(weights(&raw)), 4.0 * idf_a));
+        let raw_no_idf = LexicalConfig { idf: false, ..raw };
+        assert!(close(ratio(weights(&raw_no_idf)), 4.0));
+    }
+
+    #[test]
+    fn configs_stored_before_the_new_fields_keep_their_behaviour() {
+        // A lexical config as serialised before `source`, `sublinear_tf` and `idf` existed.
+        let old = r#"{"hash_bits":18,"word_ngram_max":2,"char_ngrams":[3,5],"min_df":2}"#;
+        let config: LexicalConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(config.source, LexicalSource::Tokens);
+        assert!(config.sublinear_tf);
+        assert!(config.idf);
+        let round_trip: LexicalConfig =
+            serde_json::from_str(&serde_json::to_string(&LexicalConfig::default()).unwrap())
+                .unwrap();
+        assert_eq!(round_trip, LexicalConfig::default());
     }
 }

@@ -98,6 +98,7 @@ mod tests {
             queue: queue.map(str::to_owned),
             priority: priority.map(str::to_owned),
             language: language.map(str::to_owned),
+            ..Example::default()
         }
     }
 

@@ -97,7 +97,7 @@ pub use eval::{
 };
 pub use features::FeatureSet;
 pub use forest::ForestConfig;
-pub use lexical::LexicalConfig;
+pub use lexical::{LexicalConfig, LexicalSource};
 pub use logistic::LogisticConfig;
 pub use routing::{CurvePoint, ThresholdChoice};
 pub use select::{
@@ -118,6 +118,13 @@ pub struct Example {
     pub embedding: Vec<f32>,
     /// Cleaned tokens, as [`PreparedText::tokens`](crate::text::PreparedText::tokens).
     pub tokens: Vec<String>,
+    /// The ticket's text with case and stop words kept: subject and body, lightly normalised
+    /// ([`PreparedText::normalized`](crate::text::PreparedText::normalized), the pipeline's
+    /// `CleanTicket::text`). The lexical features read it when
+    /// [`LexicalConfig::source`] is [`LexicalSource::Text`]; empty (as in examples stored before
+    /// it existed) falls back to `tokens`.
+    #[serde(default)]
+    pub text: String,
     pub queue: Option<String>,
     pub priority: Option<String>,
     /// ISO 639-1 code, as [`PreparedText::language`](crate::text::PreparedText::language).
@@ -133,14 +140,15 @@ impl Example {
         }
     }
 
-    /// Builds the example for a ticket: prepares its text (tokens, language settled as
-    /// [`text::prepare`](crate::text::prepare) does) and attaches its embedding.
+    /// Builds the example for a ticket: prepares its text (normalised text, tokens, language
+    /// settled as [`text::prepare`](crate::text::prepare) does) and attaches its embedding.
     pub fn from_ticket(ticket: &Ticket, embedding: Vec<f32>) -> Self {
         let prepared =
             crate::text::prepare(&ticket.subject, &ticket.body, ticket.language.as_deref());
         Example {
             embedding,
             tokens: prepared.tokens,
+            text: prepared.normalized,
             queue: ticket.queue.clone(),
             priority: ticket.priority.clone(),
             language: prepared.language,

@@ -62,6 +62,7 @@ fn synthetic_with_signal(n: usize, seed: u64, signal: f32) -> (Vec<Example>, Vec
             queue: Some(QUEUES[rng.usize(..QUEUES.len())].to_owned()),
             priority: Some(["low", "medium", "high"][rng.usize(..3)].to_owned()),
             language: Some(if rng.bool() { "en" } else { "de" }.to_owned()),
+            ..Example::default()
         });
         labels.push(CLASSES[class].to_owned());
     }
