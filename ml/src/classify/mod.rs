@@ -71,6 +71,7 @@
 //! A fitted classifier is plain serde data (the featuriser's vocabularies and IDF, and the model's
 //! parameters), so it round-trips through JSON or MessagePack and predicts identically afterwards.
 
+mod calibrate;
 mod eval;
 mod features;
 pub mod forest;
@@ -92,6 +93,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use ticketflow_schemas::Ticket;
 
+pub use calibrate::{apply_temperature, fit_temperature, log_loss};
 pub use eval::{
     Averages, CALIBRATION_BINS, CalibrationBin, ClassMetrics, Evaluation, argmax, evaluate,
 };
@@ -99,9 +101,10 @@ pub use features::FeatureSet;
 pub use forest::ForestConfig;
 pub use lexical::{LexicalConfig, LexicalSource};
 pub use logistic::LogisticConfig;
-pub use routing::{CurvePoint, ThresholdChoice};
+pub use routing::{CurvePoint, ThresholdChoice, choose_threshold, precision_coverage_curve};
 pub use select::{
-    CandidateReport, RoutingReport, SplitRows, TrainReport, cross_validate, train_and_select,
+    CandidateReport, CrossValidation, RoutingReport, SplitRows, TrainReport, cross_validate,
+    cross_validate_oof, train_and_select,
 };
 pub use split::{stratified_kfold, stratified_split};
 

@@ -36,6 +36,22 @@ pub struct CandidateReport {
     pub seconds: f64,
 }
 
+/// A cross-validation with its out-of-fold predictions: every row predicted once, by the model
+/// of the fold that held it out. These are honest predictions for all rows, what calibration
+/// and threshold choice need.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CrossValidation {
+    pub report: CandidateReport,
+    /// Class labels; probability vectors and `truth` follow this order.
+    pub classes: Vec<String>,
+    /// `probs[i]`: row `i`'s predicted distribution over `classes`.
+    pub probs: Vec<Vec<f32>>,
+    /// `truth[i]`: row `i`'s class index.
+    pub truth: Vec<usize>,
+    /// `fold[i]`: the fold that held row `i` out.
+    pub fold: Vec<usize>,
+}
+
 /// What [`train_and_select`] did and how the chosen model scored.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TrainReport {
@@ -132,10 +148,16 @@ pub fn train_and_select(
     let mut oof_by_candidate = Vec::with_capacity(candidates.len());
     let mut folds = Vec::new();
     for &kind in &candidates {
-        let (report, oof, fold_rows) = cross_validate_rows(&data, &train, kind, cfg)?;
-        cv.push(report);
-        oof_by_candidate.push(oof);
-        folds = fold_rows;
+        let cross = cross_validate_rows(&data, &train, kind, cfg)?;
+        cv.push(cross.report.clone());
+        if folds.is_empty() {
+            // Every candidate uses the same seeded folds: keep them once, as dataset rows.
+            folds = vec![Vec::new(); cfg.folds];
+            for (position, &fold) in cross.fold.iter().enumerate() {
+                folds[fold].push(train[position]);
+            }
+        }
+        oof_by_candidate.push(cross.probs);
     }
     let best = cv.iter().enumerate().fold(0, |best, (i, c)| {
         if c.mean_macro_f1 > cv[best].mean_macro_f1 {
@@ -155,7 +177,7 @@ pub fn train_and_select(
 
     // Every row's out-of-sample prediction: CV folds for the train part, the refit for the rest.
     let mut out_of_fold = vec![Vec::new(); examples.len()];
-    for (row, p) in oof_by_candidate.swap_remove(best) {
+    for (&row, p) in train.iter().zip(oof_by_candidate.swap_remove(best)) {
         out_of_fold[row] = p;
     }
     for (&row, p) in test.iter().zip(&test_probs) {
@@ -212,14 +234,21 @@ pub fn cross_validate(
     kind: ModelKind,
     cfg: &TrainConfig,
 ) -> Result<CandidateReport, ClassifyError> {
+    cross_validate_oof(examples, labels, kind, cfg).map(|cv| cv.report)
+}
+
+/// [`cross_validate`], keeping the out-of-fold predictions (indexed like `examples`).
+pub fn cross_validate_oof(
+    examples: &[Example],
+    labels: &[String],
+    kind: ModelKind,
+    cfg: &TrainConfig,
+) -> Result<CrossValidation, ClassifyError> {
     validate(cfg)?;
     let data = Dataset::new(examples, labels, cfg)?;
     let rows: Vec<usize> = (0..examples.len()).collect();
-    cross_validate_rows(&data, &rows, kind, cfg).map(|(report, _, _)| report)
+    cross_validate_rows(&data, &rows, kind, cfg)
 }
-
-/// Out-of-fold predictions: `(dataset row, class probabilities)`.
-type OutOfFold = Vec<(usize, Vec<f32>)>;
 
 fn validate(cfg: &TrainConfig) -> Result<(), ClassifyError> {
     if cfg.folds < 2 {
@@ -258,22 +287,24 @@ fn usable_candidates(cfg: &TrainConfig) -> (Vec<ModelKind>, Vec<String>) {
     (usable, skipped)
 }
 
-/// k-fold CV restricted to `rows` of `data`; folds run in parallel. Also returns every row's
-/// out-of-fold prediction and each fold's test rows (dataset indices).
+/// k-fold CV restricted to `rows` of `data`; folds run in parallel. The out-of-fold
+/// predictions are indexed like `rows`.
 fn cross_validate_rows(
     data: &Dataset<'_>,
     rows: &[usize],
     kind: ModelKind,
     cfg: &TrainConfig,
-) -> Result<(CandidateReport, OutOfFold, Vec<Vec<usize>>), ClassifyError> {
+) -> Result<CrossValidation, ClassifyError> {
     let started = Instant::now();
     let labels: Vec<String> = rows
         .iter()
         .map(|&r| data.classes[data.y[r]].clone())
         .collect();
-    // Folds index into `rows`; map them back to dataset rows.
-    let folds: Vec<(Vec<usize>, Vec<usize>)> = stratified_kfold(&labels, cfg.folds, cfg.seed)
-        .into_iter()
+    // Folds index into `rows`; map them back to dataset rows (keeping the positions, for the
+    // out-of-fold predictions).
+    let positions = stratified_kfold(&labels, cfg.folds, cfg.seed);
+    let folds: Vec<(Vec<usize>, Vec<usize>)> = positions
+        .iter()
         .map(|(train, test)| {
             (
                 train.iter().map(|&i| rows[i]).collect(),
@@ -321,13 +352,17 @@ fn cross_validate_rows(
     });
     let slots = results.into_inner().unwrap_or_default();
     let mut evaluations = Vec::with_capacity(folds.len());
-    let mut out_of_fold = Vec::with_capacity(rows.len());
-    for (slot, (_, test)) in slots.into_iter().zip(&folds) {
+    let mut oof = vec![Vec::new(); rows.len()];
+    let mut fold_of = vec![0; rows.len()];
+    for (f, slot) in slots.into_iter().enumerate() {
         match slot {
             Some(outcome) => {
                 let (evaluation, probs) = outcome?;
+                for (&position, p) in positions[f].1.iter().zip(probs) {
+                    oof[position] = p;
+                    fold_of[position] = f;
+                }
                 evaluations.push(evaluation);
-                out_of_fold.extend(test.iter().copied().zip(probs));
             }
             None => {
                 return Err(ClassifyError::InvalidConfig(
@@ -346,17 +381,21 @@ fn cross_validate_rows(
         .iter()
         .map(|e| e.weighted_avg.precision)
         .collect();
-    let report = CandidateReport {
-        kind,
-        mean_macro_f1: mean_f1,
-        std_macro_f1: variance.sqrt(),
-        mean_accuracy: mean(&accuracy),
-        mean_weighted_precision: mean(&precision),
-        fold_macro_f1: f1,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let fold_rows = folds.into_iter().map(|(_, test)| test).collect();
-    Ok((report, out_of_fold, fold_rows))
+    Ok(CrossValidation {
+        report: CandidateReport {
+            kind,
+            mean_macro_f1: mean_f1,
+            std_macro_f1: variance.sqrt(),
+            mean_accuracy: mean(&accuracy),
+            mean_weighted_precision: mean(&precision),
+            fold_macro_f1: f1,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        classes: data.classes.clone(),
+        probs: oof,
+        truth: rows.iter().map(|&r| data.y[r]).collect(),
+        fold: fold_of,
+    })
 }
 
 /// Predictions for `rows` of `data`, reusing its precomputed n-gram counts.
