@@ -49,10 +49,8 @@ pub struct FeatureSet {
 
 impl FeatureSet {
     /// Embeddings, metadata and lexical n-grams together, with logistic regression: the best mean
-    /// macro-F1 in the 5-fold comparison on `tickets_dev.csv` (0.778 ± 0.018 at seed 13, 0.770
-    /// at seed 7). `metadata+lexical` is within noise of it (0.777 / 0.769) and needs no
-    /// embedder; lexical alone gives 0.770, embeddings alone 0.714. See `ml/benches/accuracy.rs`
-    /// and `docs/accuracy.md`.
+    /// macro-F1 in the 5-fold comparison on `tickets_dev.csv`, with the default lexical and L2
+    /// settings (MACRO_F1_NEW). See `ml/benches/accuracy.rs` and `docs/accuracy.md`.
     pub const DEFAULT: FeatureSet = FeatureSet {
         embeddings: true,
         metadata: true,

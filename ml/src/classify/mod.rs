@@ -7,15 +7,15 @@
 //!
 //! # The pieces
 //!
-//! An [`Example`] is what the classifier knows about one ticket: its MiniLM embedding, its cleaned
-//! tokens (from [`text::prepare`](crate::text::prepare)) and three categorical fields. A
-//! [`FeatureSet`] chooses which of these the model sees:
+//! An [`Example`] is what the classifier knows about one ticket: its MiniLM embedding, its
+//! normalised text and cleaned tokens (from [`text::prepare`](crate::text::prepare)) and three
+//! categorical fields. A [`FeatureSet`] chooses which of these the model sees:
 //!
 //! | block | what | shape |
 //! | --- | --- | --- |
 //! | `embeddings` | the 384-d sentence vector | dense |
 //! | `metadata` | one-hot queue, priority, language (+ an *other* column each) | dense, ~20 |
-//! | `lexical` | hashed word 1–2-grams and character 3–5-grams, TF-IDF | sparse, ~100k |
+//! | `lexical` | hashed word 1–2-grams and character 2–5-grams of the lower-cased text, TF-IDF | sparse, ~100k |
 //!
 //! Two model kinds ([`ModelKind`]) are available: multinomial **logistic regression** (our own,
 //! since it must take sparse input and class weights; see [`logistic`]) and a **random forest**
@@ -59,6 +59,17 @@
 //! assert!(probability > 0.5);
 //! # Ok::<(), ticketflow_ml::classify::ClassifyError>(())
 //! ```
+//!
+//! # Calibration and routing
+//!
+//! The out-of-fold predictions of a cross-validation ([`cross_validate_oof`]) are honest
+//! predictions for every training row. Two things are fitted on them:
+//!
+//! - a **temperature** ([`fit_temperature`], [`apply_temperature`]) that rescales the
+//!   probabilities so a ticket predicted with 0.8 is right about 80% of the time;
+//! - a **routing threshold** ([`choose_threshold`], [`precision_coverage_curve`]): the lowest
+//!   top-class probability above which the routed tickets still reach a target weighted
+//!   precision, such as 0.85, so the rest can go to a person.
 //!
 //! # Prediction never fails
 //!
@@ -124,8 +135,9 @@ pub struct Example {
     /// The ticket's text with case and stop words kept: subject and body, lightly normalised
     /// ([`PreparedText::normalized`](crate::text::PreparedText::normalized), the pipeline's
     /// `CleanTicket::text`). The lexical features read it when
-    /// [`LexicalConfig::source`] is [`LexicalSource::Text`]; empty (as in examples stored before
-    /// it existed) falls back to `tokens`.
+    /// [`LexicalConfig::source`] is [`LexicalSource::Text`] (the default); empty (as in examples
+    /// stored before it existed) falls back to `tokens`. Fill it at prediction exactly as at
+    /// training: a model fitted on text but shown only tokens sees other n-grams.
     #[serde(default)]
     pub text: String,
     pub queue: Option<String>,
