@@ -66,11 +66,14 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let mut progress = Progress::new(refs.len() as u64, "embedding");
     let vectors = embedder.embed_with_progress(&refs, |n| progress.inc(n))?;
     progress.finish();
+    // The example's text is the embedder's input, as the pipeline's cleaned tickets carry it.
     let examples: Vec<Example> = partial
         .into_iter()
         .zip(vectors.rows())
-        .map(|((tokens, queue, priority, language), v)| Example {
+        .zip(&texts)
+        .map(|(((tokens, queue, priority, language), v), text)| Example {
             embedding: v.to_vec(),
+            text: text.clone(),
             tokens,
             queue,
             priority,

@@ -253,10 +253,13 @@ pub async fn load_run_tickets(
     Ok(out)
 }
 
-/// The classifier's view of a cleaned ticket.
+/// The classifier's view of a cleaned ticket. Its text is what the embedder saw (the normalised
+/// ticket by default), as `ticketflow predict` gives it, so lexical features are built the same
+/// way at training and at prediction time.
 pub fn example(t: &CleanTicket, embedding: Vec<f32>) -> Example {
     Example {
         embedding,
+        text: t.text.clone(),
         tokens: t.tokens.clone(),
         queue: t.queue.clone(),
         priority: t.priority.clone(),

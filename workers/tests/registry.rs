@@ -35,10 +35,11 @@ fn data(n: usize, seed: u64) -> (Vec<Example>, Vec<String>) {
         }
         let norm = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
         embedding.iter_mut().for_each(|x| *x /= norm);
-        let tokens = (0..4)
+        let tokens: Vec<String> = (0..4)
             .map(|k| WORDS[c][(i + k) % WORDS[c].len()].to_string())
             .collect();
         examples.push(Example {
+            text: tokens.join(" "),
             embedding,
             tokens,
             queue: Some(["IT", "Billing"][i % 2].to_string()),

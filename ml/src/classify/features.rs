@@ -50,10 +50,10 @@ pub struct FeatureSet {
 impl FeatureSet {
     /// Embeddings, metadata and lexical n-grams together, with logistic regression: the best mean
     /// macro-F1 in the 5-fold comparison on `tickets_dev.csv`, with the default lexical and L2
-    /// settings: 0.793 ± 0.012 at seed 13 and 0.785 ± 0.020 at seed 7 (the previous default,
+    /// settings: 0.791 ± 0.010 at seed 13 and 0.782 ± 0.018 at seed 7 (the previous default,
     /// the same blocks over the cleaned tokens, gave 0.778 / 0.770). `metadata+lexical` is
-    /// within noise of it (0.791 ± 0.016) and needs no embedder; lexical alone gives 0.778,
-    /// embeddings alone 0.702. See `ml/benches/accuracy.rs` and `docs/accuracy.md`.
+    /// within noise of it (0.790 ± 0.013) and needs no embedder; lexical alone gives 0.777,
+    /// embeddings alone 0.714. See `ml/benches/accuracy.rs` and `docs/accuracy.md`.
     pub const DEFAULT: FeatureSet = FeatureSet {
         embeddings: true,
         metadata: true,

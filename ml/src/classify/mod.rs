@@ -261,7 +261,8 @@ pub struct TrainConfig {
     /// Weighted precision the auto-routed tickets must reach; the confidence threshold that
     /// gives the most coverage at it is chosen on out-of-fold predictions (see [`routing`]).
     pub target_precision: f64,
-    /// Fewest out-of-fold tickets a threshold must route to count as evidence.
+    /// Fewest out-of-fold tickets a threshold must route to count as evidence (the accuracy
+    /// benchmark measures coverage with the same minimum).
     pub routing_min_rows: usize,
 }
 
@@ -279,7 +280,7 @@ impl Default for TrainConfig {
             lexical: LexicalConfig::default(),
             threads: 0,
             target_precision: 0.85,
-            routing_min_rows: 20,
+            routing_min_rows: 50,
         }
     }
 }
