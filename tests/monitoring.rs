@@ -65,6 +65,7 @@ const METRICS: &[(&str, Kind)] = &[
     ("ticketflow_model_auto_coverage_ratio", Kind::Gauge),
     ("ticketflow_model_auto_precision", Kind::Gauge),
     ("ticketflow_model_auto_target_precision", Kind::Gauge),
+    ("ticketflow_run_auto_routed_ratio", Kind::Gauge),
     ("ticketflow_drift_share", Kind::Gauge),
     ("ticketflow_dataset_drift_detected", Kind::Gauge),
     ("ticketflow_drifted_columns", Kind::Gauge),

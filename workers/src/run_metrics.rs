@@ -42,14 +42,10 @@ pub fn run_metrics(summary: &RunSummary, finished_at_secs: f64) -> BatchMetrics 
     if let Some(model) = &summary.model {
         model_metrics(&mut m, &summary.run_id, model);
     }
-    if let Some(routing) = summary
-        .predictions
-        .as_ref()
-        .and_then(|p| p.routing.as_ref())
-    {
+    if let Some(routing) = &summary.production_routing {
         m.gauge(
             "ticketflow_run_auto_routed_ratio",
-            "Share of the run's tickets production routed automatically (inference runs).",
+            "Share of the run's tickets production (the data set's latest before the run) routed automatically.",
             &run,
             routing.coverage,
         );
