@@ -19,7 +19,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{Chroma, Nats, StackEnv, dump_logs, generate, model_ready};
+use support::{StackEnv, dump_logs, generate};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
 fn json(path: &Path) -> serde_json::Value {
@@ -77,14 +77,7 @@ fn run(env: &StackEnv, args: &[&str], logs: &[&support::Proc]) -> (String, Strin
 
 #[test]
 fn demo_data_never_judges_the_users_model_and_a_weaker_challenger_is_rejected() {
-    if !model_ready() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
-        return;
-    };
-    let Some(chroma) = Chroma::start(dir.path()) else {
+    let Some(support::Services { nats, chroma, dir }) = support::Services::start() else {
         return;
     };
     let store_dir = dir.path().join("store");

@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Chroma, Nats, Proc, StackEnv, dump_logs, free_port, generate, http_get, wait_until};
+use support::{Proc, StackEnv, dump_logs, free_port, generate, http_get, wait_until};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 
 /// Prometheus, Pushgateway and node-exporter from `scripts/monitoring.sh`, stopped on drop.
@@ -220,14 +220,7 @@ fn submit(env: &StackEnv, input: &Path, workers: &[&Proc]) -> String {
 
 #[test]
 fn metrics_dashboards_drift_and_alerts_on_a_real_prometheus() {
-    if !support::model_ready() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
-        return;
-    };
-    let Some(chroma) = Chroma::start(dir.path()) else {
+    let Some(support::Services { nats, chroma, dir }) = support::Services::start() else {
         return;
     };
     let store_url = format!("file://{}", dir.path().join("store").display());

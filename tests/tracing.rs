@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use serde_json::Value;
-use support::{Chroma, Nats, StackEnv, dump_logs, generate, http_get, wait_until};
+use support::{StackEnv, dump_logs, generate, http_get, wait_until};
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]
@@ -259,14 +259,7 @@ fn descends_from(
 
 #[test]
 fn one_run_is_one_trace_across_the_coordinator_and_every_worker() {
-    if !support::model_ready() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
-        return;
-    };
-    let Some(chroma) = Chroma::start(dir.path()) else {
+    let Some(support::Services { nats, chroma, dir }) = support::Services::start() else {
         return;
     };
     let collector = Collector::start();

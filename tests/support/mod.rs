@@ -271,6 +271,27 @@ impl Nats {
     }
 }
 
+/// What a pipeline test needs before its workers: NATS and Chroma running over a fresh temp dir.
+/// `None` (the test skips, or fails under `TICKETFLOW_REQUIRE_*`) when the model or a server
+/// binary is missing. Fields drop in order: the servers stop before their directory goes.
+pub struct Services {
+    pub nats: Nats,
+    pub chroma: Chroma,
+    pub dir: tempfile::TempDir,
+}
+
+impl Services {
+    pub fn start() -> Option<Services> {
+        if !model_ready() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nats = Nats::start(dir.path())?;
+        let chroma = Chroma::start(dir.path())?;
+        Some(Services { nats, chroma, dir })
+    }
+}
+
 pub struct Chroma {
     pub proc: Proc,
     pub port: u16,

@@ -6,6 +6,8 @@
 //! `feature_table`, then `compare`), must report the out-of-fold number. Feeding the freshly
 //! trained model's in-sample predictions into the table, as the first round did, fails this test.
 
+mod support;
+
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 use ticketflow_ml::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
 use ticketflow_ml::drift::DriftOptions;
@@ -16,20 +18,9 @@ use ticketflow_workers::trainer::{example, feature_table, train_run};
 
 const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
 
-/// xorshift, so the test needs no extra crate.
-fn rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed.max(1);
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
-
 /// Tickets whose words are their own (so a model can memorise them) and whose labels are noise.
 fn noisy_run(n: usize) -> Vec<(CleanTicket, Vec<f32>)> {
-    let mut next = rng(11);
+    let mut next = support::xorshift(11);
     (0..n)
         .map(|i| {
             let tokens: Vec<String> = (0..6).map(|_| format!("w{}", next() % 5_000)).collect();

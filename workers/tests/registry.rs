@@ -3,6 +3,8 @@
 //! `latest` only for a good enough model, and the routing threshold comes from out-of-fold
 //! predictions.
 
+mod support;
+
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 use ticketflow_ml::classify::routing::choose_threshold;
 use ticketflow_ml::classify::{
@@ -51,15 +53,10 @@ fn data(n: usize, seed: u64) -> (Vec<Example>, Vec<String>) {
     (examples, labels)
 }
 
-/// A tiny deterministic generator (xorshift) so the test needs no extra crate.
+/// Uniform-ish values in [0, 1) from the shared xorshift.
 fn fastrand_like(seed: u64) -> impl FnMut() -> f32 {
-    let mut state = seed.max(1);
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % 10_000) as f32 / 10_000.0
-    }
+    let mut next = support::xorshift(seed);
+    move || (next() % 10_000) as f32 / 10_000.0
 }
 
 fn config() -> TrainConfig {
