@@ -21,6 +21,16 @@ stop_all() {
   scripts/stack.sh down
 }
 trap stop_all EXIT
+# Models, `latest` and the drift reference are kept per data set. Our synthetic tickets go to the
+# data set `demo` and the Chroma collection `tickets_demo`, so they never become the model, the
+# drift reference or the search results of your own data (INPUT=..., data set `default` and
+# collection `tickets` unless DATASET / TICKETFLOW_CHROMA_COLLECTION say otherwise).
+if [ -z "$INPUT" ]; then
+  export TICKETFLOW_DATASET="${DATASET:-demo}"
+  export TICKETFLOW_CHROMA_COLLECTION="${TICKETFLOW_CHROMA_COLLECTION:-tickets_demo}"
+else
+  export TICKETFLOW_DATASET="${DATASET:-default}"
+fi
 if [ "$PROMETHEUS" = 1 ]; then
   export TICKETFLOW_PUSHGATEWAY_URL="http://127.0.0.1:${PUSHGATEWAY_PORT:-9091}"
 fi
@@ -34,15 +44,10 @@ export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$PWD/var/store}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 mkdir -p var/demo
-# Models, `latest` and the drift reference are kept per data set. Our synthetic tickets go to the
-# data set `demo`, so they never become the model or the reference of your own data (INPUT=...,
-# data set `default` unless DATASET says otherwise).
 if [ -z "$INPUT" ]; then
   INPUT=var/demo/tickets.csv
-  DATASET="${DATASET:-demo}"
   "$BIN" generate --rows "$ROWS" --seed "$SEED" --output "$INPUT"
 fi
-export TICKETFLOW_DATASET="${DATASET:-default}"
 echo "== ticketflow run --input $INPUT --dataset $TICKETFLOW_DATASET --wait"
 "$BIN" run --input "$INPUT" --wait | tee var/demo/run.txt
 echo
