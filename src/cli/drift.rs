@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use ticketflow_connectors::store::keys;
 use ticketflow_ml::drift::compare::compare;
 use ticketflow_ml::drift::features::{FeatureRow, read_csv, read_csv_bytes};
 use ticketflow_ml::drift::html::render_drift_report;
 use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions, embedding_drift};
-use ticketflow_workers::trainer::{features_key, load_run_tickets};
+use ticketflow_workers::trainer::load_run_tickets;
 
 use super::services::{ServiceArgs, runtime};
 
@@ -49,7 +50,7 @@ async fn side(spec: &str, services: &ServiceArgs) -> anyhow::Result<Side> {
         });
     }
     let store = services.store()?;
-    let bytes = store.get(&features_key(spec)).await.with_context(|| {
+    let bytes = store.get(&keys::features(spec)).await.with_context(|| {
         format!(
             "{spec:?} is neither a file nor a run with a feature table in {}",
             store.describe()

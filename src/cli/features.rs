@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use ticketflow_workers::trainer::features_key;
+use ticketflow_connectors::store::keys;
 
 use super::services::{ServiceArgs, runtime};
 
@@ -23,7 +23,7 @@ pub struct FeaturesArgs {
 
 pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     let store = args.services.store()?;
-    let key = features_key(&args.run);
+    let key = keys::features(&args.run);
     let bytes = runtime()?.block_on(store.get(&key)).with_context(|| {
         format!(
             "run {} has no feature table at {key} in {} (has the trainer finished it?)",

@@ -70,7 +70,7 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
                 if p.trained_at_ms.is_none() {
                     anyhow::bail!("run {run_id} is not finished yet; pick a run the trainer has completed");
                 }
-                let features = ticketflow_workers::trainer::features_key(&run_id);
+                let features = keys::features(&run_id);
                 if !store.exists(&features).await? {
                     anyhow::bail!("run {run_id} has no feature table ({features}); it cannot serve as a reference");
                 }

@@ -26,7 +26,7 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use ticketflow_connectors::store::{Store, StoreError};
+use ticketflow_connectors::store::{Store, StoreError, keys};
 use ticketflow_ml::classify::routing::{CurvePoint, curve_svg};
 use ticketflow_ml::classify::{Classifier, Evaluation, RoutingReport, TrainConfig, TrainReport};
 use ticketflow_schemas::Dataset;
@@ -34,34 +34,6 @@ use ticketflow_schemas::Dataset;
 /// Identifies the embedding model the classifier's features came from; a classifier is only
 /// valid on vectors of the same model.
 pub const EMBEDDING_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
-
-pub fn model_key(run_id: &str) -> String {
-    format!("models/{run_id}/model.msgpack")
-}
-pub fn card_key(run_id: &str) -> String {
-    format!("models/{run_id}/card.json")
-}
-pub fn evaluation_key(run_id: &str) -> String {
-    format!("models/{run_id}/evaluation.json")
-}
-pub fn evaluation_md_key(run_id: &str) -> String {
-    format!("models/{run_id}/evaluation.md")
-}
-pub fn curve_svg_key(run_id: &str) -> String {
-    format!("models/{run_id}/precision_coverage.svg")
-}
-/// The data set's `latest` pointer.
-pub fn latest_key(dataset: &Dataset) -> String {
-    format!("datasets/{dataset}/latest.json")
-}
-/// The run drift is measured against in a data set, when an operator chose one.
-pub fn reference_key(dataset: &Dataset) -> String {
-    format!("datasets/{dataset}/reference.json")
-}
-/// Where stores written before data sets existed keep the default data set's pointers; read
-/// (never written) when the new key is missing, so an upgrade keeps its `latest`.
-const LEGACY_LATEST_KEY: &str = "models/latest.json";
-const LEGACY_REFERENCE_KEY: &str = "models/reference.json";
 
 /// `models/reference.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -381,8 +353,9 @@ impl Registry {
 
     /// The data set's `latest` pointer.
     pub async fn latest(&self, dataset: &Dataset) -> Result<Option<Latest>, RegistryError> {
-        let legacy = dataset.is_default().then_some(LEGACY_LATEST_KEY);
-        self.pointer(&latest_key(dataset), legacy).await
+        let legacy = dataset.is_default().then_some(keys::LEGACY_LATEST);
+        self.pointer(&keys::dataset_latest(dataset.as_str()), legacy)
+            .await
     }
 
     /// The data set's current `latest` with its card, ready to be scored on a challenger's
@@ -446,14 +419,17 @@ impl Registry {
         };
         let model_bytes =
             rmp_serde::to_vec_named(classifier).map_err(|e| RegistryError::Corrupt {
-                key: model_key(run_id),
+                key: keys::model(run_id),
                 detail: e.to_string(),
             })?;
         self.store
-            .put(&model_key(run_id), Bytes::from(model_bytes))
+            .put(&keys::model(run_id), Bytes::from(model_bytes))
             .await?;
         self.store
-            .put(&evaluation_key(run_id), Bytes::from(pretty(holdout)))
+            .put(
+                &keys::model_evaluation(run_id, "json"),
+                Bytes::from(pretty(holdout)),
+            )
             .await?;
         let svg = curve_svg(
             reg.curve,
@@ -461,16 +437,19 @@ impl Registry {
             reg.report.routing.threshold,
         );
         self.store
-            .put(&curve_svg_key(run_id), Bytes::from(svg.into_bytes()))
+            .put(
+                &keys::model_curve_svg(run_id),
+                Bytes::from(svg.into_bytes()),
+            )
             .await?;
         self.store
             .put(
-                &evaluation_md_key(run_id),
+                &keys::model_evaluation(run_id, "md"),
                 Bytes::from(evaluation_markdown(&card, holdout).into_bytes()),
             )
             .await?;
         self.store
-            .put(&card_key(run_id), Bytes::from(pretty(&card)))
+            .put(&keys::model_card(run_id), Bytes::from(pretty(&card)))
             .await?;
         if let GateVerdict::Promoted { .. } = verdict {
             let latest = Latest {
@@ -481,7 +460,10 @@ impl Registry {
                 dataset: reg.dataset.clone(),
             };
             self.store
-                .put(&latest_key(reg.dataset), Bytes::from(pretty(&latest)))
+                .put(
+                    &keys::dataset_latest(reg.dataset.as_str()),
+                    Bytes::from(pretty(&latest)),
+                )
                 .await?;
         }
         Ok(card)
@@ -503,7 +485,7 @@ impl Registry {
         } else {
             which.to_string()
         };
-        let key = model_key(&run_id);
+        let key = keys::model(&run_id);
         let bytes = match self.store.get(&key).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Err(RegistryError::NotFound { run_id }),
@@ -528,7 +510,10 @@ impl Registry {
             set_at_ms: now_ms,
         };
         self.store
-            .put(&reference_key(dataset), Bytes::from(pretty(&r)))
+            .put(
+                &keys::dataset_reference(dataset.as_str()),
+                Bytes::from(pretty(&r)),
+            )
             .await?;
         Ok(())
     }
@@ -536,9 +521,9 @@ impl Registry {
     /// The data set's drift reference: the run an operator set, else the run that produced its
     /// `latest`; `None` while the data set has neither.
     pub async fn reference(&self, dataset: &Dataset) -> Result<Option<String>, RegistryError> {
-        let legacy = dataset.is_default().then_some(LEGACY_REFERENCE_KEY);
+        let legacy = dataset.is_default().then_some(keys::LEGACY_REFERENCE);
         match self
-            .pointer::<Reference>(&reference_key(dataset), legacy)
+            .pointer::<Reference>(&keys::dataset_reference(dataset.as_str()), legacy)
             .await?
         {
             Some(r) => Ok(Some(r.run_id)),
@@ -550,7 +535,7 @@ impl Registry {
     }
 
     pub async fn card(&self, run_id: &str) -> Result<ModelCard, RegistryError> {
-        let key = card_key(run_id);
+        let key = keys::model_card(run_id);
         let bytes = match self.store.get(&key).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {

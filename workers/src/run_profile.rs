@@ -14,11 +14,6 @@ use crate::cleaner::parse_raw_shard;
 use crate::stage_loop::StageError;
 use crate::store_error;
 
-/// `runs/<run>/profile/profile.<ext>`.
-pub fn profile_key(run_id: &str, ext: &str) -> String {
-    format!("{}profile/profile.{ext}", keys::run_prefix(run_id))
-}
-
 /// Profiles the run's accepted tickets (every shard that was not dead-lettered) and its
 /// quarantined rows, and stores the HTML and JSON. Token counts need the model's tokenizer in
 /// `model_dir`; without it the token section is left empty and a warning says why.
@@ -60,11 +55,14 @@ pub async fn write_run_profile(
     let (p, html) = made;
     let json = serde_json::to_vec_pretty(&p).map_err(|e| StageError::Permanent(e.to_string()))?;
     store
-        .put(&profile_key(run_id, "json"), Bytes::from(json))
+        .put(&keys::profile(run_id, "json"), Bytes::from(json))
         .await
         .map_err(store_error)?;
     store
-        .put(&profile_key(run_id, "html"), Bytes::from(html.into_bytes()))
+        .put(
+            &keys::profile(run_id, "html"),
+            Bytes::from(html.into_bytes()),
+        )
         .await
         .map_err(store_error)?;
     Ok(p)

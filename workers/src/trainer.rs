@@ -39,7 +39,7 @@ use crate::registry::{
     Registration, Registry, RegistryError,
 };
 use crate::run_metrics::{TRAINER_JOB, run_metrics};
-use crate::run_profile::{profile_key, write_run_profile};
+use crate::run_profile::write_run_profile;
 use crate::stage_loop::{Processed, StageError, StageWorker};
 use crate::{store_error, tensors};
 
@@ -153,10 +153,6 @@ pub struct RoutingSummary {
     /// Share of the run's tickets routed automatically.
     pub coverage: f64,
     pub routed: usize,
-}
-
-pub fn drift_report_key(run_id: &str, ext: &str) -> String {
-    format!("{}drift/report.{ext}", keys::run_prefix(run_id))
 }
 
 #[derive(Debug, Serialize)]
@@ -450,7 +446,7 @@ impl StageWorker for Trainer {
         write_feature_csv(&mut csv, &features)
             .map_err(|e| StageError::Permanent(format!("feature table: {e}")))?;
         self.store
-            .put(&features_key(run_id), Bytes::from(csv))
+            .put(&keys::features(run_id), Bytes::from(csv))
             .await
             .map_err(store_error)?;
         summary.drift = Some(match &reference {
@@ -468,7 +464,7 @@ impl StageWorker for Trainer {
             },
         });
         match write_run_profile(&self.store, &manifest, &progress, self.model_dir.clone()).await {
-            Ok(_) => summary.profile_html = Some(profile_key(run_id, "html")),
+            Ok(_) => summary.profile_html = Some(keys::profile(run_id, "html")),
             Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
             Err(StageError::Permanent(e)) => {
                 tracing::error!(run_id, error = %e, "profile failed");
@@ -641,7 +637,7 @@ pub async fn train_run(
         champion: card.champion.clone(),
         routing: Some(report.routing.clone()),
         per_class: report.holdout.per_class.clone(),
-        card: Some(crate::registry::card_key(model_id)),
+        card: Some(keys::model_card(model_id)),
     };
     Ok(TrainOutcome {
         summary,
@@ -670,10 +666,6 @@ pub fn feature_table(
         .collect()
 }
 
-pub fn features_key(run_id: &str) -> String {
-    format!("{}features.csv", keys::run_prefix(run_id))
-}
-
 impl Trainer {
     /// Compares this run with `reference` (the one an operator set, else the run behind the data
     /// set's `latest` before this run trained) and stores `runs/<run>/drift/report.{json,html}`.
@@ -690,7 +682,7 @@ impl Trainer {
         let (ref_features, ref_embeddings) = {
             let bytes = self
                 .store
-                .get(&features_key(&reference))
+                .get(&keys::features(&reference))
                 .await
                 .map_err(store_error)?;
             let rows = read_feature_csv(&bytes[..])
@@ -738,8 +730,8 @@ impl Trainer {
             serde_json::to_vec_pretty(&report).map_err(|e| StageError::Permanent(e.to_string()))?;
         let html = render_drift_report(&report);
         let (json_key, html_key) = (
-            drift_report_key(run_id, "json"),
-            drift_report_key(run_id, "html"),
+            keys::drift_report(run_id, "json"),
+            keys::drift_report(run_id, "html"),
         );
         self.store
             .put(&json_key, Bytes::from(json))
@@ -804,7 +796,7 @@ impl Trainer {
         let rows: Vec<u64> = tickets.iter().map(|(t, _)| t.row).collect();
         let csv = predictions_csv(production, &ids, &rows)
             .map_err(|e| StageError::Permanent(format!("writing predictions: {e}")))?;
-        let key = predictions_key(&manifest.run_id);
+        let key = keys::predictions(&manifest.run_id);
         self.store
             .put(&key, Bytes::from(csv))
             .await
@@ -867,10 +859,6 @@ impl ModelSummary {
             card: None,
         }
     }
-}
-
-pub fn predictions_key(run_id: &str) -> String {
-    format!("{}predictions.csv", keys::run_prefix(run_id))
 }
 
 /// `id,row,predicted_type,probability,auto,p_<class>…`, one line per predicted ticket. `auto`

@@ -5,7 +5,7 @@
 
 mod support;
 
-use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
+use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
 use ticketflow_ml::classify::routing::choose_threshold;
 use ticketflow_ml::classify::{
     Classifier, Example, FeatureSet, ModelKind, TrainConfig, TrainReport, train_and_select,
@@ -13,7 +13,7 @@ use ticketflow_ml::classify::{
 use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::{
     Champion, ChampionComparison, EMBEDDING_MODEL_ID, GateVerdict, Lineage, QualityGate,
-    Registration, Registry, latest_key,
+    Registration, Registry,
 };
 
 const CLASSES: [&str; 4] = ["Incident", "Request", "Problem", "Change"];
@@ -265,7 +265,7 @@ fn the_gate_keeps_latest_on_a_worse_model_and_moves_it_on_a_better_one() {
         .expect("register better");
     assert!(matches!(card.verdict, GateVerdict::Promoted { .. }));
     let latest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join(latest_key(dataset()))).expect("latest"),
+        &std::fs::read(dir.path().join(keys::dataset_latest(dataset().as_str()))).expect("latest"),
     )
     .expect("json");
     assert_eq!(latest["run_id"], "better");

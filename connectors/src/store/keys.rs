@@ -7,6 +7,16 @@
 //! runs/{run}/embeddings/shard-00000.npy     embedder → indexer
 //! runs/{run}/quarantine.jsonl               rows the coordinator refused, with reasons
 //! runs/{run}/result.json                    the trainer/drift job's summary
+//! runs/{run}/features.csv                   per-ticket feature table (the drift input)
+//! runs/{run}/predictions.csv                production's predictions (inference runs)
+//! runs/{run}/drift/report.{html,json}       drift against the data set's reference
+//! runs/{run}/profile/profile.{html,json}    exploratory profile of the run's input
+//! models/{model}/model.msgpack              a classifier (the registry)
+//! models/{model}/card.json                  what it was trained on, how well it did
+//! models/{model}/evaluation.{json,md}       its held-out evaluation
+//! models/{model}/precision_coverage.svg     precision against auto-routing coverage
+//! datasets/{dataset}/latest.json            the data set's current model
+//! datasets/{dataset}/reference.json         the data set's drift reference, when set
 //! ```
 //!
 //! Determinism is what makes at-least-once delivery safe: a redelivered shard writes the same
@@ -43,6 +53,60 @@ pub fn quarantine(run_id: &str) -> String {
 pub fn run_result(run_id: &str) -> String {
     format!("runs/{run_id}/result.json")
 }
+
+/// `runs/{run}/features.csv`: one row per ticket, the table drift is computed on.
+pub fn features(run_id: &str) -> String {
+    format!("runs/{run_id}/features.csv")
+}
+
+/// `runs/{run}/predictions.csv`: production's predictions of an inference run.
+pub fn predictions(run_id: &str) -> String {
+    format!("runs/{run_id}/predictions.csv")
+}
+
+/// `runs/{run}/drift/report.{ext}` (`html` or `json`).
+pub fn drift_report(run_id: &str, ext: &str) -> String {
+    format!("runs/{run_id}/drift/report.{ext}")
+}
+
+/// `runs/{run}/profile/profile.{ext}` (`html` or `json`).
+pub fn profile(run_id: &str, ext: &str) -> String {
+    format!("runs/{run_id}/profile/profile.{ext}")
+}
+
+/// `models/{model}/model.msgpack`: a registered classifier.
+pub fn model(model_id: &str) -> String {
+    format!("models/{model_id}/model.msgpack")
+}
+
+/// `models/{model}/card.json`.
+pub fn model_card(model_id: &str) -> String {
+    format!("models/{model_id}/card.json")
+}
+
+/// `models/{model}/evaluation.{ext}` (`json` or `md`).
+pub fn model_evaluation(model_id: &str, ext: &str) -> String {
+    format!("models/{model_id}/evaluation.{ext}")
+}
+
+/// `models/{model}/precision_coverage.svg`.
+pub fn model_curve_svg(model_id: &str) -> String {
+    format!("models/{model_id}/precision_coverage.svg")
+}
+
+/// `datasets/{dataset}/latest.json`: the data set's current model.
+pub fn dataset_latest(dataset: &str) -> String {
+    format!("datasets/{dataset}/latest.json")
+}
+
+/// `datasets/{dataset}/reference.json`: the data set's drift reference, when an operator set one.
+pub fn dataset_reference(dataset: &str) -> String {
+    format!("datasets/{dataset}/reference.json")
+}
+
+/// Where stores written before data sets existed kept the default data set's pointers.
+pub const LEGACY_LATEST: &str = "models/latest.json";
+pub const LEGACY_REFERENCE: &str = "models/reference.json";
 
 /// `runs/{run}/`: everything belonging to a run, for [`Store::list`](super::Store::list).
 pub fn run_prefix(run_id: &str) -> String {
