@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use ticketflow_connectors::store::keys;
-use ticketflow_ml::drift::compare::compare;
-use ticketflow_ml::drift::features::{FeatureRow, read_csv, read_csv_bytes};
+use ticketflow_ml::drift::DriftOptions;
+use ticketflow_ml::drift::features::read_csv;
 use ticketflow_ml::drift::html::render_drift_report;
-use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions, embedding_drift};
-use ticketflow_workers::trainer::load_run_tickets;
+use ticketflow_workers::run_artifacts::{DriftSide, drift_report, run_embeddings, run_features};
 
 use super::services::{ServiceArgs, runtime};
 
@@ -32,44 +31,28 @@ pub struct DriftArgs {
     pub services: ServiceArgs,
 }
 
-/// One side: its feature rows, and its embeddings when it is a run.
-struct Side {
-    name: String,
-    rows: Vec<FeatureRow>,
-    embeddings: Vec<Vec<f32>>,
-}
-
-async fn side(spec: &str, services: &ServiceArgs) -> anyhow::Result<Side> {
+/// One side: a feature-table CSV, or a finished run (its table and its vectors).
+async fn side(spec: &str, services: &ServiceArgs) -> anyhow::Result<DriftSide> {
     let path = Path::new(spec);
     if path.is_file() {
-        let rows = read_csv(path)?;
-        return Ok(Side {
+        return Ok(DriftSide {
             name: spec.to_string(),
-            rows,
+            rows: read_csv(path)?,
             embeddings: Vec::new(),
         });
     }
     let store = services.store()?;
-    let bytes = store.get(&keys::features(spec)).await.with_context(|| {
-        format!(
+    if !store.exists(&keys::features(spec)).await? {
+        anyhow::bail!(
             "{spec:?} is neither a file nor a run with a feature table in {}",
             store.describe()
-        )
-    })?;
-    let rows = read_csv_bytes(&bytes)?;
+        );
+    }
     let bus = services.bus(false).await?;
-    let embeddings = match (bus.manifest(spec).await?, bus.progress(spec).await?) {
-        (Some(m), Some(p)) => load_run_tickets(&store, &m, &p)
-            .await?
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect(),
-        _ => Vec::new(),
-    };
-    Ok(Side {
+    Ok(DriftSide {
         name: spec.to_string(),
-        rows,
-        embeddings,
+        rows: run_features(&store, spec).await?,
+        embeddings: run_embeddings(&store, &bus, spec).await?,
     })
 }
 
@@ -88,25 +71,7 @@ pub fn run(args: DriftArgs) -> anyhow::Result<()> {
             side(&args.current, &args.services).await?,
         ))
     })?;
-    let embedding = if reference.embeddings.is_empty() || current.embeddings.is_empty() {
-        None
-    } else {
-        Some(embedding_drift(
-            &reference.embeddings,
-            &current.embeddings,
-            13,
-            &EmbeddingDriftOptions::default(),
-        )?)
-    };
-    let report = compare(
-        &reference.name,
-        &reference.rows,
-        &current.name,
-        &current.rows,
-        embedding,
-        &opts,
-        ticketflow_workers::now_ms(),
-    );
+    let report = drift_report(&reference, &current, &opts, ticketflow_workers::now_ms());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     std::fs::write(

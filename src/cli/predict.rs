@@ -4,13 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use ticketflow_ml::classify::Example;
+use ticketflow_ml::classify::{Example, Predictions, predictions_csv};
 use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
 use ticketflow_ml::embed::Embedder;
 use ticketflow_ml::text;
 use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::Registry;
-use ticketflow_workers::trainer::{Predictions, predictions_csv};
 
 use super::progress::Progress;
 use super::services::{ServiceArgs, runtime};

@@ -4,7 +4,8 @@
 use clap::Args;
 use ticketflow_ml::classify::{FeatureSet, TrainConfig};
 use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::trainer::{load_champion, load_run_tickets, train_run};
+use ticketflow_workers::run_artifacts::load_run_tickets;
+use ticketflow_workers::training::{load_champion, train_run};
 
 use super::services::{ServiceArgs, runtime};
 

@@ -7,6 +7,10 @@
 //! | [`indexer`] | `tf.shards.embedded` | Chroma upsert keyed by ticket id | shard marked indexed |
 //! | [`trainer`] | `tf.runs.completed` | trains + registers a classifier (labelled runs) or predicts (inference runs) | model in [`registry`], `runs/<run>/result.json` |
 //!
+//! Beside the stages: [`training`] (a challenger trained and judged against `latest`),
+//! [`registry`] (models and the gate), [`run_artifacts`] (a run read back, and the drift report),
+//! [`summary`] (`result.json`) and [`run_metrics`] (its Pushgateway metrics).
+//!
 //! [`stage_loop`] is what they share: pulling one shard at a time, in-progress acks on long
 //! shards, bounded redelivery with backoff, the dead-letter stream, progress bookkeeping, the
 //! single `runs.completed` per run, and draining on SIGTERM. A stage file only says how to turn
@@ -16,11 +20,14 @@ pub mod cleaner;
 pub mod embedder;
 pub mod indexer;
 pub mod registry;
+pub mod run_artifacts;
 pub mod run_metrics;
 pub mod run_profile;
 pub mod stage_loop;
+pub mod summary;
 pub mod tensors;
 pub mod trainer;
+pub mod training;
 
 pub use stage_loop::{Processed, Shutdown, StageError, StageWorker, run_stage};
 

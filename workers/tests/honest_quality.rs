@@ -3,7 +3,7 @@
 //! A labelled run whose labels are noise: a model can memorise its own training rows (in-sample
 //! macro-F1 near 1) but cannot predict anything it did not see (out of fold, near chance). The
 //! trainer's pieces, as `Trainer::process` chains them (`train_run` on a real file store, then
-//! `feature_table`, then `compare`), must report the out-of-fold number. Feeding the freshly
+//! `feature_table`, then the drift comparison), must report the out-of-fold number. Feeding the freshly
 //! trained model's in-sample predictions into the table, as the first round did, fails this test.
 
 mod support;
@@ -12,9 +12,10 @@ use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 use ticketflow_ml::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
 use ticketflow_ml::drift::DriftOptions;
 use ticketflow_ml::drift::compare::compare;
+use ticketflow_ml::drift::features::feature_table;
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::trainer::{example, feature_table, train_run};
+use ticketflow_workers::training::train_run;
 
 const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
 
@@ -100,7 +101,10 @@ fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
     let classifier = outcome.classifier.expect("trained");
 
     // In sample, the model looks excellent: that is what must not be reported.
-    let examples: Vec<Example> = tickets.iter().map(|(t, v)| example(t, v.clone())).collect();
+    let examples: Vec<Example> = tickets
+        .iter()
+        .map(|(t, v)| Example::from_clean_ticket(t, v.clone()))
+        .collect();
     let truth: Vec<usize> = tickets
         .iter()
         .map(|(t, _)| {
@@ -120,7 +124,11 @@ fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
     .macro_avg
     .f1;
 
-    let table = feature_table(&tickets, None, outcome.out_of_fold.as_ref());
+    let table = feature_table(
+        tickets.iter().map(|(t, _)| t),
+        None,
+        outcome.out_of_fold.as_ref(),
+    );
     let report = compare(
         "reference",
         &table,

@@ -90,6 +90,7 @@ mod lbfgs;
 mod lexical;
 pub mod logistic;
 mod metadata;
+pub mod predictions;
 pub mod routing;
 mod select;
 mod split;
@@ -112,6 +113,7 @@ pub use features::FeatureSet;
 pub use forest::ForestConfig;
 pub use lexical::{LexicalConfig, LexicalSource};
 pub use logistic::LogisticConfig;
+pub use predictions::{Predictions, predictions_csv};
 pub use routing::{CurvePoint, ThresholdChoice, choose_threshold, precision_coverage_curve};
 pub use select::{
     CandidateReport, CrossValidation, RoutingReport, SplitRows, TrainReport, cross_validate,
@@ -152,6 +154,20 @@ impl Example {
         Example {
             tokens,
             ..Example::default()
+        }
+    }
+
+    /// The classifier's view of a ticket the pipeline's cleaner prepared. Its text is what the
+    /// embedder saw (the normalised ticket by default), as `ticketflow predict` gives it, so
+    /// lexical features are built the same way at training and at prediction time.
+    pub fn from_clean_ticket(t: &ticketflow_schemas::CleanTicket, embedding: Vec<f32>) -> Self {
+        Example {
+            embedding,
+            text: t.text.clone(),
+            tokens: t.tokens.clone(),
+            queue: t.queue.clone(),
+            priority: t.priority.clone(),
+            language: t.language.clone(),
         }
     }
 

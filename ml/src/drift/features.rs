@@ -19,6 +19,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use ticketflow_schemas::CleanTicket;
 
+use crate::classify::predictions::Predictions;
+
 /// One ticket's features. Column names are the CSV header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureRow {
@@ -106,6 +108,26 @@ pub fn feature_row(
         oof_probability: out_of_fold.map(|p| f64::from(p.probability)),
         label: t.ticket_type.clone().unwrap_or_default(),
     }
+}
+
+/// The run's per-ticket feature table : production's
+/// predictions and the run's own out-of-fold ones, side by side.
+pub fn feature_table<'a>(
+    tickets: impl IntoIterator<Item = &'a CleanTicket>,
+    production: Option<&Predictions>,
+    out_of_fold: Option<&Predictions>,
+) -> Vec<FeatureRow> {
+    tickets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            feature_row(
+                t,
+                production.and_then(|p| p.row(i)),
+                out_of_fold.and_then(|p| p.row(i)),
+            )
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

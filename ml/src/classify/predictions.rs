@@ -1,0 +1,98 @@
+//! A model's predictions of a batch of tickets, and the `predictions.csv` they are written as.
+//!
+//! [`Predictions`] keeps every ticket's class distribution with the model's classes and routing
+//! threshold, so one value answers "which class, how sure, routed automatically?" per ticket.
+//! It holds either what production predicted (the data set's `latest` before a run) or a new
+//! model's out-of-fold predictions; [`crate::drift::features`] keeps the two apart.
+
+use std::io::Write;
+
+use super::{Classifier, Example, argmax};
+use crate::drift::features::RowPrediction;
+
+/// A model's class probabilities for every ticket of a run, with the model's classes: what
+/// production predicted, or the run's own out-of-fold predictions.
+pub struct Predictions {
+    pub model_run: String,
+    pub classes: Vec<String>,
+    /// One entry per ticket; `None` for a ticket the model did not predict (an unlabelled
+    /// ticket in a labelled run has no out-of-fold prediction).
+    pub probs: Vec<Option<Vec<f32>>>,
+    /// The routing threshold of the model, if it has one, and the precision it was chosen for.
+    pub threshold: Option<f32>,
+    pub target_precision: Option<f64>,
+}
+
+impl Predictions {
+    /// `classifier` (run `model_run`) on every example.
+    pub fn of(classifier: &Classifier, model_run: &str, examples: &[Example]) -> Self {
+        Predictions {
+            model_run: model_run.to_string(),
+            classes: classifier.classes.clone(),
+            probs: classifier
+                .predict_proba_batch(examples)
+                .into_iter()
+                .map(Some)
+                .collect(),
+            threshold: classifier.routing.as_ref().and_then(|r| r.threshold),
+            target_precision: classifier.routing.as_ref().map(|r| r.target_precision),
+        }
+    }
+
+    /// Ticket `i`'s top class, its probability and whether it is routed automatically.
+    pub fn row(&self, i: usize) -> Option<RowPrediction<'_>> {
+        let p = self.probs.get(i)?.as_ref()?;
+        let (best, probability) = argmax(p);
+        Some(RowPrediction {
+            class: self.classes.get(best)?.as_str(),
+            probability,
+            auto: self.threshold.is_some_and(|t| probability >= t),
+        })
+    }
+
+    /// Tickets routed automatically.
+    pub fn routed(&self) -> usize {
+        (0..self.probs.len())
+            .filter(|&i| self.row(i).is_some_and(|r| r.auto))
+            .count()
+    }
+}
+
+/// `id,row,predicted_type,probability,auto,p_<class>…`, one line per predicted ticket. `auto`
+/// is `true` when the probability reaches the model's routing threshold.
+pub fn predictions_csv(
+    predictions: &Predictions,
+    ids: &[String],
+    rows: &[u64],
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let mut header = vec![
+            "id".to_string(),
+            "row".to_string(),
+            "predicted_type".to_string(),
+            "probability".to_string(),
+            "auto".to_string(),
+        ];
+        header.extend(predictions.classes.iter().map(|c| format!("p_{c}")));
+        w.write_record(&header)?;
+        for (i, (id, row)) in ids.iter().zip(rows).enumerate() {
+            let (Some(p), Some(probs)) = (predictions.row(i), predictions.probs[i].as_ref()) else {
+                continue;
+            };
+            let mut rec = vec![
+                crate::csv_safe::neutralize(id).into_owned(),
+                row.to_string(),
+                p.class.to_string(),
+                format!("{:.4}", p.probability),
+                p.auto.to_string(),
+            ];
+            rec.extend(probs.iter().map(|x| format!("{x:.4}")));
+            w.write_record(&rec)?;
+        }
+        w.flush()?;
+    }
+    let _ = out.flush();
+    Ok(out)
+}

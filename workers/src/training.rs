@@ -1,0 +1,209 @@
+//! Training a labelled run's model and registering it: the challenger is scored against the
+//! data set's `latest` (the champion) on the same rows before the gate decides. Shared by the
+//! trainer stage and `ticketflow train`.
+
+use ticketflow_connectors::store::{Store, keys};
+use ticketflow_ml::classify::routing::precision_coverage_curve;
+use ticketflow_ml::classify::{Classifier, Example, Predictions, TrainConfig, train_and_select};
+use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
+
+use crate::now_ms;
+use crate::registry::{
+    Champion, EMBEDDING_MODEL_ID, Lineage, QualityGate, Registration, Registry, RegistryError,
+};
+use crate::stage_loop::StageError;
+use crate::summary::ModelSummary;
+
+/// The run's embedding precision for the model card: `fp32` or `int8`, `mixed(…)` when shards
+/// were embedded at several precisions, `fp32` for runs recorded before precision was.
+pub fn run_precision(progress: &RunProgress) -> String {
+    match progress.embedding_precisions.len() {
+        0 => "fp32".to_string(),
+        1 => progress
+            .embedding_precisions
+            .iter()
+            .next()
+            .cloned()
+            .unwrap_or_default(),
+        _ => format!(
+            "mixed({})",
+            progress
+                .embedding_precisions
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("+")
+        ),
+    }
+}
+
+pub(crate) fn registry_error(e: RegistryError) -> StageError {
+    if e.is_transient() {
+        StageError::Transient(e.to_string())
+    } else {
+        StageError::Permanent(e.to_string())
+    }
+}
+
+/// The data set's `latest` before this run, to predict with and to compare a new model with. A
+/// missing or unreadable model is logged and treated as none (the run still gets its own
+/// results); an outage of the store is retried.
+pub async fn load_champion(
+    store: &Store,
+    dataset: &ticketflow_schemas::Dataset,
+) -> Result<Option<Champion>, StageError> {
+    match Registry::new(store.clone()).champion(dataset).await {
+        Ok(found) => Ok(found),
+        Err(e) if e.is_transient() => Err(registry_error(e)),
+        Err(e) => {
+            tracing::warn!(%dataset, error = %e, "the data set's latest model is unusable; continuing without it");
+            Ok(None)
+        }
+    }
+}
+
+/// What [`train_run`] made of a labelled run.
+pub struct TrainOutcome {
+    pub summary: ModelSummary,
+    pub classifier: Option<Classifier>,
+    /// The new model's out-of-fold predictions, one per ticket of the run (unlabelled tickets
+    /// have none); `None` when training failed.
+    pub out_of_fold: Option<Predictions>,
+}
+
+/// Trains, evaluates and registers a classifier on a run's labelled tickets as model `model_id`
+/// (the run id for the trainer's own model), comparing it with `champion` (the data set's
+/// `latest` before the run) on the same rows. Shared by the trainer worker and `ticketflow
+/// train`.
+#[allow(clippy::too_many_arguments)]
+pub async fn train_run(
+    store: &Store,
+    model_id: &str,
+    manifest: &RunManifest,
+    progress: &RunProgress,
+    tickets: &[(CleanTicket, Vec<f32>)],
+    train: &TrainConfig,
+    gate: QualityGate,
+    champion: Option<&Champion>,
+) -> Result<TrainOutcome, StageError> {
+    // Which ticket each labelled example is, to hand out-of-fold predictions back to tickets.
+    let mut ticket_of = Vec::with_capacity(tickets.len());
+    let mut examples = Vec::with_capacity(tickets.len());
+    let mut labels = Vec::with_capacity(tickets.len());
+    for (i, (t, v)) in tickets.iter().enumerate() {
+        if let Some(label) = &t.ticket_type {
+            ticket_of.push(i);
+            examples.push(Example::from_clean_ticket(t, v.clone()));
+            labels.push(label.clone());
+        }
+    }
+    let config = train.clone();
+    let trained = tokio::task::spawn_blocking(move || {
+        let result = train_and_select(&examples, &labels, &config);
+        (result, examples, labels, config)
+    })
+    .await
+    .map_err(|e| StageError::Transient(format!("training task: {e}")))?;
+    let (result, examples, labels, config) = trained;
+    let (classifier, report) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::error!(run_id = %manifest.run_id, error = %e, "training failed");
+            return Ok(TrainOutcome {
+                summary: ModelSummary::failed(e.to_string()),
+                classifier: None,
+                out_of_fold: None,
+            });
+        }
+    };
+    let precision = run_precision(progress);
+    let lineage = Lineage {
+        embedding_model: EMBEDDING_MODEL_ID,
+        embedding_precision: &precision,
+        embed_input: &manifest.embed_input,
+        classes: &classifier.classes,
+    };
+    // A model is never compared with itself (a re-registration of the same model id).
+    let comparison = champion
+        .filter(|c| c.run_id != model_id)
+        .map(|c| c.compare(&lineage, &report, &examples, &labels));
+    let train_truth: Vec<usize> = report
+        .split
+        .train
+        .iter()
+        .map(|&r| {
+            classifier
+                .classes
+                .iter()
+                .position(|c| *c == labels[r])
+                .unwrap_or(0)
+        })
+        .collect();
+    let train_probs: Vec<Vec<f32>> = report
+        .split
+        .train
+        .iter()
+        .map(|&r| report.out_of_fold[r].clone())
+        .collect();
+    let curve = precision_coverage_curve(&train_probs, &train_truth);
+    let dataset = manifest.dataset();
+    let card = Registry::new(store.clone())
+        .register(
+            &classifier,
+            Registration {
+                run_id: &manifest.run_id,
+                model_id,
+                dataset: &dataset,
+                input: &manifest.input,
+                data_digest: &manifest.input_digest,
+                embed_input: &manifest.embed_input,
+                embedding_precision: &precision,
+                labels: &labels,
+                config: &config,
+                report: &report,
+                champion: comparison,
+                curve: &curve,
+                now_ms: now_ms(),
+            },
+            gate,
+        )
+        .await
+        .map_err(registry_error)?;
+    tracing::info!(
+        run_id = %manifest.run_id,
+        macro_f1 = card.holdout.macro_f1,
+        verdict = ?card.verdict,
+        "model trained"
+    );
+    let mut oof_probs = vec![None; tickets.len()];
+    for (example_row, probs) in report.out_of_fold.iter().enumerate() {
+        if let Some(&ticket) = ticket_of.get(example_row) {
+            oof_probs[ticket] = Some(probs.clone());
+        }
+    }
+    let out_of_fold = Predictions {
+        model_run: manifest.run_id.clone(),
+        classes: classifier.classes.clone(),
+        probs: oof_probs,
+        threshold: report.routing.threshold,
+        target_precision: Some(report.routing.target_precision),
+    };
+    let summary = ModelSummary {
+        error: None,
+        model: Some(card.model.clone()),
+        features: Some(card.feature_set.clone()),
+        accuracy: Some(card.holdout.accuracy),
+        macro_f1: Some(card.holdout.macro_f1),
+        weighted_precision: Some(card.holdout.weighted_precision),
+        verdict: Some(card.verdict.clone()),
+        champion: card.champion.clone(),
+        routing: Some(report.routing.clone()),
+        per_class: report.holdout.per_class.clone(),
+        card: Some(keys::model_card(model_id)),
+    };
+    Ok(TrainOutcome {
+        summary,
+        classifier: Some(classifier),
+        out_of_fold: Some(out_of_fold),
+    })
+}
