@@ -10,7 +10,6 @@ use ticketflow_ml::text::{self, EmbedInput};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, CleanedShard, ShardTask, Stage, Ticket};
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
-use crate::store_error;
 
 pub struct Cleaner {
     pub store: Store,
@@ -56,9 +55,9 @@ impl StageWorker for Cleaner {
         let embed_input: EmbedInput = task
             .embed_input
             .parse()
-            .map_err(|e| StageError::Permanent(format!("{e}")))?;
-        let raw = self.store.get(&task.raw_key).await.map_err(store_error)?;
-        let tickets = parse_raw_shard(&raw).map_err(StageError::Permanent)?;
+            .map_err(|e| StageError::permanent(format!("{e}")))?;
+        let raw = self.store.get(&task.raw_key).await?;
+        let tickets = parse_raw_shard(&raw).map_err(StageError::permanent)?;
         let cleaned: Vec<CleanTicket> = tickets
             .iter()
             .map(|t| clean_ticket(t, embed_input))
@@ -70,12 +69,9 @@ impl StageWorker for Cleaner {
             tickets: cleaned,
         };
         let bytes =
-            ticketflow_schemas::encode(&file).map_err(|e| StageError::Permanent(e.to_string()))?;
+            ticketflow_schemas::encode(&file).map_err(|e| StageError::permanent(e.to_string()))?;
         let clean_key = keys::clean_shard(&task.run_id, task.shard);
-        self.store
-            .put(&clean_key, Bytes::from(bytes))
-            .await
-            .map_err(store_error)?;
+        self.store.put(&clean_key, Bytes::from(bytes)).await?;
         let next = CleanedShard {
             run_id: task.run_id.clone(),
             shard: task.shard,

@@ -13,7 +13,7 @@ use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
 use ticketflow_telemetry::internal_events::EmbeddingBatch;
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
-use crate::{store_error, tensors};
+use crate::tensors;
 
 pub struct Embedder {
     store: Store,
@@ -37,17 +37,17 @@ impl StageWorker for Embedder {
     type Input = CleanedShard;
 
     async fn process(&self, msg: &CleanedShard) -> Result<Processed, StageError> {
-        let bytes = self.store.get(&msg.clean_key).await.map_err(store_error)?;
+        let bytes = self.store.get(&msg.clean_key).await?;
         let file: CleanShardFile = ticketflow_schemas::decode(&bytes)
-            .map_err(|e| StageError::Permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
+            .map_err(|e| StageError::permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
         let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
         let n = texts.len() as u32;
         let model = Arc::clone(&self.model);
         let npy = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StageError> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let mut model = model.lock().map_err(|_| {
-                StageError::Permanent("embedder poisoned by an earlier panic".into())
-            })?;
+            let mut model = model
+                .lock()
+                .map_err(|_| StageError::permanent("embedder poisoned by an earlier panic"))?;
             // The first batch's time also covers tokenising the shard, which happens up front.
             let mut batch_started = std::time::Instant::now();
             let vectors = model
@@ -59,16 +59,13 @@ impl StageWorker for Embedder {
                     .emit();
                     batch_started = std::time::Instant::now();
                 })
-                .map_err(|e| StageError::Permanent(format!("embedding: {e}")))?;
-            tensors::to_npy(&vectors).map_err(StageError::Permanent)
+                .map_err(|e| StageError::permanent(format!("embedding: {e}")))?;
+            tensors::to_npy(&vectors).map_err(StageError::permanent)
         })
         .await
-        .map_err(|e| StageError::Transient(format!("embedding task: {e}")))??;
+        .map_err(|e| StageError::transient(format!("embedding task: {e}")))??;
         let embeddings_key = keys::embeddings(&msg.run_id, msg.shard);
-        self.store
-            .put(&embeddings_key, Bytes::from(npy))
-            .await
-            .map_err(store_error)?;
+        self.store.put(&embeddings_key, Bytes::from(npy)).await?;
         let next = EmbeddedShard {
             run_id: msg.run_id.clone(),
             shard: msg.shard,

@@ -11,7 +11,7 @@ use ticketflow_connectors::store::Store;
 use ticketflow_schemas::{CleanShardFile, CleanTicket, EmbeddedShard, Stage};
 
 use crate::stage_loop::{Processed, StageError, StageWorker};
-use crate::{store_error, tensors};
+use crate::tensors;
 
 pub struct Indexer {
     pub store: Store,
@@ -56,14 +56,13 @@ impl StageWorker for Indexer {
         let (clean, npy) = tokio::try_join!(
             self.store.get(&msg.clean_key),
             self.store.get(&msg.embeddings_key)
-        )
-        .map_err(store_error)?;
+        )?;
         let file: CleanShardFile = ticketflow_schemas::decode(&clean)
-            .map_err(|e| StageError::Permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
+            .map_err(|e| StageError::permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
         let vectors = tensors::from_npy(&npy)
-            .map_err(|e| StageError::Permanent(format!("{}: {e}", msg.embeddings_key)))?;
+            .map_err(|e| StageError::permanent(format!("{}: {e}", msg.embeddings_key)))?;
         if vectors.nrows() != file.tickets.len() {
-            return Err(StageError::Permanent(format!(
+            return Err(StageError::permanent(format!(
                 "{} has {} rows but the shard has {} tickets",
                 msg.embeddings_key,
                 vectors.nrows(),
@@ -77,13 +76,7 @@ impl StageWorker for Indexer {
             .zip(vectors.rows())
             .map(|(t, v)| record(&msg.run_id, msg.shard, &msg.precision, t, v.to_vec()))
             .collect();
-        self.chroma.upsert(&records).await.map_err(|e| {
-            if e.is_transient() {
-                StageError::Transient(format!("chroma: {e}"))
-            } else {
-                StageError::Permanent(format!("chroma: {e}"))
-            }
-        })?;
+        self.chroma.upsert(&records).await?;
         Ok(Processed {
             tickets: n,
             downstream: None,

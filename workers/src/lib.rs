@@ -37,13 +37,3 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
-
-/// Object-store failures: transient ones are retried with backoff, the rest count against the
-/// shard's attempts too (a missing object may still be in flight from a slow writer).
-pub(crate) fn store_error(e: ticketflow_connectors::store::StoreError) -> StageError {
-    if e.is_transient() {
-        StageError::Transient(e.to_string())
-    } else {
-        StageError::Permanent(e.to_string())
-    }
-}

@@ -10,7 +10,7 @@ use ticketflow_ml::drift::{DriftOptions, DriftReport, EmbeddingDriftOptions, emb
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
 
 use crate::stage_loop::StageError;
-use crate::{store_error, tensors};
+use crate::tensors;
 
 /// Seeds the embedding-drift domain classifier, so the same two runs always give the same report.
 pub const EMBEDDING_DRIFT_SEED: u64 = 13;
@@ -29,17 +29,15 @@ pub async fn load_run_tickets(
         }
         let clean = store
             .get(&keys::clean_shard(&manifest.run_id, shard))
-            .await
-            .map_err(store_error)?;
+            .await?;
         let npy = store
             .get(&keys::embeddings(&manifest.run_id, shard))
-            .await
-            .map_err(store_error)?;
+            .await?;
         let file: CleanShardFile = ticketflow_schemas::decode(&clean)
-            .map_err(|e| StageError::Permanent(format!("shard {shard}: {e}")))?;
-        let vectors = tensors::from_npy(&npy).map_err(StageError::Permanent)?;
+            .map_err(|e| StageError::permanent(format!("shard {shard}: {e}")))?;
+        let vectors = tensors::from_npy(&npy).map_err(StageError::permanent)?;
         if vectors.nrows() != file.tickets.len() {
-            return Err(StageError::Permanent(format!(
+            return Err(StageError::permanent(format!(
                 "shard {shard}: {} vectors for {} tickets",
                 vectors.nrows(),
                 file.tickets.len()
@@ -54,12 +52,9 @@ pub async fn load_run_tickets(
 
 /// A run's feature table (`runs/<run>/features.csv`).
 pub async fn run_features(store: &Store, run_id: &str) -> Result<Vec<FeatureRow>, StageError> {
-    let bytes = store
-        .get(&keys::features(run_id))
-        .await
-        .map_err(store_error)?;
+    let bytes = store.get(&keys::features(run_id)).await?;
     read_csv_bytes(&bytes[..])
-        .map_err(|e| StageError::Permanent(format!("features of run {run_id}: {e}")))
+        .map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))
 }
 
 /// A run's vectors, in ticket order; empty when the run's state is gone from KV.

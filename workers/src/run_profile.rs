@@ -12,7 +12,6 @@ use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
 
 use crate::cleaner::parse_raw_shard;
 use crate::stage_loop::StageError;
-use crate::store_error;
 
 /// Profiles the run's accepted tickets (every shard that was not dead-lettered) and its
 /// quarantined rows, and stores the HTML and JSON. Token counts need the model's tokenizer in
@@ -29,11 +28,8 @@ pub async fn write_run_profile(
         if progress.dead.contains_key(&shard) {
             continue;
         }
-        let bytes = store
-            .get(&keys::raw_shard(run_id, shard))
-            .await
-            .map_err(store_error)?;
-        tickets.extend(parse_raw_shard(&bytes).map_err(StageError::Permanent)?);
+        let bytes = store.get(&keys::raw_shard(run_id, shard)).await?;
+        tickets.extend(parse_raw_shard(&bytes).map_err(StageError::permanent)?);
     }
     let quarantined = read_quarantine(store, run_id).await?;
     let made = tokio::task::spawn_blocking(move || {
@@ -51,20 +47,18 @@ pub async fn write_run_profile(
         (p, html)
     })
     .await
-    .map_err(|e| StageError::Transient(format!("profile task: {e}")))?;
+    .map_err(|e| StageError::transient(format!("profile task: {e}")))?;
     let (p, html) = made;
-    let json = serde_json::to_vec_pretty(&p).map_err(|e| StageError::Permanent(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&p).map_err(|e| StageError::permanent(e.to_string()))?;
     store
         .put(&keys::profile(run_id, "json"), Bytes::from(json))
-        .await
-        .map_err(store_error)?;
+        .await?;
     store
         .put(
             &keys::profile(run_id, "html"),
             Bytes::from(html.into_bytes()),
         )
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(p)
 }
 
@@ -73,7 +67,7 @@ async fn read_quarantine(store: &Store, run_id: &str) -> Result<Vec<Quarantined>
     let bytes = match store.get(&keys::quarantine(run_id)).await {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(Vec::new()),
-        Err(e) => return Err(store_error(e)),
+        Err(e) => return Err(e.into()),
     };
     let text = String::from_utf8_lossy(&bytes);
     Ok(text

@@ -75,7 +75,7 @@ impl Downstream {
         msg_id: String,
     ) -> Result<Self, StageError> {
         let payload =
-            ticketflow_schemas::encode(msg).map_err(|e| StageError::Permanent(e.to_string()))?;
+            ticketflow_schemas::encode(msg).map_err(|e| StageError::permanent(e.to_string()))?;
         Ok(Self {
             subject,
             payload: Bytes::from(payload),
@@ -84,21 +84,94 @@ impl Downstream {
     }
 }
 
+/// An error a stage keeps as the cause of its own (for logs that show the whole chain).
+pub type ErrorSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a stage could not process a message.
+///
+/// Whether to retry is decided once, where the error is made: the connectors' errors know
+/// whether they are transient (`is_transient`), and the `From` conversions below ask them, so
+/// every stage classifies an object-store, Chroma, registry or NATS failure the same way.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     /// A dependency is unavailable (object store, Chroma, NATS): retry with backoff.
-    #[error("{0}")]
-    Transient(String),
+    #[error("{message}")]
+    Transient {
+        message: String,
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The input itself is bad (corrupt shard file, wrong shape): retrying will not help, but
     /// we still retry up to the limit in case the cause was a half-written object.
-    #[error("{0}")]
-    Permanent(String),
+    #[error("{message}")]
+    Permanent {
+        message: String,
+        #[source]
+        source: Option<ErrorSource>,
+    },
+}
+
+impl StageError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        StageError::Transient {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        StageError::Permanent {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Wraps `source`, transient or not as it says, with its message.
+    pub fn classified(
+        source: impl std::error::Error + Send + Sync + 'static,
+        transient: bool,
+    ) -> Self {
+        let message = source.to_string();
+        let source = Some(Box::new(source) as ErrorSource);
+        if transient {
+            StageError::Transient { message, source }
+        } else {
+            StageError::Permanent { message, source }
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StageError::Transient { .. })
+    }
 }
 
 impl From<BusError> for StageError {
+    /// NATS failures are retried: the bus is a dependency, never the input.
     fn from(e: BusError) -> Self {
-        StageError::Transient(e.to_string())
+        StageError::classified(e, true)
+    }
+}
+
+impl From<ticketflow_connectors::store::StoreError> for StageError {
+    /// Transient object-store failures are retried with backoff; the rest count against the
+    /// shard's attempts too (a missing object may still be in flight from a slow writer).
+    fn from(e: ticketflow_connectors::store::StoreError) -> Self {
+        let transient = e.is_transient();
+        StageError::classified(e, transient)
+    }
+}
+
+impl From<ticketflow_connectors::chroma::ChromaError> for StageError {
+    fn from(e: ticketflow_connectors::chroma::ChromaError) -> Self {
+        let transient = e.is_transient();
+        StageError::classified(e, transient)
+    }
+}
+
+impl From<crate::registry::RegistryError> for StageError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        let transient = e.is_transient();
+        StageError::classified(e, transient)
     }
 }
 
@@ -377,7 +450,7 @@ async fn handle_in_span<W: StageWorker>(
     match decoded {
         Ok(input) => process_one(bus, settings, worker, &delivery, input).await,
         Err(e) => {
-            let error = StageError::Permanent(e.to_string());
+            let error = StageError::permanent(e.to_string());
             fail::<W>(bus, &delivery, settings, error).await;
         }
     }
@@ -418,8 +491,9 @@ async fn process_one<W: StageWorker>(
         // rather than hand it back (which would burn its attempts, and let the next shard
         // hit the same outage at once).
         match result {
-            Err(StageError::Transient(e))
-                if started.elapsed() < settings.transient_hold
+            Err(e)
+                if e.is_transient()
+                    && started.elapsed() < settings.transient_hold
                     && !delivery.shutdown.is_triggered() =>
             {
                 waits += 1;
@@ -592,9 +666,10 @@ async fn fail<W: StageWorker>(
         dead_letter::<W>(bus, msg, subject, delivered, &reason).await;
         return;
     }
-    let delay = match error {
-        StageError::Transient(_) => backoff(delivered),
-        StageError::Permanent(_) => Duration::from_secs(1),
+    let delay = if error.is_transient() {
+        backoff(delivered)
+    } else {
+        Duration::from_secs(1)
     };
     ShardRetried {
         stage: W::STAGE.as_str(),
@@ -718,5 +793,34 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_secs(2));
         assert_eq!(backoff(4), Duration::from_secs(8));
         assert_eq!(backoff(50), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn connector_errors_classify_themselves_and_stay_the_source() {
+        use std::error::Error as _;
+        use ticketflow_connectors::store::{Op, StoreError};
+        let backend = |transient| StoreError::Backend {
+            op: Op::Get,
+            key: "runs/r/x".into(),
+            store: "s3://b".into(),
+            transient,
+            source: object_store::Error::Generic {
+                store: "test",
+                source: "connection reset".into(),
+            },
+        };
+        let outage = StageError::from(backend(true));
+        assert!(outage.is_transient());
+        assert!(
+            outage.source().is_some(),
+            "the store error is kept for logs"
+        );
+        assert!(!StageError::from(backend(false)).is_transient());
+        let missing = crate::registry::RegistryError::NotFound { run_id: "m".into() };
+        let e = StageError::from(missing);
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("model m not found"), "{e}");
+        let registry_outage = crate::registry::RegistryError::Store(backend(true));
+        assert!(StageError::from(registry_outage).is_transient());
     }
 }

@@ -30,9 +30,8 @@ use crate::run_artifacts::{
 use crate::run_metrics::{TRAINER_JOB, run_metrics};
 use crate::run_profile::write_run_profile;
 use crate::stage_loop::{Processed, StageError, StageWorker};
-use crate::store_error;
 use crate::summary::{ColumnVerdict, DriftSummary, PredictionSummary, RoutingSummary, summarise};
-use crate::training::{load_champion, registry_error, train_run};
+use crate::training::{load_champion, train_run};
 
 pub struct Trainer {
     pub store: Store,
@@ -74,12 +73,12 @@ impl StageWorker for Trainer {
             .bus
             .manifest(run_id)
             .await?
-            .ok_or_else(|| StageError::Permanent(format!("run {run_id} has no manifest")))?;
+            .ok_or_else(|| StageError::permanent(format!("run {run_id} has no manifest")))?;
         let progress = self
             .bus
             .progress(run_id)
             .await?
-            .ok_or_else(|| StageError::Permanent(format!("run {run_id} has no progress")))?;
+            .ok_or_else(|| StageError::permanent(format!("run {run_id} has no progress")))?;
         let tickets = load_run_tickets(&self.store, &manifest, &progress).await?;
         let mut summary = summarise(&manifest, &progress);
         let dataset = manifest.dataset();
@@ -89,7 +88,7 @@ impl StageWorker for Trainer {
         let reference = Registry::new(self.store.clone())
             .reference(&dataset)
             .await
-            .map_err(registry_error)?
+            .map_err(StageError::from)?
             .filter(|r| r != run_id);
         let examples: Vec<Example> = tickets
             .iter()
@@ -128,11 +127,10 @@ impl StageWorker for Trainer {
         );
         let mut csv = Vec::new();
         write_feature_csv(&mut csv, &features)
-            .map_err(|e| StageError::Permanent(format!("feature table: {e}")))?;
+            .map_err(|e| StageError::permanent(format!("feature table: {e}")))?;
         self.store
             .put(&keys::features(run_id), Bytes::from(csv))
-            .await
-            .map_err(store_error)?;
+            .await?;
         summary.drift = Some(match &reference {
             None => {
                 tracing::info!(run_id, %dataset, "no drift reference yet for this data set");
@@ -140,26 +138,25 @@ impl StageWorker for Trainer {
             }
             Some(reference) => match self.drift(&manifest, reference, &tickets, &features).await {
                 Ok(d) => d,
-                Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
-                Err(StageError::Permanent(e)) => {
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => {
                     tracing::error!(run_id, error = %e, "drift report failed");
-                    DriftSummary::failed(e)
+                    DriftSummary::failed(e.to_string())
                 }
             },
         });
         match write_run_profile(&self.store, &manifest, &progress, self.model_dir.clone()).await {
             Ok(_) => summary.profile_html = Some(keys::profile(run_id, "html")),
-            Err(StageError::Transient(e)) => return Err(StageError::Transient(e)),
-            Err(StageError::Permanent(e)) => {
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
                 tracing::error!(run_id, error = %e, "profile failed");
             }
         }
         let json = serde_json::to_vec_pretty(&summary)
-            .map_err(|e| StageError::Permanent(e.to_string()))?;
+            .map_err(|e| StageError::permanent(e.to_string()))?;
         self.store
             .put(&keys::run_result(run_id), Bytes::from(json))
-            .await
-            .map_err(store_error)?;
+            .await?;
         self.bus
             .update_progress(run_id, |p| {
                 p.trained_at_ms.get_or_insert_with(now_ms);
@@ -214,22 +211,18 @@ impl Trainer {
             )
         })
         .await
-        .map_err(|e| StageError::Transient(format!("drift task: {e}")))?;
+        .map_err(|e| StageError::transient(format!("drift task: {e}")))?;
         let json =
-            serde_json::to_vec_pretty(&report).map_err(|e| StageError::Permanent(e.to_string()))?;
+            serde_json::to_vec_pretty(&report).map_err(|e| StageError::permanent(e.to_string()))?;
         let html = render_drift_report(&report);
         let (json_key, html_key) = (
             keys::drift_report(run_id, "json"),
             keys::drift_report(run_id, "html"),
         );
-        self.store
-            .put(&json_key, Bytes::from(json))
-            .await
-            .map_err(store_error)?;
+        self.store.put(&json_key, Bytes::from(json)).await?;
         self.store
             .put(&html_key, Bytes::from(html.into_bytes()))
-            .await
-            .map_err(store_error)?;
+            .await?;
         Ok(DriftSummary {
             error: None,
             note: None,
@@ -284,12 +277,9 @@ impl Trainer {
         let ids: Vec<String> = tickets.iter().map(|(t, _)| t.id.clone()).collect();
         let rows: Vec<u64> = tickets.iter().map(|(t, _)| t.row).collect();
         let csv = predictions_csv(production, &ids, &rows)
-            .map_err(|e| StageError::Permanent(format!("writing predictions: {e}")))?;
+            .map_err(|e| StageError::permanent(format!("writing predictions: {e}")))?;
         let key = keys::predictions(&manifest.run_id);
-        self.store
-            .put(&key, Bytes::from(csv))
-            .await
-            .map_err(store_error)?;
+        self.store.put(&key, Bytes::from(csv)).await?;
         if let Some(chroma) = &self.chroma {
             let metadatas: Vec<serde_json::Map<String, serde_json::Value>> = (0..tickets.len())
                 .filter_map(|i| production.row(i))
@@ -305,10 +295,7 @@ impl Trainer {
                     m
                 })
                 .collect();
-            chroma
-                .update_metadata(&ids, &metadatas)
-                .await
-                .map_err(|e| StageError::Transient(format!("chroma: {e}")))?;
+            chroma.update_metadata(&ids, &metadatas).await?;
         }
         let mut counts: Vec<(String, usize)> = production
             .classes

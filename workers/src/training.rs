@@ -8,9 +8,7 @@ use ticketflow_ml::classify::{Classifier, Example, Predictions, TrainConfig, tra
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 
 use crate::now_ms;
-use crate::registry::{
-    Champion, EMBEDDING_MODEL_ID, Lineage, QualityGate, Registration, Registry, RegistryError,
-};
+use crate::registry::{Champion, EMBEDDING_MODEL_ID, Lineage, QualityGate, Registration, Registry};
 use crate::stage_loop::StageError;
 use crate::summary::ModelSummary;
 
@@ -37,14 +35,6 @@ pub fn run_precision(progress: &RunProgress) -> String {
     }
 }
 
-pub(crate) fn registry_error(e: RegistryError) -> StageError {
-    if e.is_transient() {
-        StageError::Transient(e.to_string())
-    } else {
-        StageError::Permanent(e.to_string())
-    }
-}
-
 /// The data set's `latest` before this run, to predict with and to compare a new model with. A
 /// missing or unreadable model is logged and treated as none (the run still gets its own
 /// results); an outage of the store is retried.
@@ -54,7 +44,7 @@ pub async fn load_champion(
 ) -> Result<Option<Champion>, StageError> {
     match Registry::new(store.clone()).champion(dataset).await {
         Ok(found) => Ok(found),
-        Err(e) if e.is_transient() => Err(registry_error(e)),
+        Err(e) if e.is_transient() => Err(e.into()),
         Err(e) => {
             tracing::warn!(%dataset, error = %e, "the data set's latest model is unusable; continuing without it");
             Ok(None)
@@ -103,7 +93,7 @@ pub async fn train_run(
         (result, examples, labels, config)
     })
     .await
-    .map_err(|e| StageError::Transient(format!("training task: {e}")))?;
+    .map_err(|e| StageError::transient(format!("training task: {e}")))?;
     let (result, examples, labels, config) = trained;
     let (classifier, report) = match result {
         Ok(ok) => ok,
@@ -168,7 +158,7 @@ pub async fn train_run(
             gate,
         )
         .await
-        .map_err(registry_error)?;
+        .map_err(StageError::from)?;
     tracing::info!(
         run_id = %manifest.run_id,
         macro_f1 = card.holdout.macro_f1,
