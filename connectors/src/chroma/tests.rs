@@ -1,0 +1,163 @@
+//! Tests of [`super`] (chroma.rs), kept beside it so the module itself stays readable.
+
+use super::*;
+
+fn record(id: &str, embedding: Vec<f32>) -> VectorRecord {
+    VectorRecord {
+        id: id.into(),
+        embedding,
+        document: String::new(),
+        metadata: Map::new(),
+    }
+}
+
+#[test]
+fn config_debug_redacts_token_and_url_password() {
+    let cfg = ChromaConfig {
+        auth_token: Some("s3cret-token".into()),
+        ..ChromaConfig::new("http://user:hunter2@chroma:8000", "tickets")
+    };
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+    assert!(shown.contains("chroma:8000"), "{shown}");
+}
+
+#[test]
+fn token_file_is_trimmed_and_must_not_be_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("token");
+    std::fs::write(&path, "  tok-1\n").expect("write");
+    assert_eq!(
+        ChromaConfig::token_from_file(&path).ok().as_deref(),
+        Some("tok-1")
+    );
+    std::fs::write(&path, "\n").expect("write");
+    assert!(matches!(
+        ChromaConfig::token_from_file(&path),
+        Err(ChromaError::TokenFile { .. })
+    ));
+    let missing = ChromaConfig::token_from_file(dir.path().join("missing"));
+    assert!(matches!(missing, Err(ChromaError::TokenFile { .. })));
+}
+
+#[test]
+fn transient_classification_follows_status() {
+    let http = |status| ChromaError::Http {
+        op: "t",
+        status,
+        kind: String::new(),
+        message: String::new(),
+    };
+    for s in [408, 429, 500, 502, 503, 504] {
+        assert!(http(s).is_transient(), "{s}");
+    }
+    for s in [400, 401, 403, 404, 409, 410, 422] {
+        assert!(!http(s).is_transient(), "{s}");
+    }
+    let timeout = ChromaError::Timeout {
+        op: "t",
+        timeout: Duration::from_secs(1),
+    };
+    assert!(timeout.is_transient());
+    assert!(!ChromaError::Config("x".into()).is_transient());
+}
+
+#[test]
+fn http_error_reads_chroma_body_or_falls_back_to_text() {
+    let e = http_error(
+        "t",
+        StatusCode::BAD_REQUEST,
+        br#"{"error":"InvalidArgumentError","message":"Invalid where clause"}"#,
+    );
+    assert!(
+        matches!(&e, ChromaError::Http { status: 400, kind, message, .. }
+            if kind == "InvalidArgumentError" && message == "Invalid where clause")
+    );
+    let e = http_error("t", StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+    assert!(
+        matches!(&e, ChromaError::Http { status: 502, kind, message, .. }
+            if kind == "Bad Gateway" && message.contains("bad gateway"))
+    );
+    assert!(e.is_transient());
+}
+
+#[test]
+fn records_are_validated_before_sending() {
+    let ok = [record("a", vec![1.0, 0.0]), record("b", vec![0.0, 1.0])];
+    assert!(validate_records("upsert", &ok).is_ok());
+    let cases = [
+        vec![record("", vec![1.0])],
+        vec![record("a", vec![])],
+        vec![record("a", vec![1.0, 0.0]), record("b", vec![1.0])],
+        vec![record("a", vec![1.0, f32::NAN])],
+        vec![record("a", vec![f32::INFINITY])],
+    ];
+    for case in cases {
+        let err = validate_records("upsert", &case).err();
+        assert!(
+            matches!(err, Some(ChromaError::InvalidInput { .. })),
+            "{case:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn space_is_read_from_configuration_or_legacy_metadata() {
+    let c = |cfg: Value, meta: Option<Value>| wire::Collection {
+        id: "id".into(),
+        configuration_json: Some(cfg),
+        metadata: meta.and_then(|m| m.as_object().cloned()),
+    };
+    let hnsw = c(json!({"hnsw": {"space": "l2"}, "spann": null}), None);
+    assert_eq!(collection_space(&hnsw), Some("l2"));
+    let spann = c(json!({"hnsw": null, "spann": {"space": "cosine"}}), None);
+    assert_eq!(collection_space(&spann), Some("cosine"));
+    let legacy = c(json!({}), Some(json!({"hnsw:space": "ip"})));
+    assert_eq!(collection_space(&legacy), Some("ip"));
+    assert_eq!(collection_space(&c(json!({}), None)), None);
+}
+
+#[test]
+fn a_repeated_id_keeps_its_last_record_in_place() {
+    let records = [
+        record("a", vec![1.0]),
+        record("b", vec![2.0]),
+        record("a", vec![3.0]),
+        record("c", vec![4.0]),
+    ];
+    let kept: Vec<(&str, f32)> = last_of_each_id(&records)
+        .iter()
+        .map(|r| (r.id.as_str(), r.embedding[0]))
+        .collect();
+    assert_eq!(kept, [("b", 2.0), ("a", 3.0), ("c", 4.0)]);
+}
+
+#[test]
+fn same_vector_allows_one_float_step_only() {
+    let v = [0.3f32, -0.5, 0.01, 0.0];
+    let nudged: Vec<f32> = v.iter().map(|x| x * (1.0 + f32::EPSILON)).collect();
+    assert!(same_vector(&nudged, &v));
+    assert!(!same_vector(&[0.3, -0.5, 0.0101, 0.0], &v));
+    assert!(!same_vector(&v[..3], &v));
+    assert!(same_vector(&[0.0, 0.0], &[0.0, 0.0]));
+    assert!(!same_vector(&[f32::NAN], &[1.0]));
+}
+
+#[test]
+fn empty_filters_are_dropped() {
+    assert_eq!(non_empty_filter(Some(json!({}))), None);
+    assert_eq!(non_empty_filter(None), None);
+    let f = json!({"a": {"$eq": 1}});
+    assert_eq!(non_empty_filter(Some(f.clone())), Some(f));
+}
+
+#[test]
+fn snippet_cuts_long_bodies_on_char_boundaries() {
+    let long = "é".repeat(1000);
+    let s = snippet(long.as_bytes());
+    assert_eq!(s.chars().count(), 301);
+    assert!(s.ends_with('…'));
+    assert_eq!(snippet(b"short"), "short");
+}
