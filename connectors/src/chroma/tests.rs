@@ -1,5 +1,8 @@
 //! Tests of [`super`] (chroma.rs), kept beside it so the module itself stays readable.
 
+use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
+
 use super::*;
 
 fn record(id: &str, embedding: Vec<f32>) -> VectorRecord {
