@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     Chroma, FlakyProxy, Moto, Nats, Proc, StackEnv, dump_logs, generate, http_get, model_ready,
-    service_binary, wait_until,
+    run_id_from, service_binary, wait_until,
 };
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
@@ -161,15 +161,6 @@ impl Cluster {
             .find(|w| w.name == name)
             .unwrap_or_else(|| panic!("no worker {name}"))
     }
-}
-
-fn run_id_from(stdout: &str) -> String {
-    stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "run")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no run id in {stdout:?}"))
-        .to_string()
 }
 
 /// The value of one sample on a worker's /metrics, e.g. `ticketflow_shards_in_flight{stage="embedder"}`.

@@ -19,7 +19,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{StackEnv, dump_logs, generate};
+use support::{StackEnv, generate};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
 fn json(path: &Path) -> serde_json::Value {
@@ -57,15 +57,10 @@ fn user_data(dir: &Path) -> PathBuf {
     all
 }
 
+/// `ticketflow <args>`, which must succeed: the run id it names (empty for commands that name
+/// none) and its stdout.
 fn run(env: &StackEnv, args: &[&str], logs: &[&support::Proc]) -> (String, String) {
-    let out = env.run(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        dump_logs(logs)
-    );
+    let stdout = support::run_ok(env, args, logs);
     let run_id = stdout
         .split_whitespace()
         .skip_while(|w| *w != "run")

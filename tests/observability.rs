@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Proc, StackEnv, dump_logs, free_port, generate, http_get, wait_until};
+use support::{Proc, StackEnv, free_port, generate, http_get, wait_until};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 
 /// Prometheus, Pushgateway and node-exporter from `scripts/monitoring.sh`, stopped on drop.
@@ -193,29 +193,18 @@ fn shared_data(name: &str) -> Option<PathBuf> {
 }
 
 fn submit(env: &StackEnv, input: &Path, workers: &[&Proc]) -> String {
-    let out = env.run(&[
+    let input = input.to_string_lossy();
+    let args = [
         "run",
         "--input",
-        &input.to_string_lossy(),
+        &input,
         "--shard-size",
         "500",
         "--wait",
         "--stall-timeout-secs",
         "300",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "run failed:\n{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        dump_logs(workers)
-    );
-    stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "run")
-        .nth(1)
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no run id in {stdout}"))
+    ];
+    support::run_id_from(&support::run_ok(env, &args, workers))
 }
 
 #[test]
@@ -231,14 +220,7 @@ fn metrics_dashboards_drift_and_alerts_on_a_real_prometheus() {
         .with(vec![monitoring.pushgateway_url()]);
     let mut workers = env.workers(1, dir.path(), &[]);
     monitoring.up(dir.path(), &workers);
-    for w in &workers {
-        let port = w.metrics_port.expect("port");
-        wait_until(
-            &format!("{} /readyz", w.name),
-            Duration::from_secs(60),
-            || http_get(port, "/readyz").is_some_and(|(s, _)| s == 200),
-        );
-    }
+    support::wait_ready(&workers);
 
     // Two runs: training data, then a newer export.
     let (train_input, newer_input, multilingual) = match (

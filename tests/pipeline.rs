@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
-use support::{Chroma, Moto, Nats, StackEnv, dump_logs, generate, model_ready};
+use support::{Chroma, Moto, Nats, StackEnv, generate, model_ready, run_id_from};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 use ticketflow_connectors::nats::{Bus, NatsConfig};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
@@ -61,16 +61,6 @@ impl Inspect {
             .expect("progress");
         (m, p)
     }
-}
-
-/// The run id printed by `ticketflow run`.
-fn run_id_from(stdout: &str) -> String {
-    stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "run")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no run id in {stdout:?}"))
-        .to_string()
 }
 
 /// Checks every invariant of a finished run; returns the ticket ids.
@@ -174,23 +164,19 @@ fn run_pipeline(
     shard_size: u32,
     procs_for_logs: &[&support::Proc],
 ) -> (String, String) {
-    let out = env.run(&[
+    let input = input.to_string_lossy();
+    let shard_size = shard_size.to_string();
+    let args = [
         "run",
         "--input",
-        &input.to_string_lossy(),
+        &input,
         "--shard-size",
-        &shard_size.to_string(),
+        &shard_size,
         "--wait",
         "--stall-timeout-secs",
         "120",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "run failed:\n{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        dump_logs(procs_for_logs)
-    );
+    ];
+    let stdout = support::run_ok(env, &args, procs_for_logs);
     let _ = dir;
     (run_id_from(&stdout), stdout)
 }

@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use serde_json::Value;
-use support::{StackEnv, dump_logs, generate, http_get, wait_until};
+use support::{StackEnv, dump_logs, generate, wait_until};
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]
@@ -270,14 +270,7 @@ fn one_run_is_one_trace_across_the_coordinator_and_every_worker() {
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
     ]);
     let mut workers = env.workers(1, dir.path(), &[]);
-    for w in &workers {
-        let port = w.metrics_port.expect("port");
-        wait_until(
-            &format!("{} /readyz", w.name),
-            Duration::from_secs(60),
-            || http_get(port, "/readyz").is_some_and(|(s, _)| s == 200),
-        );
-    }
+    support::wait_ready(&workers);
 
     let input = dir.path().join("tickets.csv");
     generate(&input, 600, 7);

@@ -434,6 +434,42 @@ impl StackEnv {
     }
 }
 
+/// The run id a `ticketflow run` printed (`run <id> queued …`).
+pub fn run_id_from(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "run")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no run id in {stdout:?}"))
+        .to_string()
+}
+
+/// `ticketflow <args>`, which must succeed; a failure shows its output and every worker's log.
+/// Returns stdout.
+pub fn run_ok(env: &StackEnv, args: &[&str], logs: &[&Proc]) -> String {
+    let out = env.run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dump_logs(logs)
+    );
+    stdout
+}
+
+/// Waits until every worker answers `/readyz` with 200.
+pub fn wait_ready(workers: &[Proc]) {
+    for w in workers {
+        let port = w.metrics_port.expect("port");
+        wait_until(
+            &format!("{} /readyz", w.name),
+            Duration::from_secs(60),
+            || http_get(port, "/readyz").is_some_and(|(s, _)| s == 200),
+        );
+    }
+}
+
 /// Writes `rows` synthetic tickets to `path` with the binary's generator.
 pub fn generate(path: &Path, rows: u64, seed: u64) {
     let out = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
