@@ -1,5 +1,6 @@
-//! `ticketflow`: the one binary behind every role (CLI commands today; workers and the
-//! coordinator as the pipeline lands). `ticketflow --help` lists the commands.
+//! `ticketflow`: the one binary behind every role: the coordinator (`run`), every stage worker
+//! (`worker cleaner|embedder|indexer|trainer`) and the single-process commands (`embed`,
+//! `predict`, `drift`, …). `ticketflow --help` lists them.
 
 mod cli;
 

@@ -223,6 +223,8 @@ pub struct RunProgress {
     pub dead: BTreeMap<u32, DeadShard>,
     pub tickets_indexed: u64,
     /// Sum of per-shard processing time per stage (cleaner, embedder, indexer), milliseconds.
+    /// Read and add through [`busy_ms_of`](Self::busy_ms_of) and [`add_busy_ms`](Self::add_busy_ms),
+    /// which know which slot is which stage; the array form is what is stored in KV.
     pub busy_ms: [u64; 3],
     pub started_at_ms: u64,
     /// Set by the coordinator once every shard task is published; a coordinator rerun on a run
@@ -314,6 +316,28 @@ impl RunProgress {
         }
     }
 
+    /// The `busy_ms` slot of a shard stage; the trainer works per run and has none.
+    fn busy_slot(stage: Stage) -> Option<usize> {
+        match stage {
+            Stage::Cleaner => Some(0),
+            Stage::Embedder => Some(1),
+            Stage::Indexer => Some(2),
+            Stage::Trainer => None,
+        }
+    }
+
+    /// Milliseconds a shard stage spent on this run's shards, summed (0 for the trainer).
+    pub fn busy_ms_of(&self, stage: Stage) -> u64 {
+        Self::busy_slot(stage).map_or(0, |slot| self.busy_ms[slot])
+    }
+
+    /// Adds a shard's processing time to its stage's total (nothing for the trainer).
+    pub fn add_busy_ms(&mut self, stage: Stage, ms: u64) {
+        if let Some(slot) = Self::busy_slot(stage) {
+            self.busy_ms[slot] += ms;
+        }
+    }
+
     /// The set a stage marks when it finishes a shard (the trainer works per run, not shard).
     pub fn done_set_mut(&mut self, stage: Stage) -> Option<&mut ShardSet> {
         match stage {
@@ -370,6 +394,20 @@ impl RunProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_time_is_kept_per_shard_stage() {
+        let mut p = RunProgress::new("r", 2, 0);
+        p.add_busy_ms(Stage::Embedder, 40);
+        p.add_busy_ms(Stage::Embedder, 2);
+        p.add_busy_ms(Stage::Cleaner, 5);
+        p.add_busy_ms(Stage::Trainer, 1_000);
+        assert_eq!(p.busy_ms_of(Stage::Embedder), 42);
+        assert_eq!(p.busy_ms_of(Stage::Cleaner), 5);
+        assert_eq!(p.busy_ms_of(Stage::Indexer), 0);
+        assert_eq!(p.busy_ms_of(Stage::Trainer), 0, "the trainer has no shard time");
+        assert_eq!(p.busy_ms, [5, 42, 0], "the stored form is unchanged");
+    }
     use crate::{decode, encode};
 
     #[test]

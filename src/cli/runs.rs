@@ -220,9 +220,9 @@ pub async fn print_summary(
     println!("  shards       {} ({} dead)", m.shard_count, p.dead.len());
     println!(
         "  stage time   cleaner {:.1}s, embedder {:.1}s, indexer {:.1}s (summed over shards); wall {:.1}s",
-        secs(p.busy_ms[0]),
-        secs(p.busy_ms[1]),
-        secs(p.busy_ms[2]),
+        secs(p.busy_ms_of(Stage::Cleaner)),
+        secs(p.busy_ms_of(Stage::Embedder)),
+        secs(p.busy_ms_of(Stage::Indexer)),
         secs(wall)
     );
     if let Ok(bytes) = store.get(&keys::run_result(run_id)).await

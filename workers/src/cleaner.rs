@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use ticketflow_connectors::nats::SUBJECT_CLEAN;
 use ticketflow_connectors::store::{Store, keys};
+use ticketflow_ml::dataset::parse_raw_shard;
 use ticketflow_ml::text::{self, EmbedInput};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, CleanedShard, ShardTask, Stage, Ticket};
 
@@ -13,20 +14,6 @@ use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
 
 pub struct Cleaner {
     pub store: Store,
-}
-
-/// Parses a raw shard file. A line that does not parse makes the whole file corrupt: the
-/// coordinator wrote it, so a bad line means damage, not a user's typo.
-pub fn parse_raw_shard(bytes: &[u8]) -> Result<Vec<Ticket>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("raw shard is not UTF-8: {e}"))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str::<Ticket>(line)
-                .map_err(|e| format!("raw shard line {}: {e}", i + 1))
-        })
-        .collect()
 }
 
 /// Prepares one ticket for the embedder and the index.

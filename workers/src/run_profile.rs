@@ -10,8 +10,8 @@ use ticketflow_ml::dataset::Quarantined;
 use ticketflow_ml::profile::{self, Profile};
 use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
 
-use crate::cleaner::parse_raw_shard;
 use crate::stage_loop::StageError;
+use ticketflow_ml::dataset::parse_raw_shard;
 
 /// Profiles the run's accepted tickets (every shard that was not dead-lettered) and its
 /// quarantined rows, and stores the HTML and JSON. Token counts need the model's tokenizer in

@@ -554,9 +554,7 @@ async fn finish<I: ShardMessage>(
             .update_progress(input.run_id(), |p| {
                 let newly = p.done_set_mut(stage).is_some_and(|set| set.insert(shard));
                 if newly {
-                    if let Some(slot) = busy_slot(stage) {
-                        p.busy_ms[slot] += busy;
-                    }
+                    p.add_busy_ms(stage, busy);
                     if stage == Stage::Indexer {
                         p.tickets_indexed += tickets;
                     }
@@ -570,15 +568,6 @@ async fn finish<I: ShardMessage>(
         publish_completion_if_due(bus, &progress).await?;
     }
     Ok(processed.tickets)
-}
-
-fn busy_slot(stage: Stage) -> Option<usize> {
-    match stage {
-        Stage::Cleaner => Some(0),
-        Stage::Embedder => Some(1),
-        Stage::Indexer => Some(2),
-        Stage::Trainer => None,
-    }
 }
 
 fn mark_completed_if_final(p: &mut ticketflow_schemas::RunProgress) {

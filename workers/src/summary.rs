@@ -220,9 +220,9 @@ pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
             })
             .collect(),
         busy_seconds: BusySeconds {
-            cleaner: secs(p.busy_ms[0]),
-            embedder: secs(p.busy_ms[1]),
-            indexer: secs(p.busy_ms[2]),
+            cleaner: secs(p.busy_ms_of(Stage::Cleaner)),
+            embedder: secs(p.busy_ms_of(Stage::Embedder)),
+            indexer: secs(p.busy_ms_of(Stage::Indexer)),
         },
         wall_seconds: secs(
             p.completed_at_ms

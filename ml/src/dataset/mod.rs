@@ -28,6 +28,20 @@ use serde::{Deserialize, Serialize};
 pub use records::{ColumnSpec, Record, RecordOutcome, RecordReader};
 pub use tickets::{Loaded, TicketOutcome, TicketReader, content_id, load_tickets};
 
+/// Parses a raw shard file. A line that does not parse makes the whole file corrupt: the
+/// coordinator wrote it, so a bad line means damage, not a user's typo.
+pub fn parse_raw_shard(bytes: &[u8]) -> Result<Vec<ticketflow_schemas::Ticket>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("raw shard is not UTF-8: {e}"))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<ticketflow_schemas::Ticket>(line)
+                .map_err(|e| format!("raw shard line {}: {e}", i + 1))
+        })
+        .collect()
+}
+
 /// Input file formats the loader understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
