@@ -394,6 +394,7 @@ impl RunProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{decode, encode};
 
     #[test]
     fn busy_time_is_kept_per_shard_stage() {
@@ -405,10 +406,13 @@ mod tests {
         assert_eq!(p.busy_ms_of(Stage::Embedder), 42);
         assert_eq!(p.busy_ms_of(Stage::Cleaner), 5);
         assert_eq!(p.busy_ms_of(Stage::Indexer), 0);
-        assert_eq!(p.busy_ms_of(Stage::Trainer), 0, "the trainer has no shard time");
+        assert_eq!(
+            p.busy_ms_of(Stage::Trainer),
+            0,
+            "the trainer has no shard time"
+        );
         assert_eq!(p.busy_ms, [5, 42, 0], "the stored form is unchanged");
     }
-    use crate::{decode, encode};
 
     #[test]
     fn shard_set_counts_and_grows() {
