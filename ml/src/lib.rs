@@ -18,5 +18,8 @@ pub mod dataset;
 pub mod drift;
 pub mod embed;
 pub mod profile;
+/// HTML building blocks shared by the drift report and the profile: one stylesheet, escaping,
+/// number formatting and the inline SVG charts.
+pub(crate) mod report;
 pub mod synth;
 pub mod text;

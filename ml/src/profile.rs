@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+
+use crate::report::put;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,7 @@ use ticketflow_schemas::Ticket;
 use tokenizers::Tokenizer;
 
 use crate::dataset::{QuarantineReason, Quarantined};
-use crate::drift::html::format::{document_start, escape, g4, num, truncate};
+use crate::report::format::{document_start, escape, g4, num, truncate};
 use crate::text::{LanguageSource, prepare};
 
 /// all-MiniLM-L6-v2 reads at most this many tokens ([CLS] and [SEP] included); the rest of a
@@ -423,13 +425,6 @@ pub fn length_stats(values: &[usize]) -> LengthStats {
 
 // ---------------------------------------------------------------------------------------------
 // HTML
-
-/// Appends formatted text; writing to a `String` cannot fail.
-macro_rules! put {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = write!($out, $($arg)*);
-    }};
-}
 
 /// The profile as one self-contained HTML page (inline CSS and SVG, no script, no network).
 /// Every value from the data is escaped.

@@ -20,24 +20,16 @@
 //! alone, and every chart has a `<title>`. All text from the data (run, column, category and
 //! class names) is escaped.
 
-/// Appends formatted text; writing to a `String` cannot fail.
-macro_rules! put {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = write!($out, $($arg)*);
-    }};
-}
-
-mod chart;
-pub(crate) mod format;
-
 use std::fmt::Write as _;
 
-use self::chart::{
-    CURRENT_COLOUR, Group, LARGE, REFERENCE_COLOUR, SMALL, Scale, auc_gauge, grouped_bars,
-};
-use self::format::{escape, g4, num, signed_g4, utc_timestamp};
+use crate::report::put;
+
 use super::{ColumnDrift, ColumnKind, DriftReport, EmbeddingDrift, QualityComparison, StatTest};
 use crate::classify::Evaluation;
+use crate::report::chart::{
+    CURRENT_COLOUR, Group, LARGE, REFERENCE_COLOUR, SMALL, Scale, auc_gauge, grouped_bars,
+};
+use crate::report::format::{escape, g4, num, signed_g4, utc_timestamp};
 
 /// Bars in a column row's chart before the smallest categories are summed into "other".
 const SMALL_MAX_BARS: usize = 12;
@@ -48,7 +40,7 @@ const BANNER_MAX_NAMES: usize = 8;
 
 /// The whole report as an HTML document (UTF-8, no external resources, no script).
 pub fn render_drift_report(report: &DriftReport) -> String {
-    let mut out = format::document_start(&format!(
+    let mut out = crate::report::format::document_start(&format!(
         "Drift report: {} vs {}",
         escape(&report.reference),
         escape(&report.current)
@@ -697,7 +689,7 @@ fn per_class(out: &mut String, r: &Evaluation, c: &Evaluation) {
         grouped_bars(
             "F1 per class, reference vs current",
             &groups,
-            chart::Size {
+            crate::report::chart::Size {
                 width: 460.0,
                 height: 210.0,
             },
