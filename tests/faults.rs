@@ -440,7 +440,7 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
         rt.block_on(async {
             let mut s = bus
                 .jetstream()
-                .get_stream(ticketflow_connectors::nats::STREAM_DLQ)
+                .get_stream(ticketflow_connectors::nats::DEAD_LETTER_STREAM)
                 .await
                 .expect("dlq stream");
             s.info().await.expect("info").state.messages
@@ -449,7 +449,7 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
 
     // An undecodable message: dead-lettered without a run, the cleaner carries on.
     rt.block_on(bus.publish_bytes(
-        ticketflow_connectors::nats::SUBJECT_RAW,
+        ticketflow_schemas::topology::RAW.subject,
         bytes::Bytes::from_static(b"\xffnot a shard task"),
         "garbage-1",
         None,

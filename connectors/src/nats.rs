@@ -1,5 +1,6 @@
-//! The JetStream topology: one work-queue stream per stage, a dead-letter stream, and two KV
-//! buckets for run state.
+//! The JetStream transport: one work-queue stream per stage, a dead-letter stream, and two KV
+//! buckets for run state. Which subject goes to which stream, and every message id, is decided
+//! in [`ticketflow_schemas::topology`]; this module creates what it names.
 //!
 //! ```text
 //!  subject               stream        durable consumer   retention
@@ -29,14 +30,9 @@ pub use security::{
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, kv, stream};
 use bytes::Bytes;
-use ticketflow_schemas::{Message, RunManifest, RunProgress, SchemaError, Stage};
+use ticketflow_schemas::{Message, Routed, RunManifest, RunProgress, SchemaError, Stage};
 
-pub const SUBJECT_RAW: &str = "tf.shards.raw";
-pub const SUBJECT_CLEAN: &str = "tf.shards.clean";
-pub const SUBJECT_EMBEDDED: &str = "tf.shards.embedded";
-pub const SUBJECT_RUNS_COMPLETED: &str = "tf.runs.completed";
-pub const SUBJECT_DLQ_PREFIX: &str = "tf.dlq";
-pub const STREAM_DLQ: &str = "TF_DLQ";
+pub use ticketflow_schemas::topology::{DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM};
 pub const BUCKET_RUNS: &str = "tf_runs";
 pub const BUCKET_PROGRESS: &str = "tf_progress";
 
@@ -44,16 +40,6 @@ pub const BUCKET_PROGRESS: &str = "tf_progress";
 /// any retry loop of ours, so a coordinator or worker that republishes after a crash is
 /// de-duplicated.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30 * 60);
-
-/// The stream and subject a stage consumes from.
-pub fn input_of(stage: Stage) -> (&'static str, &'static str) {
-    match stage {
-        Stage::Cleaner => ("TF_RAW", SUBJECT_RAW),
-        Stage::Embedder => ("TF_CLEAN", SUBJECT_CLEAN),
-        Stage::Indexer => ("TF_EMBEDDED", SUBJECT_EMBEDDED),
-        Stage::Trainer => ("TF_RUNS", SUBJECT_RUNS_COMPLETED),
-    }
-}
 
 /// Connection settings. Authentication and TLS are in [`NatsSecurity`], given to
 /// [`Bus::connect_with`].
@@ -217,10 +203,11 @@ impl Bus {
         let client = connect_client(cfg, security).await?;
         let js = jetstream::new(client.clone());
         for stage in Stage::ALL {
-            let (name, subject) = input_of(stage);
+            let route = stage.input();
+            let name = route.stream;
             js.get_or_create_stream(stream::Config {
                 name: name.to_string(),
-                subjects: vec![subject.to_string()],
+                subjects: vec![route.subject.to_string()],
                 retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
                 duplicate_window: DUPLICATE_WINDOW,
@@ -230,8 +217,8 @@ impl Bus {
             .map_err(|e| js_err(format!("creating stream {name}"))(e.to_string()))?;
         }
         js.get_or_create_stream(stream::Config {
-            name: STREAM_DLQ.to_string(),
-            subjects: vec![format!("{SUBJECT_DLQ_PREFIX}.>")],
+            name: DEAD_LETTER_STREAM.to_string(),
+            subjects: vec![format!("{DEAD_LETTER_PREFIX}.>")],
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             max_age: Duration::from_secs(14 * 24 * 3600),
@@ -272,6 +259,16 @@ impl Bus {
         self.publish_bytes(subject, payload, msg_id, headers).await
     }
 
+    /// Publishes a pipeline message on its own subject under its own de-duplication id.
+    pub async fn publish_routed<T: Routed>(
+        &self,
+        msg: &T,
+        headers: Option<HeaderMap>,
+    ) -> Result<(), BusError> {
+        self.publish(msg.subject(), msg, &msg.msg_id(), headers)
+            .await
+    }
+
     /// [`publish`](Self::publish) for an already encoded payload.
     pub async fn publish_bytes(
         &self,
@@ -299,7 +296,8 @@ impl Bus {
         stage: Stage,
         settings: ConsumerSettings,
     ) -> Result<consumer::PullConsumer, BusError> {
-        let (stream_name, subject) = input_of(stage);
+        let route = stage.input();
+        let (stream_name, subject) = (route.stream, route.subject);
         let stream = self
             .js
             .get_stream(stream_name)
@@ -326,7 +324,7 @@ impl Bus {
 
     /// Messages waiting for `stage` (not yet delivered plus delivered but unacknowledged).
     pub async fn backlog(&self, stage: Stage) -> Result<u64, BusError> {
-        let (stream_name, _) = input_of(stage);
+        let stream_name = stage.input().stream;
         let mut stream = self
             .js
             .get_stream(stream_name)
@@ -342,7 +340,7 @@ impl Bus {
     /// The stage consumer's `(pending, ack_pending)`: messages not yet delivered, and delivered
     /// but not yet acknowledged. Zeros before the consumer exists.
     pub async fn consumer_backlog(&self, stage: Stage) -> Result<(u64, u64), BusError> {
-        let (stream_name, _) = input_of(stage);
+        let stream_name = stage.input().stream;
         let stream = self
             .js
             .get_stream(stream_name)

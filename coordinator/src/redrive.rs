@@ -15,7 +15,8 @@
 //! trainer records a new result. A shard whose dead letter is gone (expired) stays dead.
 
 use bytes::Bytes;
-use ticketflow_connectors::nats::{Bus, BusError, STREAM_DLQ};
+use ticketflow_connectors::nats::{Bus, BusError, DEAD_LETTER_STREAM};
+use ticketflow_schemas::topology::redrive_msg_id;
 use ticketflow_schemas::{DeadLetter, DeadShard, Stage};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +92,7 @@ pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveE
     let mut redriven = Vec::new();
     for l in &letters {
         let stage = l.letter.stage;
-        let msg_id = format!("{run_id}.{stage}.{}.redrive{generation}", l.shard);
+        let msg_id = redrive_msg_id(run_id, stage, l.shard, generation);
         let published = bus
             .publish_bytes(
                 &l.letter.subject,
@@ -121,7 +122,7 @@ pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveE
     }
 
     // 3. The letters are handled; a failed delete only leaves history behind.
-    if let Ok(stream) = bus.jetstream().get_stream(STREAM_DLQ).await {
+    if let Ok(stream) = bus.jetstream().get_stream(DEAD_LETTER_STREAM).await {
         for l in &letters {
             if let Err(e) = stream.delete_message(l.seq).await {
                 tracing::warn!(seq = l.seq, error = %e, "could not delete a re-driven dead letter");
@@ -144,7 +145,7 @@ async fn dead_letters_of(
     let err = |e: String| RedriveError::DeadLetters(e);
     let mut stream = bus
         .jetstream()
-        .get_stream(STREAM_DLQ)
+        .get_stream(DEAD_LETTER_STREAM)
         .await
         .map_err(|e| err(e.to_string()))?;
     let info = stream.info().await.map_err(|e| err(e.to_string()))?;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ticketflow_connectors::nats::{Bus, BusError, SUBJECT_RAW};
+use ticketflow_connectors::nats::{Bus, BusError};
 use ticketflow_connectors::store::{Store, StoreError, keys};
 use ticketflow_ml::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
 use ticketflow_ml::text::EmbedInput;
@@ -268,8 +268,7 @@ async fn submit_in(
             tickets: *n,
             embed_input: opts.embed_input.to_string(),
         };
-        bus.publish(SUBJECT_RAW, &task, &format!("{run_id}.raw.{shard}"), None)
-            .await?;
+        bus.publish_routed(&task, None).await?;
     }
     bus.update_progress(&run_id, |p| p.published = true).await?;
     tracing::info!(

@@ -13,6 +13,7 @@ mod messages;
 mod records;
 mod run;
 mod ticket;
+pub mod topology;
 
 pub use envelope::{Message, SCHEMA_VERSION, SchemaError, decode, encode};
 pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardTask};
@@ -22,3 +23,4 @@ pub use run::{
     Stage,
 };
 pub use ticket::Ticket;
+pub use topology::{Route, Routed};

@@ -73,6 +73,10 @@ pub struct RunCompleted {
     pub tickets_indexed: u64,
     /// Shards that ended in the dead-letter stream; non-empty means completed-with-errors.
     pub dead_shards: Vec<u32>,
+    /// The run's redrive generation when it completed (0 = first attempt): part of the
+    /// message id, so the completion of a redriven run is not dropped as a repeat.
+    #[serde(default)]
+    pub redrives: u32,
 }
 
 impl Message for RunCompleted {
@@ -89,6 +93,9 @@ pub struct DeadLetter {
     /// Subject the message was consumed from, so a redrive can publish it back.
     pub subject: String,
     pub deliveries: u64,
+    /// The message's sequence in its stage's stream: names a letter whose run is unknown.
+    #[serde(default)]
+    pub stream_sequence: u64,
     pub reason: String,
     /// The original message bytes, untouched (MessagePack binary, not an array of integers).
     #[serde(with = "serde_bytes")]

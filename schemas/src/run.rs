@@ -250,17 +250,6 @@ pub struct RunProgress {
     pub embedding_precisions: BTreeSet<String>,
 }
 
-impl RunProgress {
-    /// The `Nats-Msg-Id` of this run's `runs.completed` for the current redrive generation.
-    pub fn completion_msg_id(&self) -> String {
-        if self.redrives == 0 {
-            format!("{}.completed", self.run_id)
-        } else {
-            format!("{}.completed.redrive{}", self.run_id, self.redrives)
-        }
-    }
-}
-
 impl Message for RunProgress {
     const KIND: &'static str = "run_progress";
 }
@@ -485,6 +474,7 @@ mod tests {
             stage: Stage::Cleaner,
             subject: "tf.raw".into(),
             deliveries: 5,
+            stream_sequence: 17,
             reason: "undecodable".into(),
             payload: vec![0, 159, 146, 150],
         };

@@ -4,7 +4,6 @@
 //! [`ticketflow_ml::text::prepare`] the CLI uses) and stores a [`CleanShardFile`].
 
 use bytes::Bytes;
-use ticketflow_connectors::nats::SUBJECT_CLEAN;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::dataset::parse_raw_shard;
 use ticketflow_ml::text::{self, EmbedInput};
@@ -68,11 +67,7 @@ impl StageWorker for Cleaner {
         };
         Ok(Processed {
             tickets: n,
-            downstream: Some(Downstream::new(
-                SUBJECT_CLEAN,
-                &next,
-                format!("{}.clean.{}", task.run_id, task.shard),
-            )?),
+            downstream: Some(Downstream::new(&next)?),
         })
     }
 }

@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ticketflow_connectors::nats::SUBJECT_EMBEDDED;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder as Model, Precision};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
@@ -78,11 +77,7 @@ impl StageWorker for Embedder {
         };
         Ok(Processed {
             tickets: n,
-            downstream: Some(Downstream::new(
-                SUBJECT_EMBEDDED,
-                &next,
-                format!("{}.embedded.{}", msg.run_id, msg.shard),
-            )?),
+            downstream: Some(Downstream::new(&next)?),
         })
     }
 }

@@ -52,6 +52,10 @@ impl StageWorker for Indexer {
     const STAGE: Stage = Stage::Indexer;
     type Input = EmbeddedShard;
 
+    fn embedding_precision(input: &EmbeddedShard) -> Option<&str> {
+        Some(&input.precision)
+    }
+
     async fn process(&self, msg: &EmbeddedShard) -> Result<Processed, StageError> {
         let (clean, npy) = tokio::try_join!(
             self.store.get(&msg.clean_key),

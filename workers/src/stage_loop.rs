@@ -41,9 +41,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{AckKind, Message as JsMessage};
 use bytes::Bytes;
 use futures::StreamExt;
-use ticketflow_connectors::nats::SUBJECT_RUNS_COMPLETED;
-use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings, SUBJECT_DLQ_PREFIX};
-use ticketflow_schemas::{DeadLetter, DeadShard, Message, RunCompleted, Stage};
+use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings};
+use ticketflow_schemas::{DeadLetter, DeadShard, Routed, RunCompleted, Stage};
 use ticketflow_telemetry::internal_events::{
     ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried, WorkerStarted,
 };
@@ -61,6 +60,8 @@ pub struct Processed {
     pub downstream: Option<Downstream>,
 }
 
+/// The next stage's message, encoded, with the subject and message id it names itself
+/// (see [`ticketflow_schemas::topology`]).
 #[derive(Debug)]
 pub struct Downstream {
     pub subject: &'static str,
@@ -69,17 +70,13 @@ pub struct Downstream {
 }
 
 impl Downstream {
-    pub fn new<T: Message>(
-        subject: &'static str,
-        msg: &T,
-        msg_id: String,
-    ) -> Result<Self, StageError> {
+    pub fn new<T: Routed>(msg: &T) -> Result<Self, StageError> {
         let payload =
             ticketflow_schemas::encode(msg).map_err(|e| StageError::permanent(e.to_string()))?;
         Ok(Self {
-            subject,
+            subject: msg.subject(),
             payload: Bytes::from(payload),
-            msg_id,
+            msg_id: msg.msg_id(),
         })
     }
 }
@@ -175,61 +172,17 @@ impl From<crate::registry::RegistryError> for StageError {
     }
 }
 
-/// A stage's input message knows which run and shard it belongs to.
-pub trait ShardMessage: Message + Send + 'static {
-    fn run_id(&self) -> &str;
-    /// `None` for per-run messages (the trainer's `runs.completed`).
-    fn shard(&self) -> Option<u32>;
-    /// The precision of the vectors the message carries, when it carries vectors; recorded in
-    /// the run's progress so the model card can say what its features came from.
-    fn embedding_precision(&self) -> Option<&str> {
-        None
-    }
-}
-
-impl ShardMessage for ticketflow_schemas::ShardTask {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        Some(self.shard)
-    }
-}
-
-impl ShardMessage for ticketflow_schemas::CleanedShard {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        Some(self.shard)
-    }
-}
-
-impl ShardMessage for ticketflow_schemas::EmbeddedShard {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        Some(self.shard)
-    }
-    fn embedding_precision(&self) -> Option<&str> {
-        Some(&self.precision)
-    }
-}
-
-impl ShardMessage for RunCompleted {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        None
-    }
-}
-
-/// One stage's work on one message.
+/// One stage's work on one message. The input names its run and (per-shard messages) its
+/// shard through [`Routed`], which is all the loop needs to keep the run's progress.
 pub trait StageWorker: Send + Sync + 'static {
     const STAGE: Stage;
-    type Input: ShardMessage;
+    type Input: Routed + Send + 'static;
+
+    /// The precision of the vectors `input` carries, when it carries vectors; recorded in the
+    /// run's progress so the model card can say what its features came from.
+    fn embedding_precision(_input: &Self::Input) -> Option<&str> {
+        None
+    }
 
     fn process(
         &self,
@@ -484,7 +437,7 @@ async fn process_one<W: StageWorker>(
     let outcome = loop {
         let attempt = Instant::now();
         let result = match worker.process(&input).await {
-            Ok(processed) => finish(bus, &input, stage, processed, started).await,
+            Ok(processed) => finish::<W>(bus, &input, stage, processed, started).await,
             Err(e) => Err(e),
         };
         // A dependency is down: keep the shard and try again here, with growing pauses,
@@ -536,9 +489,9 @@ async fn process_one<W: StageWorker>(
     }
 }
 
-async fn finish<I: ShardMessage>(
+async fn finish<W: StageWorker>(
     bus: &Bus,
-    input: &I,
+    input: &W::Input,
     stage: Stage,
     processed: Processed,
     started: Instant,
@@ -558,7 +511,7 @@ async fn finish<I: ShardMessage>(
                     if stage == Stage::Indexer {
                         p.tickets_indexed += tickets;
                     }
-                    if let Some(precision) = input.embedding_precision() {
+                    if let Some(precision) = W::embedding_precision(input) {
                         p.embedding_precisions.insert(precision.to_string());
                     }
                 }
@@ -590,10 +543,9 @@ pub async fn publish_completion_if_due(
         shard_count: progress.shard_count,
         tickets_indexed: progress.tickets_indexed,
         dead_shards: progress.dead.keys().copied().collect(),
+        redrives: progress.redrives,
     };
-    let msg_id = progress.completion_msg_id();
-    bus.publish(SUBJECT_RUNS_COMPLETED, &event, &msg_id, None)
-        .await?;
+    bus.publish_routed(&event, None).await?;
     bus.update_progress(&progress.run_id, |p| p.completion_published = true)
         .await?;
     tracing::info!(
@@ -691,16 +643,14 @@ async fn dead_letter<W: StageWorker>(
         stage,
         subject: subject.to_string(),
         deliveries: u64::from(delivered),
+        stream_sequence: msg.info().map(|i| i.stream_sequence).unwrap_or(0),
         reason: reason.to_string(),
         payload: msg.payload.to_vec(),
     };
-    let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-    let dlq_subject = format!("{SUBJECT_DLQ_PREFIX}.{stage}");
-    let msg_id = match (&run_id, shard) {
-        (Some(run), Some(shard)) => format!("{run}.{stage}.{shard}.dead"),
-        _ => format!("{stage}.seq{seq}.dead"),
-    };
-    if let Err(e) = bus.publish(&dlq_subject, &letter, &msg_id, None).await {
+    if let Err(e) = bus
+        .publish(letter.subject(), &letter, &letter.msg_id(), None)
+        .await
+    {
         // Without the dead letter recorded, keep the message: NAK so it comes back later.
         tracing::error!(error = %e, "cannot publish the dead letter; keeping the message");
         let _ = msg
