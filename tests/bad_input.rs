@@ -175,7 +175,7 @@ fn formula_injection_is_text_and_neutralised_in_csv_outputs() {
 
     // The CSV outputs carry input values: `embed`'s row file (needs the model from `make
     // setup`), the feature table and predictions.csv (same helper, unit-tested in ml::csv_safe
-    // and drift::features).
+    // and drift::feature_table).
     let model = std::env::var_os("TICKETFLOW_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

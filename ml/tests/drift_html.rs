@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ticketflow_ml::classify::evaluate;
-use ticketflow_ml::drift::html::render_drift_report;
+use ticketflow_ml::drift::report_page::render_drift_report;
 use ticketflow_ml::drift::{
     ColumnDrift, ColumnKind, CoverageChange, DatasetDrift, Distribution, DriftReport,
     EmbeddingDrift, PredictionSource, PredictionSources, QualityComparison, StatTest,

@@ -28,7 +28,7 @@ mod support;
 
 use serde::Deserialize;
 use support::cosine;
-use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder, EmbedderConfig, Precision};
+use ticketflow_ml::embed::{EMBEDDING_DIM, EmbeddingModel, EmbeddingModelConfig, Precision};
 
 /// Lowest int8-vs-fp32 cosine allowed for any sentence.
 const MIN_COSINE: f64 = 0.97;
@@ -55,7 +55,7 @@ fn texts() -> Vec<(String, String)> {
         .collect()
 }
 
-fn config(precision: Precision, batch_size: usize) -> Option<EmbedderConfig> {
+fn config(precision: Precision, batch_size: usize) -> Option<EmbeddingModelConfig> {
     support::config(precision, batch_size)
 }
 
@@ -65,11 +65,11 @@ fn int8_vs_fp32(batch_size: usize) -> Option<Vec<f64>> {
     let int8 = config(Precision::Int8, batch_size)?;
     let items = texts();
     let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
-    let a = Embedder::new(&fp32)
+    let a = EmbeddingModel::new(&fp32)
         .expect("fp32 embedder")
         .embed(&texts)
         .expect("embed fp32");
-    let b = Embedder::new(&int8)
+    let b = EmbeddingModel::new(&int8)
         .expect("int8 embedder")
         .embed(&texts)
         .expect("embed int8");
@@ -143,9 +143,9 @@ fn missing_int8_model_names_the_file_and_make_setup() {
     let dir = std::env::temp_dir().join(format!("ticketflow-int8-missing-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::write(dir.join("tokenizer.json"), "{}").expect("write");
-    let err = Embedder::new(&EmbedderConfig {
+    let err = EmbeddingModel::new(&EmbeddingModelConfig {
         precision: Precision::Int8,
-        ..EmbedderConfig::new(&dir, "/nonexistent/libonnxruntime.so")
+        ..EmbeddingModelConfig::new(&dir, "/nonexistent/libonnxruntime.so")
     })
     .err()
     .expect("must fail");

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use support::cosine;
-use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder, EmbedderConfig, Precision};
+use ticketflow_ml::embed::{EMBEDDING_DIM, EmbeddingModel, EmbeddingModelConfig, Precision};
 
 #[derive(Deserialize)]
 struct Reference {
@@ -34,7 +34,7 @@ fn reference() -> Reference {
 }
 
 /// The default (fp32) embedder at `batch_size`; `None` skips the test (see [`support::config`]).
-fn config(batch_size: usize) -> Option<EmbedderConfig> {
+fn config(batch_size: usize) -> Option<EmbeddingModelConfig> {
     support::config(Precision::Fp32, batch_size)
 }
 
@@ -42,7 +42,7 @@ fn config(batch_size: usize) -> Option<EmbedderConfig> {
 fn token_ids_match_the_reference_tokenizer() {
     let Some(cfg) = config(8) else { return };
     let reference = reference();
-    let embedder = Embedder::new(&cfg).expect("embedder loads");
+    let embedder = EmbeddingModel::new(&cfg).expect("embedder loads");
     assert_eq!(embedder.max_seq_length(), reference.max_seq_length);
     let texts: Vec<&str> = reference.items.iter().map(|i| i.text.as_str()).collect();
     let ids = embedder.token_ids(&texts).expect("tokenize");
@@ -59,7 +59,7 @@ fn token_ids_match_the_reference_tokenizer() {
 fn embeddings_match_sentence_transformers() {
     let Some(cfg) = config(8) else { return };
     let reference = reference();
-    let mut embedder = Embedder::new(&cfg).expect("embedder loads");
+    let mut embedder = EmbeddingModel::new(&cfg).expect("embedder loads");
     let texts: Vec<&str> = reference.items.iter().map(|i| i.text.as_str()).collect();
     let vectors = embedder.embed(&texts).expect("embed");
     assert_eq!(vectors.dim(), (texts.len(), EMBEDDING_DIM));
@@ -99,11 +99,11 @@ fn batching_and_order_do_not_change_vectors() {
         .rev()
         .map(|i| i.text.as_str())
         .collect();
-    let one = Embedder::new(&cfg_one)
+    let one = EmbeddingModel::new(&cfg_one)
         .expect("embedder")
         .embed(&texts)
         .expect("embed");
-    let many = Embedder::new(&cfg_many)
+    let many = EmbeddingModel::new(&cfg_many)
         .expect("embedder")
         .embed(&texts)
         .expect("embed");
@@ -125,7 +125,7 @@ fn batching_and_order_do_not_change_vectors() {
 #[test]
 fn missing_model_and_bad_library_fail_with_a_clear_message() {
     let Some(cfg) = config(8) else { return };
-    let err = Embedder::new(&EmbedderConfig {
+    let err = EmbeddingModel::new(&EmbeddingModelConfig {
         model_dir: PathBuf::from("/nonexistent/model"),
         ..cfg.clone()
     })

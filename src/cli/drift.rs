@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use ticketflow_connectors::store::keys;
 use ticketflow_ml::drift::DriftOptions;
-use ticketflow_ml::drift::features::read_csv;
-use ticketflow_ml::drift::html::render_drift_report;
+use ticketflow_ml::drift::feature_table::read_csv;
+use ticketflow_ml::drift::report_page::render_drift_report;
 use ticketflow_workers::run_artifacts::{DriftSide, drift_report, run_embeddings, run_features};
 
 use super::services::{ServiceArgs, runtime};

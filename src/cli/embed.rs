@@ -10,7 +10,7 @@ use ndarray_npy::WriteNpyExt;
 use ticketflow_ml::dataset::{
     ColumnSpec, Quarantined, RecordOutcome, RecordReader, TicketOutcome, TicketReader,
 };
-use ticketflow_ml::embed::Embedder;
+use ticketflow_ml::embed::EmbeddingModel;
 use ticketflow_ml::text;
 
 use super::progress::Progress;
@@ -42,7 +42,7 @@ struct Item {
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Fail on a bad model or library before spending time on the input.
-    let mut embedder = Embedder::new(&args.model.embedder_config())?;
+    let mut embedder = EmbeddingModel::new(&args.model.embedding_model_config())?;
 
     let (items, quarantined) = match &args.text_column {
         Some(column) => read_column(&args.input, column)?,

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use ticketflow_ml::dataset::{DEFAULT_MAX_FIELD_BYTES, LoadOptions};
-use ticketflow_ml::embed::{EmbedderConfig, Precision};
+use ticketflow_ml::embed::{EmbeddingModelConfig, Precision};
 use ticketflow_ml::text::EmbedInput;
 
 /// ticketflow: support-ticket NLP pipeline — clean, embed (all-MiniLM-L6-v2 on ONNX Runtime),
@@ -146,13 +146,13 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn embedder_config(&self) -> EmbedderConfig {
-        EmbedderConfig {
+    pub fn embedding_model_config(&self) -> EmbeddingModelConfig {
+        EmbeddingModelConfig {
             batch_size: self.batch_size,
             intra_threads: self.threads,
             precision: self.precision,
             model_file: self.model_file.clone(),
-            ..EmbedderConfig::new(&self.model_dir, &self.ort_lib)
+            ..EmbeddingModelConfig::new(&self.model_dir, &self.ort_lib)
         }
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use ticketflow_ml::classify::{Example, Predictions, predictions_csv};
 use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
-use ticketflow_ml::embed::Embedder;
+use ticketflow_ml::embed::EmbeddingModel;
 use ticketflow_ml::text;
 use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::Registry;
@@ -40,7 +40,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let (model_run, classifier) = runtime()?
         .block_on(Registry::new(store.clone()).load(&args.model, &args.dataset))
         .with_context(|| format!("loading model {:?} from {}", args.model, store.describe()))?;
-    let mut embedder = Embedder::new(&args.embedder.embedder_config())?;
+    let mut embedder = EmbeddingModel::new(&args.embedder.embedding_model_config())?;
 
     let mut ids = Vec::new();
     let mut rows = Vec::new();

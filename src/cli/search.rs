@@ -2,7 +2,7 @@
 
 use clap::Args;
 use ticketflow_connectors::chroma::parse_where;
-use ticketflow_ml::embed::Embedder;
+use ticketflow_ml::embed::EmbeddingModel;
 use ticketflow_ml::text;
 
 use super::ModelArgs;
@@ -26,7 +26,7 @@ pub struct SearchArgs {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let filter = parse_where(&args.filters)?;
-    let mut embedder = Embedder::new(&args.model.embedder_config())?;
+    let mut embedder = EmbeddingModel::new(&args.model.embedding_model_config())?;
     // The query goes through the same preparation as the indexed tickets.
     let prepared = text::prepare("", &args.query, None);
     let query_text = prepared.embed_text(args.model.embed_input).into_owned();

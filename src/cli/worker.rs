@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ticketflow_connectors::nats::ConsumerSettings;
-use ticketflow_ml::embed::Embedder as Model;
+use ticketflow_ml::embed::EmbeddingModel;
 use ticketflow_schemas::Stage;
 use ticketflow_workers::{Shutdown, cleaner, embedder, indexer, run_stage, trainer};
 
@@ -41,7 +41,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     // library fails the process at start, not on the first shard.
     let model = match args.stage {
         Stage::Embedder => {
-            let model = Model::new(&args.model.embedder_config())?;
+            let model = EmbeddingModel::new(&args.model.embedding_model_config())?;
             tracing::info!(precision = %model.precision(), model = %model.model_path().display(), "embedding model loaded");
             Some(model)
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::embed::{EMBEDDING_DIM, Embedder as Model, Precision};
+use ticketflow_ml::embed::{EMBEDDING_DIM, EmbeddingModel, Precision};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
 use ticketflow_telemetry::internal_events::EmbeddingBatch;
 
@@ -16,13 +16,13 @@ use crate::tensors;
 
 pub struct Embedder {
     store: Store,
-    model: Arc<Mutex<Model>>,
+    model: Arc<Mutex<EmbeddingModel>>,
     /// The model's precision, stamped on every shard it embeds (fixed for the process).
     precision: Precision,
 }
 
 impl Embedder {
-    pub fn new(store: Store, model: Model) -> Self {
+    pub fn new(store: Store, model: EmbeddingModel) -> Self {
         Self {
             store,
             precision: model.precision(),

@@ -5,7 +5,7 @@
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::drift::compare::compare;
-use ticketflow_ml::drift::features::{FeatureRow, read_csv_bytes};
+use ticketflow_ml::drift::feature_table::{FeatureRow, read_csv_bytes};
 use ticketflow_ml::drift::{DriftOptions, DriftReport, EmbeddingDriftOptions, embedding_drift};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
 

@@ -18,8 +18,10 @@ use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::classify::{Example, Predictions, TrainConfig, predictions_csv};
 use ticketflow_ml::drift::DriftOptions;
-use ticketflow_ml::drift::features::{FeatureRow, feature_table, write_csv as write_feature_csv};
-use ticketflow_ml::drift::html::render_drift_report;
+use ticketflow_ml::drift::feature_table::{
+    FeatureRow, feature_table, write_csv as write_feature_csv,
+};
+use ticketflow_ml::drift::report_page::render_drift_report;
 use ticketflow_schemas::{CleanTicket, RunCompleted, RunManifest, Stage};
 
 use crate::now_ms;

@@ -12,7 +12,7 @@ use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 use ticketflow_ml::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
 use ticketflow_ml::drift::DriftOptions;
 use ticketflow_ml::drift::compare::compare;
-use ticketflow_ml::drift::features::feature_table;
+use ticketflow_ml::drift::feature_table::feature_table;
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 use ticketflow_workers::registry::QualityGate;
 use ticketflow_workers::training::train_run;

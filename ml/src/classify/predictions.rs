@@ -3,12 +3,12 @@
 //! [`Predictions`] keeps every ticket's class distribution with the model's classes and routing
 //! threshold, so one value answers "which class, how sure, routed automatically?" per ticket.
 //! It holds either what production predicted (the data set's `latest` before a run) or a new
-//! model's out-of-fold predictions; [`crate::drift::features`] keeps the two apart.
+//! model's out-of-fold predictions; [`crate::drift::feature_table`] keeps the two apart.
 
 use std::io::Write;
 
 use super::{Classifier, Example, argmax};
-use crate::drift::features::RowPrediction;
+use crate::drift::feature_table::RowPrediction;
 
 /// A model's class probabilities for every ticket of a run, with the model's classes: what
 /// production predicted, or the run's own out-of-fold predictions.

@@ -18,7 +18,7 @@
 //!
 //! Embedding drift is computed by the caller (it needs the vectors, not the table) and passed in.
 
-use super::features::FeatureRow;
+use super::feature_table::FeatureRow;
 use super::{
     ColumnDrift, ColumnValues, CoverageChange, DriftOptions, DriftReport, EmbeddingDrift,
     PredictionSource, PredictionSources, QualityComparison, column_drift, dataset_drift,

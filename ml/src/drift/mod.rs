@@ -15,14 +15,15 @@
 //! embeddings themselves are compared (a domain classifier's ROC AUC, and maximum mean
 //! discrepancy with a permutation p-value).
 //!
-//! This module holds the report's types; the statistics, the per-ticket feature table and the
-//! HTML rendering live in submodules.
+//! This module holds the report's types; the statistics ([`stats`]), the per-ticket feature table
+//! ([`feature_table`]) and the HTML page ([`report_page`]) live in submodules. (HTML *in tickets*
+//! is [`crate::text`]'s business, model features [`crate::classify`]'s.)
 
 pub mod columns;
 pub mod compare;
 pub mod embedding;
-pub mod features;
-pub mod html;
+pub mod feature_table;
+pub mod report_page;
 pub mod stats;
 
 pub use columns::{

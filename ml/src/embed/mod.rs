@@ -102,7 +102,7 @@ impl FromStr for Precision {
 
 /// Where the model lives and how to run it.
 #[derive(Debug, Clone)]
-pub struct EmbedderConfig {
+pub struct EmbeddingModelConfig {
     /// Directory with the model graphs, `tokenizer.json` and `sentence_bert_config.json`.
     pub model_dir: PathBuf,
     /// Which graph to run: [`Precision::model_file`] in `model_dir`.
@@ -123,7 +123,7 @@ pub struct EmbedderConfig {
     pub max_seq_length: Option<usize>,
 }
 
-impl EmbedderConfig {
+impl EmbeddingModelConfig {
     pub fn new(model_dir: impl Into<PathBuf>, ort_library: impl Into<PathBuf>) -> Self {
         Self {
             model_dir: model_dir.into(),
@@ -197,7 +197,7 @@ fn require_file(path: PathBuf) -> Result<PathBuf, EmbedError> {
 
 /// A loaded model, ready to embed texts. Not `Sync`: one embedder per thread, as ONNX Runtime
 /// parallelises inside each call already.
-pub struct Embedder {
+pub struct EmbeddingModel {
     session: Session,
     model_path: PathBuf,
     precision: Precision,
@@ -213,9 +213,9 @@ pub struct Embedder {
     zeros: Vec<i64>,
 }
 
-impl Embedder {
+impl EmbeddingModel {
     /// Loads ONNX Runtime (once per process), the tokenizer and the model.
-    pub fn new(config: &EmbedderConfig) -> Result<Self, EmbedError> {
+    pub fn new(config: &EmbeddingModelConfig) -> Result<Self, EmbedError> {
         let model_path = require_file(config.model_path())?;
         let tokenizer_path = require_file(config.model_dir.join("tokenizer.json"))?;
         let max_seq_length = match config.max_seq_length {
@@ -398,7 +398,7 @@ mod tests {
         }
         assert_eq!(Precision::default(), Precision::Fp32);
 
-        let mut cfg = EmbedderConfig::new("/m", "/lib.so");
+        let mut cfg = EmbeddingModelConfig::new("/m", "/lib.so");
         assert_eq!(cfg.model_path(), Path::new("/m/model.fused.onnx"));
         cfg.precision = Precision::Int8;
         assert_eq!(cfg.model_path(), Path::new("/m/model.int8.onnx"));

@@ -42,7 +42,7 @@
 //! nothing is rejected. A ticket that cleans down to nothing yields an empty
 //! text and no tokens; what to do with it is the caller's decision.
 
-mod html;
+mod html_markup;
 mod language;
 mod normalize;
 mod placeholder;

@@ -10,7 +10,7 @@
 //! `<`, a lone `&`) costs linear time, and anything not recognised is kept as
 //! literal text rather than rejected: a ticket is never lost to cleaning.
 
-use super::{html, placeholder};
+use super::{html_markup, placeholder};
 
 /// Longest HTML tag we look for, attributes included. Mail clients write long
 /// `style` attributes; anything longer than this is treated as text.
@@ -53,7 +53,7 @@ pub fn normalize(text: &str) -> String {
             '<' if last_gt.is_some_and(|gt| gt > i) => {
                 markup(rest, i, last_comment_end, &mut out).unwrap_or_else(|| out.char(c))
             }
-            '&' => match html::decode_entity(rest) {
+            '&' => match html_markup::decode_entity(rest) {
                 Some((decoded, len)) => {
                     out.char(decoded);
                     len
@@ -95,8 +95,8 @@ fn markup(
     }
     if let Some((kind, len)) = html_tag(rest) {
         match kind {
-            html::TagKind::Break => out.space(),
-            html::TagKind::Inline => {}
+            html_markup::TagKind::Break => out.space(),
+            html_markup::TagKind::Inline => {}
         }
         return Some(len);
     }
@@ -108,12 +108,12 @@ fn markup(
 /// Recognises a known HTML tag at the start of `rest`: `<br>`, `</p>`,
 /// `<br />`, `<a href="x>y">`, also `<!DOCTYPE html>`. Returns its kind and
 /// its length in bytes.
-fn html_tag(rest: &str) -> Option<(html::TagKind, usize)> {
+fn html_tag(rest: &str) -> Option<(html_markup::TagKind, usize)> {
     let bytes = rest.as_bytes();
     if bytes.get(1) == Some(&b'!') {
         // A declaration such as <!DOCTYPE html>: drop it like a block tag.
         let len = tag_end(bytes, 2)?;
-        return Some((html::TagKind::Break, len));
+        return Some((html_markup::TagKind::Break, len));
     }
     let closing = bytes.get(1) == Some(&b'/');
     let name_start = if closing { 2 } else { 1 };
@@ -128,14 +128,14 @@ fn html_tag(rest: &str) -> Option<(html::TagKind, usize)> {
     }
     // Tag names are ASCII; checked just above, so the slice is valid.
     let name = rest.get(name_start..name_end)?.to_ascii_lowercase();
-    let kind = html::tag_kind(&name)?;
+    let kind = html_markup::tag_kind(&name)?;
     let next = *bytes.get(name_end)?;
     let bare = !closing && next == b'>';
     if !(next == b'>' || next == b'/' || next.is_ascii_whitespace()) {
         return None; // `<bravo>` is not `<br>`
     }
     // A bare `<address>` is left to the placeholder rules.
-    if bare && html::could_be_placeholder(&name) {
+    if bare && html_markup::could_be_placeholder(&name) {
         return None;
     }
     Some((kind, tag_end(bytes, name_end)?))

@@ -8,7 +8,7 @@
 //! classifier learn that "a ticket mentioning an account number" is a signal
 //! while the account number itself never reaches it.
 
-use super::html;
+use super::html_markup;
 
 /// Longest identifier accepted inside a placeholder. Real ones are short;
 /// the bound keeps `a < b … > c` in a long sentence from becoming one.
@@ -48,7 +48,7 @@ pub(crate) fn canonical_len(text: &str) -> Option<usize> {
     for (i, c) in chars {
         if c == '>' {
             let name = &rest[..i];
-            let ok = i <= MAX_NAME_LEN && !html::is_markup_only(name);
+            let ok = i <= MAX_NAME_LEN && !html_markup::is_markup_only(name);
             return ok.then_some(i + 2);
         }
         if !(is_lower_letter(c) || c.is_numeric() || c == '_') || i > MAX_NAME_LEN {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use ticketflow_ml::embed::{EmbedderConfig, Precision};
+use ticketflow_ml::embed::{EmbeddingModelConfig, Precision};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -21,17 +21,17 @@ pub fn reference<T: DeserializeOwned>() -> T {
 /// The embedder config for `precision` from the environment `make` sets, or the setup defaults.
 /// `None` (the test skips) when the model or ONNX Runtime is missing, unless
 /// `TICKETFLOW_REQUIRE_MODEL=1` (as under `make test`), which makes that a failure.
-pub fn config(precision: Precision, batch_size: usize) -> Option<EmbedderConfig> {
+pub fn config(precision: Precision, batch_size: usize) -> Option<EmbeddingModelConfig> {
     let model_dir = std::env::var_os("TICKETFLOW_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
     let ort_lib = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("var/lib/libonnxruntime.so"));
-    let cfg = EmbedderConfig {
+    let cfg = EmbeddingModelConfig {
         precision,
         batch_size,
-        ..EmbedderConfig::new(model_dir, ort_lib)
+        ..EmbeddingModelConfig::new(model_dir, ort_lib)
     };
     if !cfg.model_path().is_file() || !cfg.ort_library.is_file() {
         let msg = format!(
