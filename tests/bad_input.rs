@@ -18,6 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use ticketflow_testkit::Requirement;
 
 use serde_json::Value;
 
@@ -182,11 +183,7 @@ fn formula_injection_is_text_and_neutralised_in_csv_outputs() {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("var/models/all-minilm-l6-v2")
         });
     if !model.join("model.onnx").is_file() {
-        assert!(
-            std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() != Ok("1"),
-            "model missing: run `make setup`"
-        );
-        eprintln!("skipping the embed part: model missing (run `make setup`)");
+        Requirement::Model.missing("the embed part: model missing (run `make setup`)");
         return;
     }
     let vectors = dir.path().join("v.npy");

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use ticketflow_testkit::Requirement;
 
 use serde_json::Value;
 
@@ -50,11 +51,9 @@ fn tool(candidates: &[PathBuf], what: &str) -> Option<PathBuf> {
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
         return Some(found.clone());
     }
-    let msg = format!("{what} missing: run `make setup` (scripts/setup.sh)");
-    if std::env::var("TICKETFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
+    Requirement::Services.missing(format!(
+        "{what} missing: run `make setup` (scripts/setup.sh)"
+    ));
     None
 }
 

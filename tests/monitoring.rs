@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use ticketflow_testkit::Requirement;
 
 use serde_json::Value;
 
@@ -132,14 +133,10 @@ fn promtool() -> Option<PathBuf> {
                 .find(|p| p.is_file())
         })
     };
-    if found.is_none() {
-        let msg = "promtool missing: run `make setup` (Debian package prometheus)";
-        if std::env::var("TICKETFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("skipping: {msg}");
-    }
-    found
+    Requirement::Services.or_skip(
+        found,
+        "promtool missing: run `make setup` (Debian package prometheus)",
+    )
 }
 
 /// Runs promtool in `monitoring/prometheus` and fails the test with its output unless it

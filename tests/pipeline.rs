@@ -462,7 +462,7 @@ fn s3_store_end_to_end() {
     let store = Store::open_with_env(
         &StoreConfig {
             url: store_url.to_string(),
-            s3: S3Options::from_vars(moto.env()),
+            s3: S3Options::new(Some(moto.endpoint.clone()), Some("us-east-1".into()), None),
         },
         moto.env(),
     )

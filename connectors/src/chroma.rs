@@ -53,10 +53,11 @@ mod records;
 mod wire;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
+
+use crate::redact::redact_url;
 
 pub use client::*;
 pub use error::*;
@@ -103,7 +104,8 @@ pub struct ChromaConfig {
     pub tenant: Option<String>,
     /// Database within the tenant; `None` means [`DEFAULT_DATABASE`]. It must exist.
     pub database: Option<String>,
-    /// Token sent as `x-chroma-token`; see [`ChromaConfig::token_from_env`].
+    /// Token sent as `x-chroma-token`: the value of [`TOKEN_ENV`], else the contents of the file
+    /// [`TOKEN_FILE_ENV`] names (the binary reads both; see [`crate::secret::Secret`]).
     pub auth_token: Option<String>,
     /// Limit on every request, from connecting to reading the whole answer.
     pub request_timeout: Duration,
@@ -150,40 +152,6 @@ impl ChromaConfig {
         }
     }
 
-    /// Reads the token the way deployments provide it: the value of [`TOKEN_ENV`] if set and
-    /// non-empty, else the contents of the file named by [`TOKEN_FILE_ENV`] (surrounding
-    /// whitespace trimmed, as secrets mounted from Kubernetes often end in a newline), else
-    /// `None`. An unreadable token file is an error rather than a silent anonymous connection.
-    pub fn token_from_env() -> Result<Option<String>, ChromaError> {
-        if let Some(token) = std::env::var(TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-        {
-            return Ok(Some(token.trim().to_owned()));
-        }
-        match std::env::var_os(TOKEN_FILE_ENV).filter(|p| !p.is_empty()) {
-            Some(path) => Self::token_from_file(PathBuf::from(path)).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Reads a token from a file, trimming surrounding whitespace; an empty file is an error.
-    pub fn token_from_file(path: impl Into<PathBuf>) -> Result<String, ChromaError> {
-        let path = path.into();
-        let text = std::fs::read_to_string(&path).map_err(|source| ChromaError::TokenFile {
-            path: path.clone(),
-            source,
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(ChromaError::TokenFile {
-                path,
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty"),
-            });
-        }
-        Ok(token.to_owned())
-    }
-
     fn tenant_or_default(&self) -> &str {
         self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
     }
@@ -207,20 +175,6 @@ impl fmt::Debug for ChromaConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_batch_size", &self.max_batch_size)
             .finish()
-    }
-}
-
-/// The URL with any username and password removed, for messages and `Debug`.
-pub(super) fn redact_url(raw: &str) -> String {
-    match Url::parse(raw.trim()) {
-        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
-            // Both calls only fail for URLs that cannot have credentials at all.
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        Ok(_) => raw.trim().to_owned(),
-        Err(_) => "<unparsable url>".to_owned(),
     }
 }
 

@@ -8,4 +8,6 @@
 
 pub mod chroma;
 pub mod nats;
+pub mod redact;
+pub mod secret;
 pub mod store;

@@ -21,10 +21,11 @@ mod security;
 
 use std::time::{Duration, Instant};
 
+pub use crate::redact::redact_url;
 pub use security::{
     ENV_CA_FILE, ENV_CERT_FILE, ENV_CREDS_FILE, ENV_KEY_FILE, ENV_NKEY_FILE, ENV_PASSWORD,
     ENV_PASSWORD_FILE, ENV_TLS_REQUIRED, ENV_TOKEN, ENV_TOKEN_FILE, ENV_URL, ENV_USER,
-    NatsSecurity, Secret, redact_url,
+    NatsSecurity, Secret,
 };
 
 use async_nats::HeaderMap;
@@ -183,6 +184,13 @@ impl Default for ConsumerSettings {
 }
 
 /// A connected client with the topology in place.
+impl From<crate::secret::SecretError> for BusError {
+    /// A password or token file that cannot be used is a configuration error, never retried.
+    fn from(e: crate::secret::SecretError) -> Self {
+        BusError::Config(e.to_string())
+    }
+}
+
 #[derive(Clone)]
 pub struct Bus {
     client: async_nats::Client,

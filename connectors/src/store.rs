@@ -31,7 +31,7 @@
 //! # async fn demo() -> Result<(), ticketflow_connectors::store::StoreError> {
 //! use ticketflow_connectors::store::{keys, Store, StoreConfig};
 //!
-//! let store = Store::open(&StoreConfig::from_env("file:///var/lib/ticketflow"))?;
+//! let store = Store::open(&StoreConfig::new("file:///var/lib/ticketflow"))?;
 //! let key = keys::raw_shard("r1", 0);
 //! store.put(&key, bytes::Bytes::from_static(b"{}\n")).await?;
 //! assert_eq!(store.get(&key).await?, bytes::Bytes::from_static(b"{}\n"));
@@ -57,7 +57,8 @@ use object_store::{
 pub use config::{S3Options, S3Retry, StoreConfig};
 pub use error::{Op, StoreError};
 
-use config::{Location, process_env, redact_userinfo};
+use crate::redact::redact_url;
+use config::{Location, process_env};
 
 /// A handle to the object store. Cheap to clone (an `Arc` inside) and shareable between tasks.
 ///
@@ -399,7 +400,7 @@ where
         .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
         .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
     let description = match endpoint {
-        Some(endpoint) => format!("{location} (endpoint {})", redact_userinfo(&endpoint)),
+        Some(endpoint) => format!("{location} (endpoint {})", redact_url(&endpoint)),
         None => location,
     };
 

@@ -30,7 +30,7 @@ pub struct LocalInput {
 }
 
 /// Resolves `input` to a local file and hashes it.
-pub async fn fetch_input(input: &str) -> Result<LocalInput, InputError> {
+pub async fn fetch_input(input: &str, s3: &S3Options) -> Result<LocalInput, InputError> {
     let (path, download) = match input.strip_prefix("s3://") {
         Some(rest) => {
             let (bucket_and_dir, file) =
@@ -40,7 +40,7 @@ pub async fn fetch_input(input: &str) -> Result<LocalInput, InputError> {
                 })?;
             let store = Store::open(&StoreConfig {
                 url: format!("s3://{bucket_and_dir}"),
-                s3: S3Options::from_env(),
+                s3: s3.clone(),
             })
             .map_err(|e| InputError::Fetch {
                 input: input.to_string(),

@@ -1,14 +1,13 @@
 //! Sharding an input and queueing its shards.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ticketflow_connectors::nats::{Bus, BusError};
-use ticketflow_connectors::store::{Store, StoreError, keys};
+use ticketflow_connectors::store::{S3Options, Store, StoreError, keys};
 use ticketflow_ml::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
 use ticketflow_ml::text::EmbedInput;
-use ticketflow_schemas::{Dataset, RunManifest, RunProgress, ShardTask};
+use ticketflow_schemas::{Dataset, RunManifest, RunProgress, ShardTask, now_ms};
 use tracing::Instrument;
 
 use crate::input::{InputError, fetch_input};
@@ -18,6 +17,8 @@ use crate::input::{InputError, fetch_input};
 pub struct SubmitOptions {
     /// A local path or `s3://bucket/key`.
     pub input: String,
+    /// How to reach the S3-compatible server of an `s3://` input.
+    pub input_s3: S3Options,
     /// Tickets per shard: the unit of work, retry and parallelism.
     pub shard_size: u32,
     /// Defaults to an id derived from the input's content and the settings below.
@@ -57,8 +58,9 @@ pub enum SubmitError {
         quarantined: u64,
         quarantine_key: String,
     },
-    #[error("invalid run id {0:?}: use letters, digits, '-' and '_' only")]
-    BadRunId(String),
+    /// `--run-id` breaks [`keys::validate_run_id`], the one rule for run ids.
+    #[error("{0}")]
+    BadRunId(StoreError),
     #[error("serialising a ticket: {0}")]
     Serialize(String),
     #[error("--shard-size must be at least 1")]
@@ -83,20 +85,6 @@ pub fn default_run_id(
         h.update(dataset.as_str().as_bytes());
     }
     format!("run-{}", &h.finalize().to_hex()[..12])
-}
-
-fn valid_run_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 100
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Validates, shards and queues `opts.input`. See the crate docs for the idempotency rules.
@@ -151,10 +139,12 @@ async fn submit_in(
     if opts.shard_size == 0 {
         return Err(SubmitError::BadShardSize);
     }
-    let input = fetch_input(&opts.input).await?;
+    let input = fetch_input(&opts.input, &opts.input_s3).await?;
     let run_id = match &opts.run_id {
-        Some(id) if !valid_run_id(id) => return Err(SubmitError::BadRunId(id.clone())),
-        Some(id) => id.clone(),
+        Some(id) => {
+            keys::validate_run_id(id).map_err(SubmitError::BadRunId)?;
+            id.clone()
+        }
         None => default_run_id(
             &input.digest,
             opts.shard_size,
@@ -301,8 +291,6 @@ mod tests {
         assert_ne!(a, default_run_id("d1", 500, EmbedInput::Cleaned, &d));
         let demo = Dataset::parse("demo").expect("valid name");
         assert_ne!(a, default_run_id("d1", 500, EmbedInput::Normalized, &demo));
-        assert!(valid_run_id(&a));
-        assert!(!valid_run_id("a/b"));
-        assert!(!valid_run_id(""));
+        assert!(keys::validate_run_id(&a).is_ok());
     }
 }

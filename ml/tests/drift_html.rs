@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use ticketflow_testkit::Requirement;
 
 use ticketflow_ml::classify::evaluate;
 use ticketflow_ml::drift::report_page::render_drift_report;
@@ -492,11 +493,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 #[test]
 fn renders_in_headless_chromium() {
     if !Path::new(CHROMIUM).exists() {
-        let msg = "chromium missing (Debian package `chromium`): run `make setup`";
-        if std::env::var("TICKETFLOW_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("skipping: {msg}");
+        Requirement::Chromium
+            .missing("chromium missing (Debian package `chromium`): run `make setup`");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

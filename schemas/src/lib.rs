@@ -20,7 +20,7 @@ pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardT
 pub use records::{CleanShardFile, CleanTicket};
 pub use run::{
     DEFAULT_DATASET, Dataset, DeadShard, RunManifest, RunProgress, RunStatus, ShardSet, ShardState,
-    Stage,
+    Stage, now_ms,
 };
 pub use ticket::Ticket;
 pub use topology::{Route, Routed};

@@ -250,6 +250,13 @@ pub struct RunProgress {
     pub embedding_precisions: BTreeSet<String>,
 }
 
+/// Milliseconds since the Unix epoch: the clock of every timestamp in run state (`*_at_ms`).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl Message for RunProgress {
     const KIND: &'static str = "run_progress";
 }

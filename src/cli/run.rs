@@ -60,6 +60,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let store = args.services.store()?;
         let opts = SubmitOptions {
             input: args.input.clone(),
+            input_s3: args.services.s3.options(),
             shard_size: args.shard_size,
             run_id: args.run_id.clone(),
             embed_input: args.embed_input,

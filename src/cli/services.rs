@@ -1,10 +1,19 @@
 //! Connection settings for the services the pipeline uses, shared by `run`, `worker`, `runs`
 //! and `search`. Names match docker-compose, Kubernetes and Helm.
+//!
+//! This is the one place the environment is read: every setting is a clap argument with its
+//! variable (so `--help` lists them all, and the deployment tests check compose, kustomize and
+//! Helm against it), and the two secret values (`NATS_PASSWORD`/`NATS_TOKEN`,
+//! `TICKETFLOW_CHROMA_TOKEN`) are read here rather than taken as flags, which would show them
+//! in process listings. The connectors get typed values and read nothing themselves, except
+//! object_store's AWS credential chain (`AWS_ACCESS_KEY_ID`, web identity, instance metadata),
+//! which is the library's and is not ours to re-implement.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
+use clap::builder::BoolishValueParser;
+use ticketflow_connectors::chroma::{self, ChromaClient, ChromaConfig};
 use ticketflow_connectors::nats::{self, Bus, NatsConfig, NatsSecurity, Secret};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 
@@ -20,6 +29,8 @@ pub struct ServiceArgs {
     /// (S3 endpoint, region and credentials from the standard AWS_* variables).
     #[arg(long, env = "TICKETFLOW_STORE", default_value = "file://var/store")]
     pub store: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Chroma server (1.x, v2 API). Token, if any, from TICKETFLOW_CHROMA_TOKEN.
     #[arg(
         long,
@@ -30,6 +41,41 @@ pub struct ServiceArgs {
     /// Chroma collection holding the ticket vectors.
     #[arg(long, env = "TICKETFLOW_CHROMA_COLLECTION", default_value = "tickets")]
     pub collection: String,
+    /// File holding the Chroma token (used when TICKETFLOW_CHROMA_TOKEN is unset).
+    #[arg(long, env = chroma::TOKEN_FILE_ENV, value_parser = optional_path())]
+    pub chroma_token_file: Option<PathBuf>,
+}
+
+/// Where the S3-compatible server is, for `s3://` stores and inputs. The standard AWS names;
+/// credentials are object_store's business (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …).
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// S3 endpoint of a self-hosted server, e.g. `http://minio:9000`; unset = AWS.
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    pub s3_endpoint: Option<String>,
+    /// The generic AWS endpoint, used when AWS_ENDPOINT_URL_S3 is unset.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "AWS_REGION")]
+    pub s3_region: Option<String>,
+    /// The region used when AWS_REGION is unset.
+    #[arg(long, env = "AWS_DEFAULT_REGION")]
+    pub aws_default_region: Option<String>,
+    /// Path-style bucket addressing (default: on when an endpoint is set).
+    #[arg(long, env = "TICKETFLOW_S3_PATH_STYLE", value_parser = OptionalBoolParser)]
+    pub s3_path_style: Option<OptionalBool>,
+}
+
+impl S3Args {
+    pub fn options(&self) -> S3Options {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        S3Options::new(
+            set(&self.s3_endpoint).or_else(|| set(&self.aws_endpoint_url)),
+            set(&self.s3_region).or_else(|| set(&self.aws_default_region)),
+            self.s3_path_style.and_then(|b| b.0),
+        )
+    }
 }
 
 // By hand: the NATS URL may carry a password.
@@ -75,8 +121,8 @@ pub struct NatsArgs {
     #[arg(long, env = "NATS_KEY_FILE", value_parser = optional_path())]
     pub nats_key_file: Option<PathBuf>,
     /// Require TLS with NATS (also implied by a tls:// URL, a CA or a client certificate).
-    #[arg(long, env = "NATS_TLS_REQUIRED", value_parser = boolish_or_empty())]
-    pub nats_tls_required: bool,
+    #[arg(long, env = "NATS_TLS_REQUIRED", value_parser = OptionalBoolParser)]
+    pub nats_tls_required: Option<OptionalBool>,
 }
 
 /// A path that may be given empty (`NATS_CA_FILE=""`, as templated manifests often set unused
@@ -86,16 +132,52 @@ fn optional_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
-/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; empty means false.
-fn boolish_or_empty() -> impl clap::builder::TypedValueParser<Value = bool> {
-    use clap::builder::TypedValueParser;
-    clap::builder::OsStringValueParser::new().try_map(|v| {
-        match v.to_string_lossy().trim().to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" | "off" | "n" | "f" => Ok(false),
-            "true" | "1" | "yes" | "on" | "y" | "t" => Ok(true),
-            other => Err(format!("expected true or false, got {other:?}")),
+/// A yes/no setting in clap's vocabulary ([`BoolishValueParser`]: true/false, yes/no, on/off,
+/// y/n, t/f, 1/0, any case), where an empty value means unset: templated manifests (the Helm
+/// chart's `s3.pathStyle: ""`) set unused settings to the empty string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalBool(pub Option<bool>);
+
+impl clap::builder::ValueParserFactory for OptionalBool {
+    type Parser = OptionalBoolParser;
+    fn value_parser() -> OptionalBoolParser {
+        OptionalBoolParser
+    }
+}
+
+#[derive(Clone)]
+pub struct OptionalBoolParser;
+
+impl clap::builder::TypedValueParser for OptionalBoolParser {
+    type Value = OptionalBool;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<OptionalBool, clap::Error> {
+        if value.to_string_lossy().trim().is_empty() {
+            return Ok(OptionalBool(None));
         }
-    })
+        BoolishValueParser::new()
+            .parse_ref(cmd, arg, value)
+            .map(|b| OptionalBool(Some(b)))
+    }
+}
+
+/// A secret from its variable, else from its file: read here, at the edge, once.
+fn secret(
+    value_env: &'static str,
+    file: Option<&std::path::Path>,
+    file_env: &'static str,
+) -> anyhow::Result<Option<Secret>> {
+    Ok(Secret::from_value_or_file(
+        std::env::var(value_env).ok(),
+        value_env,
+        file,
+        file_env,
+    )?)
 }
 
 impl NatsArgs {
@@ -103,12 +185,12 @@ impl NatsArgs {
     pub fn security(&self) -> anyhow::Result<NatsSecurity> {
         Ok(NatsSecurity {
             user: self.nats_user.clone().filter(|u| !u.is_empty()),
-            password: Secret::from_env_or_file(
+            password: secret(
                 nats::ENV_PASSWORD,
                 self.nats_password_file.as_deref(),
                 nats::ENV_PASSWORD_FILE,
             )?,
-            token: Secret::from_env_or_file(
+            token: secret(
                 nats::ENV_TOKEN,
                 self.nats_token_file.as_deref(),
                 nats::ENV_TOKEN_FILE,
@@ -118,7 +200,7 @@ impl NatsArgs {
             ca_file: self.nats_ca_file.clone(),
             cert_file: self.nats_cert_file.clone(),
             key_file: self.nats_key_file.clone(),
-            tls_required: self.nats_tls_required,
+            tls_required: self.nats_tls_required.and_then(|b| b.0).unwrap_or(false),
         })
     }
 }
@@ -146,14 +228,19 @@ impl ServiceArgs {
     pub fn store(&self) -> anyhow::Result<Store> {
         Ok(Store::open(&StoreConfig {
             url: self.store.clone(),
-            s3: S3Options::from_env(),
+            s3: self.s3.options(),
         })?)
     }
 
     /// The Chroma settings, checked without contacting the server (URL shape, token file).
     pub fn chroma_config(&self) -> anyhow::Result<ChromaConfig> {
         let mut cfg = ChromaConfig::new(&self.chroma_url, &self.collection);
-        cfg.auth_token = ChromaConfig::token_from_env()?;
+        cfg.auth_token = secret(
+            chroma::TOKEN_ENV,
+            self.chroma_token_file.as_deref(),
+            chroma::TOKEN_FILE_ENV,
+        )?
+        .map(|token| token.expose().to_owned());
         cfg.base_url()?;
         Ok(cfg)
     }

@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use ticketflow_testkit::Requirement;
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,11 +22,7 @@ pub fn service_binary(name: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    let msg = format!("{} missing: run `make setup`", path.display());
-    if std::env::var("TICKETFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
+    Requirement::Services.missing(format!("{} missing: run `make setup`", path.display()));
     None
 }
 
@@ -498,11 +495,7 @@ pub fn model_ready() -> bool {
         .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
     let ready = model.join("model.onnx").is_file();
     if !ready {
-        assert!(
-            std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() != Ok("1"),
-            "model missing: run `make setup`"
-        );
-        eprintln!("skipping: model missing (run `make setup`)");
+        Requirement::Model.missing("model missing: run `make setup`");
     }
     ready
 }

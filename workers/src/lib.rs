@@ -31,9 +31,4 @@ pub mod training;
 
 pub use stage_loop::{Processed, Shutdown, StageError, StageWorker, run_stage};
 
-/// Milliseconds since the Unix epoch, for the timestamps in run state.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use ticketflow_schemas::now_ms;

@@ -1,6 +1,5 @@
 //! Why a Chroma call failed, and whether trying again may help.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -94,15 +93,9 @@ pub enum ChromaError {
         /// Why it was rejected.
         reason: String,
     },
-    /// The token file could not be read.
-    #[error("cannot read the Chroma token file {}: {source}", path.display())]
-    TokenFile {
-        /// The file named by the configuration.
-        path: PathBuf,
-        /// Why reading it failed.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The token file could not be read, or is empty.
+    #[error("the Chroma token: {0}")]
+    TokenFile(#[from] crate::secret::SecretError),
 }
 
 impl ChromaError {
@@ -121,7 +114,7 @@ impl ChromaError {
             | ChromaError::InvalidInput { .. }
             | ChromaError::SpaceMismatch { .. }
             | ChromaError::Where { .. }
-            | ChromaError::TokenFile { .. } => false,
+            | ChromaError::TokenFile(_) => false,
         }
     }
 

@@ -32,17 +32,23 @@ fn token_file_is_trimmed_and_must_not_be_empty() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("token");
     std::fs::write(&path, "  tok-1\n").expect("write");
+    // The binary reads the token as it reads every secret (crate::secret), with Chroma's names.
+    let token_from_file = |path: &std::path::Path| {
+        crate::secret::Secret::from_value_or_file(None, TOKEN_ENV, Some(path), TOKEN_FILE_ENV)
+            .map(|s| s.map(|s| s.expose().to_owned()))
+            .map_err(ChromaError::from)
+    };
     assert_eq!(
-        ChromaConfig::token_from_file(&path).ok().as_deref(),
+        token_from_file(&path).ok().flatten().as_deref(),
         Some("tok-1")
     );
     std::fs::write(&path, "\n").expect("write");
     assert!(matches!(
-        ChromaConfig::token_from_file(&path),
-        Err(ChromaError::TokenFile { .. })
+        token_from_file(&path),
+        Err(ChromaError::TokenFile(_))
     ));
-    let missing = ChromaConfig::token_from_file(dir.path().join("missing"));
-    assert!(matches!(missing, Err(ChromaError::TokenFile { .. })));
+    let missing = token_from_file(&dir.path().join("missing"));
+    assert!(matches!(missing, Err(ChromaError::TokenFile(_))));
 }
 
 #[test]

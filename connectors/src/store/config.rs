@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::error::StoreError;
 use super::keys;
+use crate::redact::redact_url;
 
 /// The URL forms [`StoreConfig::url`] accepts, quoted in every "bad URL" error.
 pub(crate) const ACCEPTED_FORMS: &str = "file:///abs/dir, file://relative/dir (relative to the \
@@ -48,15 +49,6 @@ impl StoreConfig {
             s3: S3Options::default(),
         }
     }
-
-    /// A config for `url` with S3 options taken from the environment ([`S3Options::from_env`]).
-    /// This is what binaries use.
-    pub fn from_env(url: impl Into<String>) -> StoreConfig {
-        StoreConfig {
-            url: url.into(),
-            s3: S3Options::from_env(),
-        }
-    }
 }
 
 /// Hand-written so that a URL carrying `user:password@` (which [`Store::open`] refuses anyway)
@@ -66,7 +58,7 @@ impl StoreConfig {
 impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreConfig")
-            .field("url", &redact_userinfo(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("s3", &self.s3)
             .finish()
     }
@@ -97,7 +89,7 @@ pub struct S3Options {
 impl fmt::Debug for S3Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Options")
-            .field("endpoint", &self.endpoint.as_deref().map(redact_userinfo))
+            .field("endpoint", &self.endpoint.as_deref().map(redact_url))
             .field("region", &self.region)
             .field("path_style", &self.path_style)
             .field("allow_http", &self.allow_http)
@@ -107,53 +99,19 @@ impl fmt::Debug for S3Options {
 }
 
 impl S3Options {
-    /// Read the options from the process environment, using the standard names:
+    /// The options for an `endpoint` (`None` = AWS itself) and `region`. Path-style
+    /// addressing defaults to on exactly when an endpoint is set (self-hosted servers rarely do
+    /// virtual-hosted buckets); `allow_http` is on exactly when the endpoint is `http://`.
     ///
-    /// - `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`: the endpoint;
-    /// - `AWS_REGION`, else `AWS_DEFAULT_REGION`: the region;
-    /// - `TICKETFLOW_S3_PATH_STYLE=true|false`: path-style addressing, default `true` when an
-    ///   endpoint is set (self-hosted servers rarely do virtual-hosted buckets), else `false`;
-    /// - `allow_http` is on exactly when the endpoint starts with `http://`.
-    ///
-    /// An unparsable `TICKETFLOW_S3_PATH_STYLE` is logged as a warning and the default is used.
-    pub fn from_env() -> S3Options {
-        S3Options::from_vars(process_env())
-    }
-
-    /// [`from_env`](S3Options::from_env), but reading the given variables instead of the
-    /// process environment, so tests need not mutate global state.
-    pub fn from_vars<I, K, V>(vars: I) -> S3Options
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let mut endpoint_s3 = None;
-        let mut endpoint = None;
-        let mut region = None;
-        let mut default_region = None;
-        let mut path_style = None;
-        for (key, value) in vars {
-            let value = value.as_ref().trim();
-            if value.is_empty() {
-                continue;
-            }
-            match key.as_ref() {
-                "AWS_ENDPOINT_URL_S3" => endpoint_s3 = Some(value.to_string()),
-                "AWS_ENDPOINT_URL" => endpoint = Some(value.to_string()),
-                "AWS_REGION" => region = Some(value.to_string()),
-                "AWS_DEFAULT_REGION" => default_region = Some(value.to_string()),
-                "TICKETFLOW_S3_PATH_STYLE" => match parse_bool(value) {
-                    Some(b) => path_style = Some(b),
-                    None => tracing::warn!(
-                        value,
-                        "TICKETFLOW_S3_PATH_STYLE is not true/false; using the default"
-                    ),
-                },
-                _ => {}
-            }
-        }
-        let endpoint = endpoint_s3.or(endpoint);
+    /// The binary fills these from `AWS_ENDPOINT_URL_S3` (else `AWS_ENDPOINT_URL`),
+    /// `AWS_REGION` (else `AWS_DEFAULT_REGION`) and `TICKETFLOW_S3_PATH_STYLE`, read once by its
+    /// settings; this crate reads no ticketflow setting from the environment.
+    pub fn new(
+        endpoint: Option<String>,
+        region: Option<String>,
+        path_style: Option<bool>,
+    ) -> S3Options {
+        let endpoint = endpoint.filter(|e| !e.trim().is_empty());
         let allow_http = endpoint.as_deref().is_some_and(|e| {
             e.get(..7)
                 .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
@@ -162,7 +120,7 @@ impl S3Options {
             path_style: path_style.unwrap_or(endpoint.is_some()),
             allow_http,
             endpoint,
-            region: region.or(default_region),
+            region: region.filter(|r| !r.trim().is_empty()),
             retry: S3Retry::default(),
         }
     }
@@ -220,7 +178,7 @@ impl Location {
     /// Parse one of the forms listed on [`StoreConfig`].
     pub(crate) fn parse(url: &str) -> Result<Location, StoreError> {
         let invalid = |reason: String| StoreError::InvalidUrl {
-            url: redact_userinfo(url),
+            url: redact_url(url),
             reason,
         };
         if url.trim().is_empty() {
@@ -298,27 +256,6 @@ fn check_bucket(bucket: &str) -> Result<(), String> {
     }
 }
 
-/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, any case.
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// Replace `user:password@` in a URL by `***@`, so a URL can be shown without leaking secrets.
-pub(crate) fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
-
 /// The process environment as UTF-8 pairs; variables that are not valid UTF-8 are skipped
 /// (unlike `std::env::vars`, which panics on them).
 pub(crate) fn process_env() -> impl Iterator<Item = (String, String)> {
@@ -391,38 +328,30 @@ mod tests {
     }
 
     #[test]
-    fn options_from_vars() {
-        let o = S3Options::from_vars([
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-        ]);
+    fn options_follow_the_endpoint() {
+        let o = S3Options::new(
+            Some("http://127.0.0.1:9000".into()),
+            Some("eu-west-1".into()),
+            None,
+        );
         assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(o.region.as_deref(), Some("eu-west-1"));
         assert!(o.path_style && o.allow_http);
 
-        let o = S3Options::from_vars([
-            ("AWS_ENDPOINT_URL", "https://minio.example"),
-            ("AWS_ENDPOINT_URL_S3", "https://s3.example"),
-            ("AWS_REGION", "us-west-2"),
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-            ("TICKETFLOW_S3_PATH_STYLE", "false"),
-        ]);
+        let o = S3Options::new(
+            Some("https://s3.example".into()),
+            Some("us-west-2".into()),
+            Some(false),
+        );
         assert_eq!(o.endpoint.as_deref(), Some("https://s3.example"));
-        assert_eq!(o.region.as_deref(), Some("us-west-2"));
         assert!(!o.path_style && !o.allow_http);
 
-        let o = S3Options::from_vars(std::iter::empty::<(&str, &str)>());
-        assert_eq!(o, S3Options::default());
-        let o = S3Options::from_vars([("TICKETFLOW_S3_PATH_STYLE", "TRUE")]);
-        assert!(o.path_style);
-        let o = S3Options::from_vars([("TICKETFLOW_S3_PATH_STYLE", "maybe")]);
-        assert!(!o.path_style);
-    }
-
-    #[test]
-    fn redacts_userinfo() {
-        assert_eq!(redact_userinfo("http://u:p@h:1/x"), "http://***@h:1/x");
-        assert_eq!(redact_userinfo("http://h:1/x@y"), "http://h:1/x@y");
-        assert_eq!(redact_userinfo("plain/path"), "plain/path");
+        assert_eq!(S3Options::new(None, None, None), S3Options::default());
+        // Empty values, as templated manifests set unused settings, mean unset.
+        assert_eq!(
+            S3Options::new(Some(" ".into()), Some(String::new()), None),
+            S3Options::default()
+        );
+        assert!(S3Options::new(None, None, Some(true)).path_style);
     }
 }

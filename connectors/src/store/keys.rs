@@ -119,8 +119,9 @@ pub const MAX_RUN_ID_LEN: usize = 128;
 /// Check that `run_id` can be used as one key segment: 1 to [`MAX_RUN_ID_LEN`] characters from
 /// `A-Z a-z 0-9 - _ .`, and not `.` or `..`.
 ///
-/// The character set is deliberately narrow: it is safe as a directory name, an S3 key segment
-/// and a NATS subject or KV key token alike.
+/// The character set is deliberately narrow: it is safe as a directory name, an S3 key segment,
+/// a JetStream KV key and part of a message id alike. This is the one rule for run ids: the
+/// coordinator checks `--run-id` with it, and every key built from a run id is checked again.
 pub fn validate_run_id(run_id: &str) -> Result<(), StoreError> {
     let invalid = |reason: String| {
         Err(StoreError::InvalidRunId {

@@ -2,6 +2,7 @@
 //! sentence-transformers reference, and cosine similarity.
 
 use std::path::{Path, PathBuf};
+use ticketflow_testkit::Requirement;
 
 use serde::de::DeserializeOwned;
 use ticketflow_ml::embed::{EmbeddingModelConfig, Precision};
@@ -39,10 +40,7 @@ pub fn config(precision: Precision, batch_size: usize) -> Option<EmbeddingModelC
             cfg.model_path().display(),
             cfg.ort_library.display()
         );
-        if std::env::var("TICKETFLOW_REQUIRE_MODEL").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("skipping: {msg}");
+        Requirement::Model.missing(msg);
         return None;
     }
     Some(cfg)

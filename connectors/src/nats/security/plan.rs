@@ -1,139 +1,18 @@
-//! Authentication and TLS for the NATS connection, and the failures that must not be retried.
-//!
-//! Every part is optional and comes from configuration (the CLI fills [`NatsSecurity`] from
-//! flags and the environment variables named by the `ENV_*` constants):
-//!
-//! | what | variables |
-//! | --- | --- |
-//! | user/password | `NATS_USER` + `NATS_PASSWORD` / `NATS_PASSWORD_FILE`, or `nats://user:password@host` |
-//! | token | `NATS_TOKEN` / `NATS_TOKEN_FILE`, or `nats://token@host` |
-//! | NKey | `NATS_NKEY_FILE` (a user seed, `SU…`) |
-//! | credentials (JWT + seed) | `NATS_CREDS_FILE` (the standard `.creds` file) |
-//! | TLS | `NATS_CA_FILE` (PEM), `NATS_CERT_FILE` + `NATS_KEY_FILE` (mutual TLS), `NATS_TLS_REQUIRED` or a `tls://` URL |
-//!
-//! Files are read and checked before connecting, so a wrong path fails at once and names its
-//! variable. Secrets never reach a log line or an error message: [`Secret`] and
-//! [`NatsSecurity`] print redacted, URLs are shown through [`redact_url`], and the credentials
-//! in a URL are taken out of it before the URL is handed to the client library (whose debug
-//! logs print server addresses).
-//!
-//! An authorization violation, a failed TLS handshake or a certificate the client does not
-//! trust is a configuration error, not an outage: [`classify`] turns it into a
-//! [`BusError::Auth`] or [`BusError::Tls`] with a hint naming the variables to check, and
-//! [`super::Bus::connect`] returns it instead of retrying.
+//! The connection plan: URL(s) parsed and stripped of credentials, credentials chosen, TLS
+//! files read and checked, all before the first connection attempt, so a wrong setting fails
+//! at once and names its variable.
 
 use std::path::{Path, PathBuf};
 
 use async_nats::rustls;
 use async_nats::rustls::pki_types::pem::PemObject;
 use async_nats::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use async_nats::{ConnectErrorKind, ConnectOptions, ServerAddr};
+use async_nats::{ConnectOptions, ServerAddr};
+use percent_encoding::percent_decode_str;
 
-use super::BusError;
-
-pub const ENV_URL: &str = "NATS_URL";
-pub const ENV_USER: &str = "NATS_USER";
-pub const ENV_PASSWORD: &str = "NATS_PASSWORD";
-pub const ENV_PASSWORD_FILE: &str = "NATS_PASSWORD_FILE";
-pub const ENV_TOKEN: &str = "NATS_TOKEN";
-pub const ENV_TOKEN_FILE: &str = "NATS_TOKEN_FILE";
-pub const ENV_NKEY_FILE: &str = "NATS_NKEY_FILE";
-pub const ENV_CREDS_FILE: &str = "NATS_CREDS_FILE";
-pub const ENV_CA_FILE: &str = "NATS_CA_FILE";
-pub const ENV_CERT_FILE: &str = "NATS_CERT_FILE";
-pub const ENV_KEY_FILE: &str = "NATS_KEY_FILE";
-pub const ENV_TLS_REQUIRED: &str = "NATS_TLS_REQUIRED";
-
-/// A secret value and where it came from (an environment variable's name), so that errors can
-/// say what to check without showing the value. `Debug` never prints the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret {
-    value: String,
-    source: &'static str,
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<redacted, from {}>", self.source)
-    }
-}
-
-impl Secret {
-    pub fn new(value: impl Into<String>, source: &'static str) -> Self {
-        Self {
-            value: value.into(),
-            source,
-        }
-    }
-
-    /// The value: only for handing it to the client library.
-    pub fn expose(&self) -> &str {
-        &self.value
-    }
-
-    /// The variable it came from.
-    pub fn source(&self) -> &'static str {
-        self.source
-    }
-
-    /// The value of the environment variable `value_env` if set and not blank, else the
-    /// contents of `file` (its path given by `file_env`), else `None`. Surrounding whitespace is
-    /// trimmed (mounted secrets often end in a newline). An unreadable or empty file is an
-    /// error naming `file_env`, never a silent anonymous connection.
-    pub fn from_env_or_file(
-        value_env: &'static str,
-        file: Option<&Path>,
-        file_env: &'static str,
-    ) -> Result<Option<Secret>, BusError> {
-        Self::from_value_or_file(std::env::var(value_env).ok(), value_env, file, file_env)
-    }
-
-    /// [`from_env_or_file`](Self::from_env_or_file) with the value already read.
-    pub fn from_value_or_file(
-        value: Option<String>,
-        value_source: &'static str,
-        file: Option<&Path>,
-        file_source: &'static str,
-    ) -> Result<Option<Secret>, BusError> {
-        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            return Ok(Some(Secret::new(value.trim(), value_source)));
-        }
-        let Some(path) = file.filter(|p| !p.as_os_str().is_empty()) else {
-            return Ok(None);
-        };
-        let text = read_file(file_source, path)?;
-        let value = text.trim();
-        if value.is_empty() {
-            return Err(config_err(file_source, path, "the file is empty"));
-        }
-        Ok(Some(Secret::new(value, file_source)))
-    }
-}
-
-/// Authentication and TLS settings; every part optional. See the module documentation for the
-/// variables. `Debug` shows which secrets are set, never their values.
-#[derive(Debug, Clone, Default)]
-pub struct NatsSecurity {
-    /// `NATS_USER`; overrides a user name in the URL.
-    pub user: Option<String>,
-    /// `NATS_PASSWORD` / `NATS_PASSWORD_FILE`; overrides a password in the URL.
-    pub password: Option<Secret>,
-    /// `NATS_TOKEN` / `NATS_TOKEN_FILE`.
-    pub token: Option<Secret>,
-    /// `NATS_NKEY_FILE`: a file holding a user NKey seed (`SU…`).
-    pub nkey_file: Option<PathBuf>,
-    /// `NATS_CREDS_FILE`: a `.creds` file (user JWT + NKey seed).
-    pub creds_file: Option<PathBuf>,
-    /// `NATS_CA_FILE`: PEM certificate(s) of the CA that signed the server's certificate. Used
-    /// instead of the system's roots. Implies TLS.
-    pub ca_file: Option<PathBuf>,
-    /// `NATS_CERT_FILE`: the client certificate (PEM) for mutual TLS. Implies TLS.
-    pub cert_file: Option<PathBuf>,
-    /// `NATS_KEY_FILE`: the client certificate's private key (PEM).
-    pub key_file: Option<PathBuf>,
-    /// `NATS_TLS_REQUIRED`: refuse to talk to the server without TLS.
-    pub tls_required: bool,
-}
+use super::*;
+use crate::nats::BusError;
+use crate::redact::redact_url;
 
 /// How the client proves who it is.
 #[derive(Clone)]
@@ -154,7 +33,7 @@ pub(crate) enum Auth {
 }
 
 impl Auth {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Auth::None => "no credentials",
             Auth::UserPassword { .. } => "user/password",
@@ -165,7 +44,7 @@ impl Auth {
     }
 
     /// What to check when the server refuses these credentials.
-    fn hint(&self) -> String {
+    pub(super) fn hint(&self) -> String {
         match self {
             Auth::None => format!(
                 "set {ENV_USER} and {ENV_PASSWORD}, {ENV_TOKEN}, {ENV_NKEY_FILE} or \
@@ -239,8 +118,14 @@ impl ConnectPlan {
                 ))
             })?;
             if !parsed.username().is_empty() && url_user.is_none() {
-                url_user = Some(percent_decode(parsed.username()));
-                url_password = parsed.password().map(percent_decode);
+                url_user = Some(
+                    percent_decode_str(parsed.username())
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                );
+                url_password = parsed
+                    .password()
+                    .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned());
             }
             // The client library logs server addresses at debug level: hand it none that
             // carries a secret.
@@ -477,174 +362,6 @@ impl ConnectPlan {
     }
 }
 
-/// Makes sure rustls has a process-wide crypto provider before the client needs one. The
-/// binary links rustls with both `ring` (async-nats) and `aws-lc-rs` (reqwest), and with both
-/// rustls cannot choose by itself: a TLS handshake would panic. async-nats always brings `ring`,
-/// so that is the one installed; an application that installed its own keeps it.
-pub(crate) fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-/// Sorts a failed connection attempt: authentication and TLS failures are final (`Some`),
-/// anything else (refused, reset, timed out, DNS) may be an outage (`None`).
-pub(crate) fn classify(
-    err: &async_nats::ConnectError,
-    shown_url: &str,
-    auth: &Auth,
-) -> Option<BusError> {
-    match err.kind() {
-        ConnectErrorKind::AuthorizationViolation => Some(BusError::Auth {
-            url: shown_url.to_string(),
-            what: match auth {
-                Auth::None => "requires authentication".into(),
-                _ => "refused the credentials".into(),
-            },
-            reason: "authorization violation".into(),
-            hint: auth.hint(),
-        }),
-        ConnectErrorKind::Authentication => Some(BusError::Auth {
-            url: shown_url.to_string(),
-            what: "could not be authenticated to".into(),
-            reason: format!("signing the server's nonce with the {} failed", auth.name()),
-            hint: auth.hint(),
-        }),
-        ConnectErrorKind::Tls => Some(BusError::Tls {
-            url: shown_url.to_string(),
-            reason: std::error::Error::source(err)
-                .map_or_else(|| "TLS set-up failed".to_string(), |s| s.to_string()),
-            hint: format!("check {ENV_CA_FILE}, {ENV_CERT_FILE} and {ENV_KEY_FILE}"),
-        }),
-        _ => {
-            // A failed handshake arrives as an I/O error wrapping the rustls error.
-            let tls = find_rustls_error(err)?;
-            Some(BusError::Tls {
-                url: shown_url.to_string(),
-                reason: tls.to_string(),
-                hint: tls_hint(tls),
-            })
-        }
-    }
-}
-
-fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        // `io::Error::source` skips the error it wraps; look inside explicitly.
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            let inner: &(dyn std::error::Error + 'static) = inner;
-            if let Some(found) = find_rustls_error(inner) {
-                return Some(found);
-            }
-        }
-        current = e.source();
-    }
-    None
-}
-
-fn tls_hint(err: &rustls::Error) -> String {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
-    match err {
-        E::InvalidCertificate(C::UnknownIssuer) => format!(
-            "the server's certificate is not signed by a CA this client trusts: set \
-             {ENV_CA_FILE} to the PEM certificate of the CA that signed it"
-        ),
-        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            format!(
-                "the server's certificate does not name the host in {ENV_URL}: connect by a \
-                 name or address listed in its subject alternative names"
-            )
-        }
-        E::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        ) => "the server's certificate is expired or not yet valid: renew it".to_string(),
-        E::InvalidCertificate(_) => {
-            format!("the server's certificate was rejected: check it and {ENV_CA_FILE}")
-        }
-        E::AlertReceived(
-            A::CertificateRequired
-            | A::BadCertificate
-            | A::UnknownCA
-            | A::CertificateUnknown
-            | A::UnsupportedCertificate
-            | A::CertificateExpired
-            | A::CertificateRevoked
-            | A::AccessDenied,
-        ) => format!(
-            "the server rejected this client's certificate (mutual TLS): set {ENV_CERT_FILE} \
-             and {ENV_KEY_FILE} to a certificate signed by a CA the server trusts"
-        ),
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
-            "the server did not answer in TLS: is TLS enabled on it, and is this its client port?"
-                .to_string()
-        }
-        _ => format!("check {ENV_CA_FILE}, {ENV_CERT_FILE} and {ENV_KEY_FILE}"),
-    }
-}
-
-/// `url` with the secret part of any `user:password@` or `token@` replaced by `***`; a
-/// comma-separated list is redacted element by element. Works on malformed input too, so it
-/// is safe for error messages.
-pub fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(|part| {
-            let (scheme, rest) = match part.find("://") {
-                Some(i) => part.split_at(i + 3),
-                None => ("", part),
-            };
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let (authority, tail) = rest.split_at(authority_end);
-            match authority.rfind('@') {
-                Some(at) => {
-                    let userinfo = &authority[..at];
-                    let host = &authority[at + 1..];
-                    let shown = match userinfo.split_once(':') {
-                        Some((user, _)) => format!("{user}:***"),
-                        None => "***".to_string(),
-                    };
-                    format!("{scheme}{shown}@{host}{tail}")
-                }
-                None => part.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn is_empty(path: &Path) -> bool {
     path.as_os_str().is_empty()
 }
@@ -688,6 +405,3 @@ fn read_key(var: &str, path: &Path) -> Result<(), BusError> {
         .map(|_| ())
         .map_err(|e| config_err(var, path, &format!("no PEM private key in it: {e}")))
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,55 @@
+//! Helpers shared by the tests of every crate (a dev-dependency only).
+//!
+//! Many tests need something `make setup` installs: a server binary (NATS, Chroma, moto,
+//! Prometheus), the embedding model, Chromium, a deployment validator. A bare `cargo test` on a
+//! machine without them should still pass what it can, so such a test *skips*, saying why. Under
+//! `make test` the matching `TICKETFLOW_REQUIRE_*` variable is `1`, and a missing prerequisite
+//! *fails* instead: CI must never go green by skipping. This crate is the one place that rule
+//! lives.
+
+use std::fmt::Display;
+
+/// A kind of prerequisite, each with the variable that makes it mandatory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Server binaries and tools from `make setup` (`TICKETFLOW_REQUIRE_SERVICES`).
+    Services,
+    /// The exported embedding model and ONNX Runtime (`TICKETFLOW_REQUIRE_MODEL`).
+    Model,
+    /// Headless Chromium for the report rendering test (`TICKETFLOW_REQUIRE_CHROMIUM`).
+    Chromium,
+}
+
+impl Requirement {
+    pub fn variable(self) -> &'static str {
+        match self {
+            Requirement::Services => "TICKETFLOW_REQUIRE_SERVICES",
+            Requirement::Model => "TICKETFLOW_REQUIRE_MODEL",
+            Requirement::Chromium => "TICKETFLOW_REQUIRE_CHROMIUM",
+        }
+    }
+
+    /// Whether a missing prerequisite of this kind fails the test.
+    pub fn is_required(self) -> bool {
+        std::env::var(self.variable()).as_deref() == Ok("1")
+    }
+
+    /// Called when `what` is missing: panics if it is required, else prints why the test
+    /// skips. Tests call it and return (or yield `None`).
+    #[track_caller]
+    pub fn missing(self, what: impl Display) {
+        if self.is_required() {
+            panic!("{what} ({}=1)", self.variable());
+        }
+        eprintln!("skipping: {what}");
+    }
+
+    /// `found`, or (when `None`) [`missing`](Self::missing) with `what` and `None`.
+    #[track_caller]
+    pub fn or_skip<T>(self, found: Option<T>, what: impl Display) -> Option<T> {
+        if found.is_none() {
+            self.missing(what);
+        }
+        found
+    }
+}
