@@ -28,3 +28,24 @@ wait_for() {
     sleep 0.2
   done
 }
+
+# status: one line per process this launcher started.
+status() {
+  local f name
+  for f in "$PROCS_DIR"/pids/*.pid; do
+    [ -f "$f" ] || { echo "nothing running"; return; }
+    name=$(basename "$f" .pid)
+    if alive "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: dead"; fi
+  done
+}
+
+# procs_main "$@": the launchers' command line, `up`, `down` or `status` (the caller defines
+# up and down).
+procs_main() {
+  case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  esac
+}

@@ -91,17 +91,4 @@ down() {
   echo "stack down"
 }
 
-status() {
-  for f in "$STACK"/pids/*.pid; do
-    [ -f "$f" ] || { echo "nothing running"; return; }
-    name=$(basename "$f" .pid)
-    if alive "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: dead"; fi
-  done
-}
-
-case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
-esac
+procs_main "$@"

@@ -1,34 +1,16 @@
 //! End-to-end tests of the `ticketflow` binary: what a user types, what they get back.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Command, Output};
-use ticketflow_testkit::Requirement;
 
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
+use support::{model_ready, workspace};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ticketflow"))
-}
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// True when the exported model and ONNX Runtime are available (after `make setup`). Under
-/// `make test` their absence is a failure, not a skip.
-fn model_ready() -> bool {
-    let model = std::env::var_os("TICKETFLOW_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
-    let lib = std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("var/lib/libonnxruntime.so"));
-    let ready = model.join("model.onnx").is_file() && lib.is_file();
-    if !ready {
-        Requirement::Model.missing("model or ONNX Runtime missing: run `make setup`");
-    }
-    ready
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -191,47 +173,35 @@ fn bad_input_and_config_fail_fast_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("t.csv");
     std::fs::write(&input, "title,text\na,b\n").expect("write");
-    let out = run(bin().args([
+    let input = input.to_str().expect("utf8");
+    let vectors = dir.path().join("v.npy");
+    let vectors = vectors.to_str().expect("utf8");
+    // Runs `ticketflow ARGS`, which must fail; its stderr.
+    let fails = |args: &[&str]| {
+        let out = run(bin().args(args));
+        assert!(!out.status.success(), "{args:?} succeeded");
+        stderr(&out)
+    };
+    let clean_output = dir.path().join("o.jsonl");
+    let err = fails(&[
         "clean",
         "--input",
-        input.to_str().expect("utf8"),
+        input,
         "--output",
-        dir.path().join("o.jsonl").to_str().expect("utf8"),
-    ]));
-    assert!(!out.status.success());
-    let err = stderr(&out);
+        clean_output.to_str().expect("utf8"),
+    ]);
     assert!(
         err.contains("missing required column(s): subject, body"),
         "{err}"
     );
-
-    let out = run(bin().args([
-        "embed",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--output",
-        dir.path().join("v.npy").to_str().expect("utf8"),
-        "--ort-lib",
-        "/nonexistent/libonnxruntime.so",
-    ]));
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let embed = ["embed", "--input", input, "--output", vectors];
+    let err = fails(&[&embed[..], &["--ort-lib", "/nonexistent/libonnxruntime.so"]].concat());
     assert!(
         err.contains("cannot load ONNX Runtime from /nonexistent"),
         "{err}"
     );
-
-    let out = run(bin().args([
-        "embed",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--output",
-        dir.path().join("v.npy").to_str().expect("utf8"),
-        "--model-dir",
-        "/nonexistent/model",
-    ]));
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("make setup"), "{}", stderr(&out));
+    let err = fails(&[&embed[..], &["--model-dir", "/nonexistent/model"]].concat());
+    assert!(err.contains("make setup"), "{err}");
 }
 
 #[test]

@@ -8,27 +8,31 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    Chroma, FlakyProxy, Moto, Nats, Proc, StackEnv, dump_logs, generate, http_get, model_ready,
-    run_id_from, service_binary, wait_until,
+    Chroma, FlakyProxy, Moto, Nats, Proc, Stack, dump_logs, http_get, run_id_from, service_binary,
+    wait_until,
 };
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
-/// NATS, Chroma, workers, and an input file of generated tickets.
-struct Cluster {
-    dir: tempfile::TempDir,
-    nats: Nats,
-    chroma: Chroma,
-    env: StackEnv,
-    workers: Vec<Proc>,
-    collection: String,
-    input: PathBuf,
-    tickets: u64,
+/// The test stack, with the fault tests' steps and audit.
+struct Cluster(Stack);
+
+impl std::ops::Deref for Cluster {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut Stack {
+        &mut self.0
+    }
 }
 
 impl Cluster {
@@ -51,26 +55,8 @@ impl Cluster {
         extra: Vec<(String, String)>,
         store: impl FnOnce(&Path) -> String,
     ) -> Option<Cluster> {
-        if !model_ready() {
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let nats = Nats::start(dir.path())?;
-        let chroma = Chroma::start(dir.path())?;
-        let env = StackEnv::new(&nats, &chroma, &store(dir.path()), collection).with(extra);
-        let workers = env.workers(embedders, dir.path(), &[]);
-        let input = dir.path().join("tickets.csv");
-        generate(&input, tickets, tickets + embedders as u64);
-        Some(Cluster {
-            dir,
-            nats,
-            chroma,
-            env,
-            workers,
-            collection: collection.to_string(),
-            input,
-            tickets,
-        })
+        let seed = tickets + embedders as u64;
+        Stack::start(collection, embedders, tickets, seed, extra, store).map(Cluster)
     }
 
     /// Queues a run without waiting (what the CronJob does); returns its id.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
-use support::{Chroma, Moto, Nats, StackEnv, generate, model_ready, run_id_from};
+use support::{Chroma, Moto, Nats, Stack, StackEnv, generate, run_id_from};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 use ticketflow_connectors::nats::{Bus, NatsConfig};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
@@ -181,48 +181,10 @@ fn run_pipeline(
     (run_id_from(&stdout), stdout)
 }
 
-/// NATS, Chroma, two embedders and one of every other stage, plus `rows` generated tickets.
-struct Stack {
-    dir: tempfile::TempDir,
-    nats: Nats,
-    chroma: Chroma,
-    env: StackEnv,
-    workers: Vec<support::Proc>,
-    input: std::path::PathBuf,
-}
-
-impl Stack {
-    fn start(
-        store_url: impl FnOnce(&Path) -> String,
-        collection: &str,
-        extra_env: Vec<(String, String)>,
-        rows: u64,
-    ) -> Option<Stack> {
-        if !model_ready() {
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let nats = Nats::start(dir.path())?;
-        let chroma = Chroma::start(dir.path())?;
-        let env = StackEnv::new(&nats, &chroma, &store_url(dir.path()), collection).with(extra_env);
-        let workers = env.workers(2, dir.path(), &[]);
-        let input = dir.path().join("tickets.csv");
-        generate(&input, rows, rows);
-        Some(Stack {
-            dir,
-            nats,
-            chroma,
-            env,
-            workers,
-            input,
-        })
-    }
-}
-
 #[test]
 fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     let store_url = |dir: &Path| format!("file://{}", dir.join("store").display());
-    let Some(stack) = Stack::start(store_url, "e2e_file", vec![], 2_000) else {
+    let Some(stack) = Stack::start("e2e_file", 2, 2_000, 2_000, vec![], store_url) else {
         return;
     };
     let Stack {
@@ -232,6 +194,7 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
         env,
         workers,
         input,
+        ..
     } = &stack;
     let store_url = store_url(dir.path());
 
@@ -443,7 +406,9 @@ fn s3_store_end_to_end() {
         return;
     };
     let store_url = "s3://tickets/ticketflow";
-    let Some(stack) = Stack::start(|_| store_url.to_string(), "e2e_s3", moto.env(), 1_000) else {
+    let Some(stack) = Stack::start("e2e_s3", 2, 1_000, 1_000, moto.env(), |_| {
+        store_url.to_string()
+    }) else {
         return;
     };
     let Stack {
@@ -453,6 +418,7 @@ fn s3_store_end_to_end() {
         env,
         workers,
         input,
+        ..
     } = &stack;
 
     let logs: Vec<&support::Proc> = workers.iter().chain([&moto.proc]).collect();

@@ -92,50 +92,29 @@ pub trait Routed: Message {
     fn msg_id(&self) -> String;
 }
 
-impl Routed for ShardTask {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        Some(self.shard)
-    }
-    fn subject(&self) -> &'static str {
-        RAW.subject
-    }
-    fn msg_id(&self) -> String {
-        format!("{}.raw.{}", self.run_id, self.shard)
-    }
+/// `Routed` for a per-shard message: `$route`'s subject, id `<run>.<$step>.<shard>`.
+macro_rules! shard_message {
+    ($message:ty, $route:expr, $step:literal) => {
+        impl Routed for $message {
+            fn run_id(&self) -> &str {
+                &self.run_id
+            }
+            fn shard(&self) -> Option<u32> {
+                Some(self.shard)
+            }
+            fn subject(&self) -> &'static str {
+                $route.subject
+            }
+            fn msg_id(&self) -> String {
+                format!("{}.{}.{}", self.run_id, $step, self.shard)
+            }
+        }
+    };
 }
 
-impl Routed for CleanedShard {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        Some(self.shard)
-    }
-    fn subject(&self) -> &'static str {
-        CLEAN.subject
-    }
-    fn msg_id(&self) -> String {
-        format!("{}.clean.{}", self.run_id, self.shard)
-    }
-}
-
-impl Routed for EmbeddedShard {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-    fn shard(&self) -> Option<u32> {
-        Some(self.shard)
-    }
-    fn subject(&self) -> &'static str {
-        EMBEDDED.subject
-    }
-    fn msg_id(&self) -> String {
-        format!("{}.embedded.{}", self.run_id, self.shard)
-    }
-}
+shard_message!(ShardTask, RAW, "raw");
+shard_message!(CleanedShard, CLEAN, "clean");
+shard_message!(EmbeddedShard, EMBEDDED, "embedded");
 
 impl Routed for RunCompleted {
     fn run_id(&self) -> &str {
@@ -216,6 +195,28 @@ mod tests {
         };
         assert_eq!(task.msg_id(), "r1.raw.3");
         assert_eq!(task.subject(), Stage::Cleaner.input().subject);
+        let clean = CleanedShard {
+            run_id: "r1".into(),
+            shard: 3,
+            shard_count: 4,
+            clean_key: "c".into(),
+            tickets: 1,
+        };
+        assert_eq!(clean.msg_id(), "r1.clean.3");
+        assert_eq!(clean.subject(), Stage::Embedder.input().subject);
+        let embedded = EmbeddedShard {
+            run_id: "r1".into(),
+            shard: 3,
+            shard_count: 4,
+            clean_key: "c".into(),
+            embeddings_key: "e".into(),
+            tickets: 1,
+            dim: 384,
+            precision: "fp32".into(),
+        };
+        assert_eq!(embedded.msg_id(), "r1.embedded.3");
+        assert_eq!(embedded.subject(), Stage::Indexer.input().subject);
+        assert_eq!(embedded.shard(), Some(3));
         let mut done = RunCompleted {
             run_id: "r1".into(),
             shard_count: 4,

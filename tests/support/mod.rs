@@ -488,14 +488,65 @@ pub fn generate(path: &Path, rows: u64, seed: u64) {
     );
 }
 
+/// NATS, Chroma, worker processes (`embedders` embedders, one of every other stage) and an
+/// input file of `tickets` generated tickets: the stack the pipeline and fault tests run on.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub nats: Nats,
+    pub chroma: Chroma,
+    pub env: StackEnv,
+    pub workers: Vec<Proc>,
+    pub collection: String,
+    pub input: PathBuf,
+    pub tickets: u64,
+}
+
+impl Stack {
+    /// `None` (the test skips, or fails under `TICKETFLOW_REQUIRE_*`) without the model or a
+    /// server. `extra_env` is added to every worker's environment (e.g. a short ack wait);
+    /// `store_url` gets the test's directory. `seed` picks the generated tickets.
+    pub fn start(
+        collection: &str,
+        embedders: usize,
+        tickets: u64,
+        seed: u64,
+        extra_env: Vec<(String, String)>,
+        store_url: impl FnOnce(&Path) -> String,
+    ) -> Option<Stack> {
+        if !model_ready() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nats = Nats::start(dir.path())?;
+        let chroma = Chroma::start(dir.path())?;
+        let env = StackEnv::new(&nats, &chroma, &store_url(dir.path()), collection).with(extra_env);
+        let workers = env.workers(embedders, dir.path(), &[]);
+        let input = dir.path().join("tickets.csv");
+        generate(&input, tickets, seed);
+        Some(Stack {
+            dir,
+            nats,
+            chroma,
+            env,
+            workers,
+            collection: collection.to_string(),
+            input,
+            tickets,
+        })
+    }
+}
+
 /// True when the model from `make setup` is there (the embedder needs it).
 pub fn model_ready() -> bool {
     let model = std::env::var_os("TICKETFLOW_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("var/models/all-minilm-l6-v2"));
-    let ready = model.join("model.onnx").is_file();
+    let lib = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("var/lib/libonnxruntime.so"));
+    let ready = model.join("model.onnx").is_file() && lib.is_file();
     if !ready {
-        Requirement::Model.missing("model missing: run `make setup`");
+        Requirement::Model.missing("model or ONNX Runtime missing: run `make setup`");
     }
     ready
 }
