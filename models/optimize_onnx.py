@@ -71,7 +71,9 @@ from export_onnx import (  # noqa: E402  (sibling script)
     OUTPUT_NAME,
     REPO_ROOT,
     ExportError,
+    common_arguments,
     read_json,
+    run_reporting,
     sha256_file,
     write_atomic,
 )
@@ -305,19 +307,14 @@ def _umask() -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", required=True, type=Path, help="directory with model.onnx and config.json")
-    ap.add_argument("--reference", help=f"parity fixture (default: {DEFAULT_REFERENCE.relative_to(REPO_ROOT)})")
-    ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    common_arguments(ap)
     args = ap.parse_args(argv)
     # The optimizer warns that the producer is not "pytorch" and the quantizer suggests
     # pre-processing; neither applies to this graph.
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)
     for name in ("optimizer", "onnx_model", "fusion_base", "onnx_model_bert", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        return optimize(args)
-    except ExportError as e:
-        print(f"optimize_onnx: error: {e}", file=sys.stderr)
-        return 1
+    return run_reporting("optimize_onnx", optimize, args)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@
 # unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source var/env
-BIN="$PWD/target/release/ticketflow"
+BENCH=bench-coordinator
+# shellcheck source=bench_env.sh
+source scripts/bench_env.sh
 ROWS="${ROWS:-100000 1000000}"
 SHARD_SIZE="${SHARD_SIZE:-500}"
 SEED="${SEED:-42}"
-OUT=var/bench
 WORK="$OUT/coordinator"
-[ -x "$BIN" ] || { echo "bench-coordinator: $BIN not built (make build)" >&2; exit 1; }
 /usr/bin/time -v true >/dev/null 2>&1 || scripts/setup-bench.sh time
 
 rm -rf "$WORK"

@@ -10,13 +10,11 @@
 #   BATCH_SIZES="8 16 32 64" PRECISIONS="fp32 int8" scripts/bench_embed_memory.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source var/env
-BIN="$PWD/target/release/ticketflow"
-DATA="${TICKETFLOW_DEV_DATA:-../shared/data/tickets_dev.csv}"
-OUT=var/bench
+BENCH=bench-embed-memory
+# shellcheck source=bench_env.sh
+source scripts/bench_env.sh
+need_data
 WORK="$OUT/embed_memory"
-[ -x "$BIN" ] || { echo "bench-embed-memory: $BIN not built (make build)" >&2; exit 1; }
-[ -f "$DATA" ] || { echo "bench-embed-memory: $DATA not found" >&2; exit 1; }
 /usr/bin/time -v true >/dev/null 2>&1 || scripts/setup-bench.sh time
 mkdir -p "$WORK"
 

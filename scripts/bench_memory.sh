@@ -18,20 +18,18 @@
 # against.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source var/env
-BIN="$PWD/target/release/ticketflow"
-DATA="${TICKETFLOW_DEV_DATA:-../shared/data/tickets_dev.csv}"
+BENCH=bench-memory
+# shellcheck source=bench_env.sh
+source scripts/bench_env.sh
+need_data
 SHARD_SIZE="${SHARD_SIZE:-500}"
 export EMBEDDERS="${EMBEDDERS:-2}"
 export EMBEDDER_THREADS="${EMBEDDER_THREADS:-$(( $(nproc) / EMBEDDERS > 0 ? $(nproc) / EMBEDDERS : 1 ))}"
 export TICKETFLOW_BATCH_SIZE="${TICKETFLOW_BATCH_SIZE:-16}"
 export TICKETFLOW_PRECISION="${TICKETFLOW_PRECISION:-fp32}"
 TARGET_MB="${EMBEDDER_TARGET_MB:-400}"
-OUT=var/bench
 OUT_JSON="${OUT_JSON:-$OUT/memory.json}"
 WORK="$OUT/memory"
-[ -x "$BIN" ] || { echo "bench-memory: $BIN not built (make build)" >&2; exit 1; }
-[ -f "$DATA" ] || { echo "bench-memory: $DATA not found" >&2; exit 1; }
 /usr/bin/time -v true >/dev/null 2>&1 || scripts/setup-bench.sh time
 
 rm -rf "$WORK"

@@ -16,14 +16,12 @@
 #   (ROWS=all: the whole dev file, 3,553 tickets; 500: the coordinator's default shard size)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source var/env
-BIN="$PWD/target/release/ticketflow"
+BENCH=bench-pipeline
+# shellcheck source=bench_env.sh
+source scripts/bench_env.sh
+need_data
 ROWS="${ROWS:-all}"
 SHARD_SIZE="${SHARD_SIZE:-500}"
-DATA="${TICKETFLOW_DEV_DATA:-../shared/data/tickets_dev.csv}"
-OUT=var/bench
-mkdir -p "$OUT"
-if [ ! -f "$DATA" ]; then echo "bench-pipeline: $DATA not found" >&2; exit 1; fi
 
 # The first ROWS tickets, with the csv module so quoted newlines cannot split a row.
 INPUT="$OUT/pipeline_input.csv"

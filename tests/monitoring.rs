@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use ticketflow_testkit::Requirement;
+use ticketflow_testkit::{Requirement, assert_contains_all};
 
 use serde_json::Value;
 
@@ -443,30 +443,28 @@ fn dashboards_and_rules_only_use_contract_metrics() {
 #[test]
 fn grafana_provisioning_points_at_prometheus_and_the_dashboards() {
     let ds = read(&monitoring().join("grafana/provisioning/datasources/prometheus.yml"));
-    for needle in [
-        "apiVersion: 1",
-        "datasources:",
-        "type: prometheus",
-        "url: http://prometheus:9090",
-    ] {
-        assert!(
-            ds.contains(needle),
-            "datasource provisioning lacks {needle:?}"
-        );
-    }
+    assert_contains_all(
+        &ds,
+        &[
+            "apiVersion: 1",
+            "datasources:",
+            "type: prometheus",
+            "url: http://prometheus:9090",
+        ],
+        "datasource provisioning",
+    );
     assert_eq!(datasource_uid(), "prometheus");
     let provider = read(&monitoring().join("grafana/provisioning/dashboards/ticketflow.yml"));
-    for needle in [
-        "apiVersion: 1",
-        "providers:",
-        "type: file",
-        "path: /var/lib/grafana/dashboards",
-    ] {
-        assert!(
-            provider.contains(needle),
-            "dashboard provisioning lacks {needle:?}"
-        );
-    }
+    assert_contains_all(
+        &provider,
+        &[
+            "apiVersion: 1",
+            "providers:",
+            "type: file",
+            "path: /var/lib/grafana/dashboards",
+        ],
+        "dashboard provisioning",
+    );
 }
 
 #[test]

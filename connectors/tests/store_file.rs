@@ -1,6 +1,7 @@
 //! The `file://` backend of the object store: the one `make demo` and most tests use.
 
 use std::path::Path;
+use ticketflow_testkit::assert_contains_all;
 
 use bytes::Bytes;
 use ticketflow_connectors::store::{Op, Store, StoreConfig, StoreError, keys};
@@ -207,15 +208,16 @@ fn bad_urls_say_which_forms_are_accepted() {
             matches!(err, StoreError::InvalidUrl { .. }),
             "{url}: {err:?}"
         );
-        let msg = err.to_string();
-        for form in [
-            "file:///abs/dir",
-            "file://relative/dir",
-            "plain directory path",
-            "s3://bucket[/prefix]",
-        ] {
-            assert!(msg.contains(form), "{url}: {msg}");
-        }
+        assert_contains_all(
+            &err.to_string(),
+            &[
+                "file:///abs/dir",
+                "file://relative/dir",
+                "plain directory path",
+                "s3://bucket[/prefix]",
+            ],
+            url,
+        );
     }
 }
 

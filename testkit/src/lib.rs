@@ -53,3 +53,11 @@ impl Requirement {
         found
     }
 }
+
+/// Fails the test unless `text` contains every one of `needles`, naming what lacks which
+/// (`what` says where `text` came from: a file, a command's stderr).
+#[track_caller]
+pub fn assert_contains_all(text: &str, needles: &[&str], what: &str) {
+    let missing: Vec<&&str> = needles.iter().filter(|n| !text.contains(**n)).collect();
+    assert!(missing.is_empty(), "{what} lacks {missing:?}:\n{text}");
+}

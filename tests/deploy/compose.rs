@@ -104,14 +104,16 @@ fn compose_file_is_accepted_and_complete() {
         );
     }
     let prom = read(&root().join("monitoring/prometheus/prometheus.yml"));
-    for needle in [
-        "dns_sd_configs",
-        "names: [embedder]",
-        "regex: embedder:9464",
-        "action: drop",
-    ] {
-        assert!(prom.contains(needle), "prometheus.yml lacks {needle:?}");
-    }
+    assert_contains_all(
+        &prom,
+        &[
+            "dns_sd_configs",
+            "names: [embedder]",
+            "regex: embedder:9464",
+            "action: drop",
+        ],
+        "prometheus.yml",
+    );
     // Health checks and start order.
     for svc in [
         "nats", "chroma", "minio", "cleaner", "embedder", "indexer", "trainer",

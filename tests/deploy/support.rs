@@ -4,7 +4,7 @@ pub(crate) use std::collections::{BTreeMap, BTreeSet};
 pub(crate) use std::path::{Path, PathBuf};
 pub(crate) use std::process::{Command, Output};
 pub(crate) use std::sync::OnceLock;
-pub(crate) use ticketflow_testkit::Requirement;
+pub(crate) use ticketflow_testkit::{Requirement, assert_contains_all};
 
 pub(crate) use serde_json::Value;
 
