@@ -434,13 +434,14 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
     };
 
     // An undecodable message: dead-lettered without a run, the cleaner carries on.
-    rt.block_on(bus.publish_bytes(
-        ticketflow_schemas::topology::RAW.subject,
-        bytes::Bytes::from_static(b"\xffnot a shard task"),
-        "garbage-1",
-        None,
-    ))
-    .expect("publish garbage");
+    let _ = rt
+        .block_on(bus.publish_bytes(
+            ticketflow_schemas::topology::RAW.subject,
+            bytes::Bytes::from_static(b"\xffnot a shard task"),
+            "garbage-1",
+            None,
+        ))
+        .expect("publish garbage");
     wait_until("the garbage in the DLQ", Duration::from_secs(60), || {
         dlq_count() >= 1
     });
@@ -474,23 +475,40 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
     assert_eq!(c.chroma_count(), 500, "every other shard is indexed");
     assert_eq!(dlq_count(), 2, "the garbage and the shard");
 
+    let redrive = || {
+        let out = c.env.run(&["runs", "redrive", &run_id]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("shard 2: sent back to the cleaner"),
+            "{stdout}"
+        );
+    };
+
+    // A redrive before the fix: the shard dies again within JetStream's de-duplication window.
+    // Its second letter must be kept (its id carries the redrive generation), or the next
+    // redrive would call the shard missing.
+    redrive();
+    let v = c.wait_for(
+        &run_id,
+        "shard 2 dead again",
+        Duration::from_secs(240),
+        |v| v["redrives"] == 1 && v["status"] == "completed_with_errors" && v["trained"] == true,
+    );
+    assert_eq!(v["shards"]["dead"][0]["shard"], 2, "{v}");
+    assert_eq!(dlq_count(), 2, "the garbage and the shard's second letter");
+
     // The operator fixes the file and re-drives.
     std::fs::write(&shard_file, good).expect("restore");
-    let out = c.env.run(&["runs", "redrive", &run_id]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("shard 2: sent back to the cleaner"),
-        "{stdout}"
-    );
+    redrive();
     let v = c.assert_nothing_lost(&run_id, Duration::from_secs(240));
     assert_eq!(
-        v["train_attempts"], 2,
-        "the trainer recorded the repaired run"
+        v["train_attempts"], 3,
+        "the trainer recorded the run after each completion: dead, dead again, repaired"
     );
     assert_eq!(
         dlq_count(),

@@ -89,6 +89,9 @@ pub enum BusError {
     JetStream { what: String, detail: String },
     #[error("run {run_id} not found")]
     RunNotFound { run_id: String },
+    /// JetStream dropped a message as a repeat where a repeat is impossible: a loss, not a retry.
+    #[error("JetStream dropped the message {msg_id} on {subject} as a duplicate of an earlier one")]
+    UnexpectedDuplicate { subject: String, msg_id: String },
     #[error(transparent)]
     Schema(#[from] SchemaError),
 }
@@ -191,6 +194,18 @@ impl From<crate::secret::SecretError> for BusError {
     }
 }
 
+/// JetStream's answer to a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a duplicate means JetStream dropped the message: check it where a repeat is impossible"]
+pub struct Published {
+    /// JetStream already had a message with this id (within the de-duplication window) and
+    /// dropped this one. Expected for a republish after a crash; a loss anywhere a repeat is
+    /// impossible (a redrive, whose id carries a new generation).
+    pub duplicate: bool,
+    /// The stream sequence of the kept message (of the earlier one, for a duplicate).
+    pub sequence: u64,
+}
+
 #[derive(Clone)]
 pub struct Bus {
     client: async_nats::Client,
@@ -253,7 +268,9 @@ impl Bus {
         &self.js
     }
 
-    /// Publishes `msg` and waits for JetStream's acknowledgement. `msg_id` makes a republish
+    /// Publishes `msg` and waits for JetStream's acknowledgement, which says whether JetStream
+    /// kept it or dropped it as a duplicate of an earlier message with the same `msg_id`
+    /// ([`Published::duplicate`]): callers for whom a repeat is impossible must check. `msg_id` makes a republish
     /// within [`DUPLICATE_WINDOW`] a no-op. With tracing on, the headers also carry the current
     /// span's W3C trace context (`traceparent`), so the consumer's span joins the same trace.
     pub async fn publish<T: Message>(
@@ -262,7 +279,7 @@ impl Bus {
         msg: &T,
         msg_id: &str,
         headers: Option<HeaderMap>,
-    ) -> Result<(), BusError> {
+    ) -> Result<Published, BusError> {
         let payload = Bytes::from(ticketflow_schemas::encode(msg)?);
         self.publish_bytes(subject, payload, msg_id, headers).await
     }
@@ -272,9 +289,27 @@ impl Bus {
         &self,
         msg: &T,
         headers: Option<HeaderMap>,
-    ) -> Result<(), BusError> {
+    ) -> Result<Published, BusError> {
         self.publish(msg.subject(), msg, &msg.msg_id(), headers)
             .await
+    }
+
+    /// [`publish_bytes`](Self::publish_bytes) for a message whose id is new by construction (a
+    /// redrive's, which carries a new generation): a duplicate is an error, not a success.
+    pub async fn publish_new_bytes(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        msg_id: &str,
+    ) -> Result<Published, BusError> {
+        let published = self.publish_bytes(subject, payload, msg_id, None).await?;
+        if published.duplicate {
+            return Err(BusError::UnexpectedDuplicate {
+                subject: subject.to_string(),
+                msg_id: msg_id.to_string(),
+            });
+        }
+        Ok(published)
     }
 
     /// [`publish`](Self::publish) for an already encoded payload.
@@ -284,7 +319,7 @@ impl Bus {
         payload: Bytes,
         msg_id: &str,
         headers: Option<HeaderMap>,
-    ) -> Result<(), BusError> {
+    ) -> Result<Published, BusError> {
         let mut headers = headers.unwrap_or_default();
         headers.insert("Nats-Msg-Id", msg_id);
         ticketflow_telemetry::trace_context::inject_current(&mut headers);
@@ -293,9 +328,13 @@ impl Bus {
             .publish_with_headers(subject.to_string(), headers, payload)
             .await
             .map_err(|e| js_err(format!("publishing to {subject}"))(e.to_string()))?;
-        ack.await
+        let ack = ack
+            .await
             .map_err(|e| js_err(format!("acknowledging publish to {subject}"))(e.to_string()))?;
-        Ok(())
+        Ok(Published {
+            duplicate: ack.duplicate,
+            sequence: ack.sequence,
+        })
     }
 
     /// The durable pull consumer of `stage`, created on first use.

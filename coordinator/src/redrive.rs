@@ -94,11 +94,10 @@ pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveE
         let stage = l.letter.stage;
         let msg_id = redrive_msg_id(run_id, stage, l.shard, generation);
         let published = bus
-            .publish_bytes(
+            .publish_new_bytes(
                 &l.letter.subject,
                 Bytes::from(l.letter.payload.clone()),
                 &msg_id,
-                None,
             )
             .await;
         if let Err(e) = published {

@@ -258,7 +258,8 @@ async fn submit_in(
             tickets: *n,
             embed_input: opts.embed_input.to_string(),
         };
-        bus.publish_routed(&task, None).await?;
+        // A duplicate is a task an interrupted coordinator already published: expected.
+        let _ = bus.publish_routed(&task, None).await?;
     }
     bus.update_progress(&run_id, |p| p.published = true).await?;
     tracing::info!(

@@ -96,6 +96,11 @@ pub struct DeadLetter {
     /// The message's sequence in its stage's stream: names a letter whose run is unknown.
     #[serde(default)]
     pub stream_sequence: u64,
+    /// The run's redrive generation when the stage gave up (0 = first attempt): part of the
+    /// letter's message id, so a shard redriven and dead again is recorded again instead of
+    /// being dropped as a repeat of its first letter.
+    #[serde(default)]
+    pub redrive: u32,
     pub reason: String,
     /// The original message bytes, untouched (MessagePack binary, not an array of integers).
     #[serde(with = "serde_bytes")]

@@ -482,6 +482,7 @@ mod tests {
             subject: "tf.raw".into(),
             deliveries: 5,
             stream_sequence: 17,
+            redrive: 0,
             reason: "undecodable".into(),
             payload: vec![0, 159, 146, 150],
         };

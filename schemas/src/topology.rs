@@ -137,11 +137,16 @@ impl DeadLetter {
         self.stage.dead_letter_subject()
     }
 
-    /// One dead letter per run, stage and shard; a message that could not even be decoded is
-    /// named by its stream sequence instead.
+    /// One dead letter per run, stage, shard and redrive generation; a message that could not
+    /// even be decoded is named by its stream sequence instead.
     pub fn msg_id(&self) -> String {
         match (&self.run_id, self.shard) {
-            (Some(run), Some(shard)) => format!("{run}.{}.{shard}.dead", self.stage),
+            (Some(run), Some(shard)) if self.redrive == 0 => {
+                format!("{run}.{}.{shard}.dead", self.stage)
+            }
+            (Some(run), Some(shard)) => {
+                format!("{run}.{}.{shard}.dead.redrive{}", self.stage, self.redrive)
+            }
             _ => format!("{}.seq{}.dead", self.stage, self.stream_sequence),
         }
     }
@@ -227,6 +232,21 @@ mod tests {
         let first = done.msg_id();
         done.redrives = 1;
         assert_ne!(first, done.msg_id(), "a redriven run completes again");
+        let mut letter = DeadLetter {
+            run_id: Some("r1".into()),
+            shard: Some(3),
+            stage: Stage::Cleaner,
+            subject: RAW.subject.into(),
+            deliveries: 5,
+            stream_sequence: 9,
+            redrive: 0,
+            reason: "corrupt".into(),
+            payload: vec![],
+        };
+        let first_letter = letter.msg_id();
+        letter.redrive = 1;
+        assert_ne!(first_letter, letter.msg_id(), "dead again after a redrive");
+        assert_eq!(letter.subject(), "tf.dlq.cleaner");
         assert_ne!(
             redrive_msg_id("r1", Stage::Embedder, 3, 1),
             redrive_msg_id("r1", Stage::Embedder, 3, 2)

@@ -497,7 +497,9 @@ async fn finish<W: StageWorker>(
     started: Instant,
 ) -> Result<u32, StageError> {
     if let Some(down) = &processed.downstream {
-        bus.publish_bytes(down.subject, down.payload.clone(), &down.msg_id, None)
+        // A duplicate is this shard's output published before a crash or a retry: expected.
+        let _ = bus
+            .publish_bytes(down.subject, down.payload.clone(), &down.msg_id, None)
             .await?;
     }
     if let Some(shard) = input.shard() {
@@ -545,7 +547,8 @@ pub async fn publish_completion_if_due(
         dead_shards: progress.dead.keys().copied().collect(),
         redrives: progress.redrives,
     };
-    bus.publish_routed(&event, None).await?;
+    // A duplicate is another replica's completion of the same generation: expected.
+    let _ = bus.publish_routed(&event, None).await?;
     bus.update_progress(&progress.run_id, |p| p.completion_published = true)
         .await?;
     tracing::info!(
@@ -637,20 +640,32 @@ async fn dead_letter<W: StageWorker>(
     let decoded: Option<W::Input> = ticketflow_schemas::decode(&msg.payload).ok();
     let run_id = decoded.as_ref().map(|m| m.run_id().to_string());
     let shard = decoded.as_ref().and_then(|m| m.shard());
-    let letter = DeadLetter {
-        run_id: run_id.clone(),
-        shard,
-        stage,
-        subject: subject.to_string(),
-        deliveries: u64::from(delivered),
-        stream_sequence: msg.info().map(|i| i.stream_sequence).unwrap_or(0),
-        reason: reason.to_string(),
-        payload: msg.payload.to_vec(),
+    // The letter's id carries the run's redrive generation: without it, a shard redriven and
+    // dead again within JetStream's de-duplication window would be dropped as a repeat.
+    let redrive = match &run_id {
+        Some(run) => bus.progress(run).await.map(|p| p.map_or(0, |p| p.redrives)),
+        None => Ok(0),
     };
-    if let Err(e) = bus
-        .publish(letter.subject(), &letter, &letter.msg_id(), None)
-        .await
-    {
+    let published = match redrive {
+        Ok(redrive) => {
+            let letter = DeadLetter {
+                run_id: run_id.clone(),
+                shard,
+                stage,
+                subject: subject.to_string(),
+                deliveries: u64::from(delivered),
+                stream_sequence: msg.info().map(|i| i.stream_sequence).unwrap_or(0),
+                redrive,
+                reason: reason.to_string(),
+                payload: msg.payload.to_vec(),
+            };
+            // A duplicate is this generation's letter, published before a crash: kept once.
+            bus.publish(letter.subject(), &letter, &letter.msg_id(), None)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = published {
         // Without the dead letter recorded, keep the message: NAK so it comes back later.
         tracing::error!(error = %e, "cannot publish the dead letter; keeping the message");
         let _ = msg
