@@ -3,7 +3,7 @@
 //! The model runs on a blocking thread (ONNX Runtime parallelises inside each call); the async
 //! side keeps sending in-progress acks meanwhile. One embedder per process: scale with replicas.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use ticketflow_connectors::store::{Store, keys};
@@ -31,6 +31,18 @@ impl Embedder {
     }
 }
 
+/// The model, even after a panic on an earlier shard left its lock poisoned. Refusing it (as
+/// `lock()` does) would dead-letter every later shard on this replica while `/readyz` stays
+/// green. The model keeps nothing between calls that a half-finished one could spoil: its
+/// input buffers are rewritten by every batch.
+fn lock_model(model: &Mutex<EmbeddingModel>) -> MutexGuard<'_, EmbeddingModel> {
+    model.lock().unwrap_or_else(|poisoned| {
+        tracing::warn!("an earlier shard panicked while embedding; the model is used again");
+        model.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
 impl StageWorker for Embedder {
     const STAGE: Stage = Stage::Embedder;
     type Input = CleanedShard;
@@ -44,9 +56,9 @@ impl StageWorker for Embedder {
         let model = Arc::clone(&self.model);
         let npy = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StageError> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let mut model = model
-                .lock()
-                .map_err(|_| StageError::permanent("embedder poisoned by an earlier panic"))?;
+            let mut model = lock_model(&model);
+            // Tests make the model call panic here (workers/tests/embedder_panic.rs).
+            fail::fail_point!("embedder::embed");
             // The first batch's time also covers tokenising the shard, which happens up front.
             let mut batch_started = std::time::Instant::now();
             let vectors = model
@@ -62,7 +74,15 @@ impl StageWorker for Embedder {
             tensors::to_npy(&vectors).map_err(StageError::permanent)
         })
         .await
-        .map_err(|e| StageError::transient(format!("embedding task: {e}")))??;
+        .map_err(|e| {
+            // A panic is about this shard (its text, a bug), not an outage: it counts as an
+            // attempt, and after the last one the shard is dead-lettered, not retried forever.
+            if e.is_panic() {
+                StageError::permanent(format!("the embedder panicked on this shard: {e}"))
+            } else {
+                StageError::transient(format!("embedding task: {e}"))
+            }
+        })??;
         let embeddings_key = keys::embeddings(&msg.run_id, msg.shard);
         self.store.put(&embeddings_key, Bytes::from(npy)).await?;
         let next = EmbeddedShard {
