@@ -160,6 +160,35 @@ fn ten_megabyte_body_is_quarantined_not_loaded() {
     assert!(summary.contains("(1 quarantined)"), "{summary}");
 }
 
+/// An unclosed quote near the top of a big export: the CSV parser would read the rest of the
+/// file into one record. The loader stops at the record limit with one clear line naming where
+/// the record starts, instead of holding the file in memory.
+#[test]
+fn an_unclosed_quote_in_a_big_export_stops_at_the_record_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut csv =
+        format!("{HEADER}1,fine,a body,,Request,IT,low,en\n2,\"open quote,never closed\n");
+    while csv.len() < 4 << 20 {
+        csv.push_str("3,swallowed,by the open quote,,Incident,IT,high,en\n");
+    }
+    let input = dir.path().join("open.csv");
+    std::fs::write(&input, &csv).expect("write");
+    let out = bin()
+        .args(["clean", "--max-record-bytes", "2097152", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("open.out.jsonl"))
+        .output()
+        .expect("run ticketflow clean");
+    assert!(!out.status.success(), "a 4 MB record was read");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the record starting at line 3 is longer than 2097152 bytes")
+            && stderr.contains("unclosed quote"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn formula_injection_is_text_and_neutralised_in_csv_outputs() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -365,6 +365,7 @@ fn reason_kind(reason: &QuarantineReason) -> &'static str {
         QuarantineReason::EmptyText => "empty_text",
         QuarantineReason::InvalidJson { .. } => "invalid_json",
         QuarantineReason::MissingField { .. } => "missing_field",
+        QuarantineReason::OversizedRecord { .. } => "oversized_record",
         QuarantineReason::EmptyId => "empty_id",
         QuarantineReason::DuplicateId { .. } => "duplicate_id",
     }

@@ -19,7 +19,7 @@ mod worker;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use ticketflow_ml::dataset::{DEFAULT_MAX_FIELD_BYTES, LoadOptions};
+use ticketflow_ml::dataset::{DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, LoadOptions};
 use ticketflow_ml::embed::{EmbeddingModelConfig, Precision};
 use ticketflow_ml::text::EmbedInput;
 
@@ -72,6 +72,11 @@ pub struct InputArgs {
     /// Rows with any field longer than this many bytes are quarantined.
     #[arg(long, env = "TICKETFLOW_MAX_FIELD_BYTES", default_value_t = DEFAULT_MAX_FIELD_BYTES)]
     pub max_field_bytes: usize,
+    /// No record may be longer than this many bytes (at least --max-field-bytes; an unclosed
+    /// CSV quote would read the rest of the file into one): a longer CSV record stops the load,
+    /// a longer JSON line is quarantined.
+    #[arg(long, env = "TICKETFLOW_MAX_RECORD_BYTES", default_value_t = DEFAULT_MAX_RECORD_BYTES)]
+    pub max_record_bytes: usize,
     /// Where quarantined rows go (JSON lines); default: next to the output, `.quarantine.jsonl`.
     #[arg(long)]
     pub quarantine: Option<PathBuf>,
@@ -101,6 +106,7 @@ impl InputArgs {
         LoadOptions {
             id_column: self.id_column.clone(),
             max_field_bytes: self.max_field_bytes,
+            max_record_bytes: self.max_record_bytes,
             format: None,
         }
     }

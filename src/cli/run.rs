@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// Rows with a field longer than this many bytes are quarantined.
     #[arg(long, env = "TICKETFLOW_MAX_FIELD_BYTES", default_value_t = ticketflow_ml::dataset::DEFAULT_MAX_FIELD_BYTES)]
     pub max_field_bytes: usize,
+    /// No record may be longer than this many bytes: bounds the coordinator's memory against an
+    /// unclosed CSV quote (a longer CSV record stops the run, a longer JSON line is quarantined).
+    #[arg(long, env = "TICKETFLOW_MAX_RECORD_BYTES", default_value_t = ticketflow_ml::dataset::DEFAULT_MAX_RECORD_BYTES)]
+    pub max_record_bytes: usize,
     /// The data set this export belongs to. Models, `latest` and the drift reference are kept
     /// per data set: `make demo` puts its synthetic tickets in `demo`, so they never judge or
     /// serve your own data.
@@ -67,6 +71,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             load: ticketflow_ml::dataset::LoadOptions {
                 id_column: args.id_column.clone(),
                 max_field_bytes: args.max_field_bytes,
+                max_record_bytes: args.max_record_bytes,
                 format: None,
             },
             dataset: args.dataset.clone(),

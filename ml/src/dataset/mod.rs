@@ -76,6 +76,11 @@ pub struct LoadOptions {
     /// Any single field longer than this (in bytes) quarantines its row. Guards memory and the
     /// tokenizer against pasted logs or attachments.
     pub max_field_bytes: usize,
+    /// No record may be longer than this (in bytes; at least `max_field_bytes`). Bounds the
+    /// memory one record can take: an unclosed CSV quote would otherwise read the rest of the
+    /// file into one record. A longer CSV record stops the load (nothing after it can be
+    /// parsed reliably); a longer JSON line is quarantined and skipped.
+    pub max_record_bytes: usize,
     /// Forces a format instead of guessing from the extension.
     pub format: Option<InputFormat>,
 }
@@ -84,11 +89,17 @@ pub struct LoadOptions {
 /// would hurt a worker.
 pub const DEFAULT_MAX_FIELD_BYTES: usize = 1 << 20;
 
+/// 16 MiB: what one record may cost the coordinator at most. Far above a real ticket, and
+/// above a pasted 10 MB attachment, which is still quarantined by the field limit rather than
+/// stopping the load.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 16 << 20;
+
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             id_column: None,
             max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             format: None,
         }
     }
@@ -117,6 +128,17 @@ pub enum LoadError {
     Empty { path: PathBuf },
     #[error("{path}: the header row is not valid UTF-8")]
     HeaderNotUtf8 { path: PathBuf },
+    /// A CSV record longer than [`LoadOptions::max_record_bytes`]. Reading stopped there.
+    #[error(
+        "{path}: the record starting at line {line} is longer than {limit} bytes, probably an \
+         unclosed quote; reading stopped there (fix the file, or raise --max-record-bytes if the \
+         record is real)"
+    )]
+    RecordTooLarge {
+        path: PathBuf,
+        line: u64,
+        limit: usize,
+    },
 }
 
 /// Why a row was set aside.
@@ -142,6 +164,8 @@ pub enum QuarantineReason {
     InvalidJson { detail: String },
     /// A JSONL line without a field that the job needs.
     MissingField { column: String },
+    /// A JSONL line longer than [`LoadOptions::max_record_bytes`]; skipped unread.
+    OversizedRecord { limit: usize },
     /// The id column is empty on this row.
     EmptyId,
     /// The same id was already accepted on an earlier row. Kept out so a rerun cannot make the
@@ -169,6 +193,9 @@ impl fmt::Display for QuarantineReason {
             Self::EmptyText => write!(f, "subject and body are both empty"),
             Self::InvalidJson { detail } => write!(f, "not a JSON object: {detail}"),
             Self::MissingField { column } => write!(f, "missing field {column:?}"),
+            Self::OversizedRecord { limit } => {
+                write!(f, "the line is over the {limit}-byte record limit")
+            }
             Self::EmptyId => write!(f, "the id column is empty"),
             Self::DuplicateId { id, first_row } => {
                 write!(f, "id {id:?} was already used by row {first_row}")

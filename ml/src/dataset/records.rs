@@ -5,9 +5,11 @@
 //! yields a [`Record`] whose values line up with the specs. Columns nobody asked for are never
 //! decoded, which keeps extra columns harmless and the hot loop cheap.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::{InputFormat, LoadError, LoadOptions, QuarantineReason, Quarantined, excerpt};
 
@@ -136,9 +138,55 @@ fn decode_field(spec: &ColumnSpec, raw: &[u8], limit: usize) -> Result<String, Q
     }
 }
 
+/// The file as the CSV parser sees it, cut off `limit` bytes after the start of the record
+/// being read: the parser keeps a whole record in memory, and an unclosed quote makes the rest
+/// of the file one record. The csv crate has no such limit, hence this wrapper.
+struct RecordCap {
+    file: File,
+    /// Bytes handed to the parser so far.
+    consumed: u64,
+    /// Where the current record starts; the reader moves it after every record.
+    record_start: Rc<Cell<u64>>,
+    limit: u64,
+}
+
+/// The error [`RecordCap`] stops the parser with.
+#[derive(Debug, thiserror::Error)]
+#[error("record over the size limit")]
+struct RecordOverLimit;
+
+impl Read for RecordCap {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let end = self.record_start.get().saturating_add(self.limit);
+        let allowed = end.saturating_sub(self.consumed);
+        if allowed == 0 {
+            return Err(std::io::Error::other(RecordOverLimit));
+        }
+        let take = buf
+            .len()
+            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..take])?;
+        self.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+fn is_over_limit(e: &csv::Error) -> bool {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<RecordOverLimit>().is_some()),
+        _ => false,
+    }
+}
+
 struct CsvRecords {
     path: PathBuf,
-    reader: csv::Reader<File>,
+    reader: csv::Reader<RecordCap>,
+    /// Where the next record starts (byte and line), for the cap and its error.
+    record_start: Rc<Cell<u64>>,
+    record_line: u64,
+    record_limit: usize,
     specs: Vec<ColumnSpec>,
     /// For each spec, its index in the header (None when absent).
     index: Vec<Option<usize>>,
@@ -159,14 +207,32 @@ impl CsvRecords {
         // Headers are read by hand (has_headers = false) so that an undecodable or missing header
         // is reported as such instead of surfacing later as a confusing row error; `flexible`
         // lets a row with the wrong field count reach us, to be quarantined rather than abort.
+        let record_start = Rc::new(Cell::new(0));
+        let record_limit = opts.max_record_bytes.max(opts.max_field_bytes);
+        let capped = RecordCap {
+            file,
+            consumed: 0,
+            record_start: Rc::clone(&record_start),
+            limit: record_limit as u64,
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(file);
+            .from_reader(capped);
         let mut header = csv::ByteRecord::new();
-        let io_err = |e: csv::Error| LoadError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
+        let io_err = |e: csv::Error| {
+            if is_over_limit(&e) {
+                LoadError::RecordTooLarge {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    limit: record_limit,
+                }
+            } else {
+                LoadError::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            }
         };
         if !reader.read_byte_record(&mut header).map_err(io_err)? {
             return Err(LoadError::Empty {
@@ -196,9 +262,14 @@ impl CsvRecords {
             .iter()
             .map(|s| columns.iter().position(|c| s.matches(c)))
             .collect();
+        record_start.set(reader.position().byte());
+        let record_line = reader.position().line();
         Ok(Self {
             path: path.to_path_buf(),
             reader,
+            record_start,
+            record_line,
+            record_limit,
             specs,
             index,
             header_len: columns.len(),
@@ -218,7 +289,12 @@ impl CsvRecords {
         if self.done {
             return None;
         }
-        match self.reader.read_byte_record(&mut self.record) {
+        let read = self.reader.read_byte_record(&mut self.record);
+        // The next record starts where the parser stands now: the cap counts from there.
+        let start_line = self.record_line;
+        self.record_start.set(self.reader.position().byte());
+        self.record_line = self.reader.position().line();
+        match read {
             Ok(false) => {
                 self.done = true;
                 None
@@ -227,6 +303,14 @@ impl CsvRecords {
                 self.row += 1;
                 let line = self.record.position().map_or(0, |p| p.line());
                 Some(Ok(self.check_record(line)))
+            }
+            Err(e) if is_over_limit(&e) => {
+                self.done = true;
+                Some(Err(LoadError::RecordTooLarge {
+                    path: self.path.clone(),
+                    line: start_line,
+                    limit: self.record_limit,
+                }))
             }
             Err(e) if e.is_io_error() => {
                 self.done = true;
@@ -285,11 +369,33 @@ impl CsvRecords {
     }
 }
 
+/// Reads up to and including the next newline (or the end), keeping nothing: the rest of a
+/// line too long to keep.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = chunk.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
 struct JsonlRecords {
     path: PathBuf,
     reader: BufReader<File>,
     specs: Vec<ColumnSpec>,
     limit: usize,
+    record_limit: usize,
     row: u64,
     line: u64,
     buf: Vec<u8>,
@@ -310,6 +416,7 @@ impl JsonlRecords {
             reader: BufReader::new(file),
             specs,
             limit: opts.max_field_bytes,
+            record_limit: opts.max_record_bytes.max(opts.max_field_bytes),
             row: 0,
             line: 0,
             buf: Vec::new(),
@@ -324,7 +431,11 @@ impl JsonlRecords {
                 return None;
             }
             self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
+            // At most one byte over the limit is read: enough to know the line is too long.
+            let bounded = (&mut self.reader)
+                .take(self.record_limit as u64 + 1)
+                .read_until(b'\n', &mut self.buf);
+            match bounded {
                 Ok(0) => {
                     self.done = true;
                     if !self.schema_checked && self.row == 0 {
@@ -344,6 +455,25 @@ impl JsonlRecords {
                 }
             }
             self.line += 1;
+            if self.buf.len() > self.record_limit && self.buf.last() != Some(&b'\n') {
+                self.row += 1;
+                let excerpt = excerpt(&self.buf);
+                if let Err(source) = skip_line(&mut self.reader) {
+                    self.done = true;
+                    return Some(Err(LoadError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }));
+                }
+                return Some(Ok(RecordOutcome::Quarantined(Quarantined {
+                    row: self.row,
+                    line: self.line,
+                    reason: QuarantineReason::OversizedRecord {
+                        limit: self.record_limit,
+                    },
+                    excerpt,
+                })));
+            }
             let trimmed = self.buf.trim_ascii();
             if trimmed.is_empty() {
                 continue;

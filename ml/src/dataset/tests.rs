@@ -283,3 +283,65 @@ fn the_shared_dev_data_loads_cleanly() {
         loaded.quarantined
     );
 }
+
+/// An unclosed quote makes the rest of a CSV file one record: the loader must stop at the
+/// record limit, not read the file into memory, and say where the record starts.
+#[test]
+fn an_unclosed_quote_stops_at_the_record_limit() {
+    let mut csv = format!("{HEADER}s,fine,,Incident,,,en,,,\ns,\"never closed,,Incident,,,en,,,\n");
+    // 8 MiB of plausible rows after the quote, all swallowed by it.
+    let row = "s,more text that is really inside the open quote,,Request,,,en,,,\n";
+    while csv.len() < 8 << 20 {
+        csv.push_str(row);
+    }
+    let (_dir, path) = file_with("t.csv", csv.as_bytes());
+    let opts = LoadOptions {
+        max_field_bytes: 64 << 10,
+        max_record_bytes: 256 << 10,
+        ..LoadOptions::default()
+    };
+    let mut reader = TicketReader::open(&path, &opts).expect("open");
+    let first = reader.next().expect("a first row").expect("row 1 reads");
+    assert!(matches!(first, TicketOutcome::Accepted(_)), "{first:?}");
+    let err = reader
+        .next()
+        .expect("an outcome for the open quote")
+        .expect_err("the over-long record stops the load");
+    match &err {
+        LoadError::RecordTooLarge { line, limit, .. } => {
+            assert_eq!(*line, 3, "the record starts on line 3: {err}");
+            assert_eq!(*limit, 256 << 10);
+        }
+        other => panic!("expected RecordTooLarge, got {other}"),
+    }
+    assert!(err.to_string().contains("unclosed quote"), "{err}");
+    assert!(reader.next().is_none(), "nothing after the stop");
+    // And the whole-file loader fails with the same error instead of a giant quarantined row.
+    assert!(matches!(
+        load_tickets(&path, &opts),
+        Err(LoadError::RecordTooLarge { line: 3, .. })
+    ));
+}
+
+/// A JSON line over the record limit is quarantined and skipped; the lines after it load.
+#[test]
+fn an_over_long_json_line_is_quarantined_and_skipped() {
+    let long = "x".repeat(300 << 10);
+    let jsonl = format!(
+        "{{\"subject\":\"a\",\"body\":\"b\"}}\n{{\"subject\":\"{long}\n{{\"subject\":\"c\",\"body\":\"d\"}}\n"
+    );
+    let (_dir, path) = file_with("t.jsonl", jsonl.as_bytes());
+    let opts = LoadOptions {
+        max_field_bytes: 64 << 10,
+        max_record_bytes: 256 << 10,
+        ..LoadOptions::default()
+    };
+    let loaded = load_tickets(&path, &opts).expect("load");
+    assert_eq!(loaded.tickets.len(), 2, "the lines around it load");
+    assert_eq!(loaded.quarantined.len(), 1);
+    assert_eq!(loaded.quarantined[0].line, 2);
+    assert_eq!(
+        loaded.quarantined[0].reason,
+        QuarantineReason::OversizedRecord { limit: 256 << 10 }
+    );
+}
