@@ -21,7 +21,7 @@ demo: build
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## deny: licenses, bans and sources of every dependency (deny.toml; advisories need GitHub).
 ## cargo-deny's `cargo metadata` needs every crate of Cargo.lock for every target (windows-sys,

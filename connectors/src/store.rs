@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod conditional;
 mod config;
 mod error;
 pub mod keys;
@@ -54,6 +55,7 @@ use object_store::{
     BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 
+pub use conditional::{Expected, ObjectVersion};
 pub use config::{S3Options, S3Retry, StoreConfig};
 pub use error::{Op, StoreError};
 
@@ -74,6 +76,8 @@ pub struct Store {
     prefix: Path,
     /// [`Store::describe`], computed once. Contains no secrets.
     description: Arc<str>,
+    /// The directory of a `file://` store (`None` for S3): conditional writes lock in it.
+    local_root: Option<Arc<std::path::Path>>,
 }
 
 /// Shows [`Store::describe`] only; the backend (and its credentials) stay out of `Debug`.
@@ -326,6 +330,7 @@ fn open_file(dir: std::path::PathBuf) -> Result<Store, StoreError> {
         inner: Arc::new(fs),
         prefix: Path::default(),
         description: description.into(),
+        local_root: Some(absolute.into()),
     })
 }
 
@@ -420,7 +425,24 @@ where
         inner: Arc::new(s3),
         prefix,
         description: description.into(),
+        local_root: None,
     })
+}
+
+/// Times one store operation and counts its failure, for the object-store metrics.
+async fn observed<T>(
+    op: Op,
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    ticketflow_telemetry::internal_events::ObjectStoreRequest {
+        operation: op.as_str(),
+        duration: started.elapsed(),
+        failed: result.is_err(),
+    }
+    .emit();
+    result
 }
 
 #[cfg(test)]
@@ -465,20 +487,4 @@ mod tests {
         let err = Store::open_with_env(&StoreConfig::new("s3://bkt"), env);
         assert!(matches!(err, Err(StoreError::Open { .. })), "{err:?}");
     }
-}
-
-/// Times one store operation and counts its failure, for the object-store metrics.
-async fn observed<T>(
-    op: Op,
-    work: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    let started = std::time::Instant::now();
-    let result = work.await;
-    ticketflow_telemetry::internal_events::ObjectStoreRequest {
-        operation: op.as_str(),
-        duration: started.elapsed(),
-        failed: result.is_err(),
-    }
-    .emit();
-    result
 }

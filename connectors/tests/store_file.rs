@@ -1,5 +1,8 @@
 //! The `file://` backend of the object store: the one `make demo` and most tests use.
 
+#[path = "support/conditional.rs"]
+mod conditional;
+
 use std::path::Path;
 use ticketflow_testkit::assert_contains_all;
 
@@ -268,4 +271,48 @@ async fn download_streams_an_object_to_a_local_file() {
         .expect_err("unwritable destination");
     assert!(matches!(err, StoreError::Local { .. }), "{err:?}");
     assert!(err.to_string().contains("no/such/dir/file"), "{err}");
+}
+
+#[tokio::test]
+async fn compare_and_set() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    conditional::compare_and_set_contract(&open(tmp.path())).await;
+}
+
+/// Writers racing on one key, each reading the version and writing only if unchanged: exactly
+/// one wins each round, as two trainers promoting at once must not both move `latest`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_writers_have_one_winner() {
+    use ticketflow_connectors::store::Expected;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = open(tmp.path());
+    let key = "datasets/default/latest.json";
+    store.put(key, Bytes::from("start")).await.expect("put");
+    for round in 0..20 {
+        let (_, version) = store.get_versioned(key).await.expect("get").expect("some");
+        let writers: Vec<_> = (0..6)
+            .map(|w| {
+                let store = store.clone();
+                let version = version.clone();
+                tokio::spawn(async move {
+                    store
+                        .put_if(
+                            key,
+                            Bytes::from(format!("round {round} writer {w}")),
+                            &Expected::Version(version),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for w in writers {
+            match w.await.expect("join") {
+                Ok(()) => won += 1,
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}: {won} writers won");
+    }
 }

@@ -8,6 +8,8 @@
 //! Credentials are passed with `Store::open_with_env`, never through `std::env::set_var`: the
 //! tests run in parallel threads of one process.
 
+#[path = "support/conditional.rs"]
+mod conditional;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -283,6 +285,22 @@ async fn round_trip_against_moto() {
     assert!(!format!("{err} {err:?}").contains(SECRET));
 
     eprintln!("round trip done in {:?}", started.elapsed());
+}
+
+/// Compare-and-set on S3 (`If-Match` / `If-None-Match`), as moto implements it.
+#[tokio::test]
+async fn compare_and_set_against_moto() {
+    let Some(binary) = moto_or_skip("compare_and_set_against_moto") else {
+        return;
+    };
+    let moto = Moto::start(&binary);
+    moto.create_bucket("ticketflow");
+    let cfg = StoreConfig {
+        url: "s3://ticketflow/cas".into(),
+        s3: local_options(moto.port),
+    };
+    let store = Store::open_with_env(&cfg, test_env()).expect("open s3 store");
+    conditional::compare_and_set_contract(&store).await;
 }
 
 #[tokio::test]

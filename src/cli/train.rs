@@ -98,8 +98,8 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
         {
             anyhow::bail!("--model-id {model_id:?}: use letters, digits, '-', '_' or '.'");
         }
-        let champion = load_champion(&store, &manifest.dataset()).await?;
-        if champion.as_ref().is_some_and(|c| c.run_id == model_id) {
+        let incumbent = load_champion(&store, &manifest.dataset()).await?;
+        if incumbent.latest.as_deref() == Some(model_id.as_str()) {
             anyhow::bail!(
                 "model {model_id} is the data set's latest: retraining must not overwrite it; pick another --model-id"
             );
@@ -118,7 +118,7 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
             &tickets,
             &cfg,
             gate,
-            champion.as_ref(),
+            &incumbent,
         )
         .await?;
         let summary = outcome.summary;

@@ -26,7 +26,7 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use ticketflow_connectors::store::{Store, StoreError, keys};
+use ticketflow_connectors::store::{Expected, Store, StoreError, keys};
 use ticketflow_ml::classify::routing::{CurvePoint, curve_svg};
 use ticketflow_ml::classify::{Classifier, Evaluation, RoutingReport, TrainConfig, TrainReport};
 use ticketflow_schemas::Dataset;
@@ -54,11 +54,30 @@ pub enum RegistryError {
     NotFound { run_id: String },
     #[error("model {key} is unreadable: {detail}")]
     Corrupt { key: String, detail: String },
+    /// Another trainer moved the data set's `latest` while this model was judged against the
+    /// one before: promoting it would skip the comparison with the new one. Nothing was moved;
+    /// judging again (the trainer retries) compares it with the new `latest`.
+    #[error(
+        "the latest model of data set {dataset:?} moved from {} to {} while model {model_id} was judged; not promoted (judge it again against the new latest)",
+        judged_against.as_deref().unwrap_or("(none)"),
+        now.as_deref().unwrap_or("(changed)")
+    )]
+    LatestMoved {
+        dataset: Dataset,
+        model_id: String,
+        judged_against: Option<String>,
+        now: Option<String>,
+    },
 }
 
 impl RegistryError {
+    /// Outages of the store, and a `latest` that moved (judging again is the fix).
     pub fn is_transient(&self) -> bool {
-        matches!(self, RegistryError::Store(e) if e.is_transient())
+        match self {
+            RegistryError::Store(e) => e.is_transient(),
+            RegistryError::LatestMoved { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -310,6 +329,10 @@ pub struct Registration<'a> {
     pub report: &'a TrainReport,
     /// The challenger against the current `latest` on the same rows (see [`Champion::compare`]).
     pub champion: Option<ChampionComparison>,
+    /// The run id `latest` named when this model was judged: `latest` moves only if it still
+    /// does (compare-and-set), so two trainers judged against the same champion cannot both
+    /// promote.
+    pub latest_seen: Option<&'a str>,
     /// Out-of-fold precision-coverage curve of the train part, for the evaluation page's plot.
     pub curve: &'a [CurvePoint],
     pub now_ms: u64,
@@ -442,6 +465,20 @@ impl Registry {
                 Bytes::from(svg.into_bytes()),
             )
             .await?;
+        // `latest` moves before the card and the evaluation page are written: if another
+        // trainer moved it first, nothing here claims a promotion that did not happen (a retry
+        // judges again and rewrites every file of this model).
+        if let GateVerdict::Promoted { .. } = verdict {
+            let latest = Latest {
+                run_id: run_id.to_string(),
+                training_run: (reg.run_id != run_id).then(|| reg.run_id.to_string()),
+                macro_f1: holdout.macro_avg.f1,
+                promoted_at_ms: reg.now_ms,
+                dataset: reg.dataset.clone(),
+            };
+            self.move_latest(reg.dataset, &latest, reg.latest_seen)
+                .await?;
+        }
         self.store
             .put(
                 &keys::model_evaluation(run_id, "md"),
@@ -451,22 +488,51 @@ impl Registry {
         self.store
             .put(&keys::model_card(run_id), Bytes::from(pretty(&card)))
             .await?;
-        if let GateVerdict::Promoted { .. } = verdict {
-            let latest = Latest {
-                run_id: run_id.to_string(),
-                training_run: (reg.run_id != run_id).then(|| reg.run_id.to_string()),
-                macro_f1: holdout.macro_avg.f1,
-                promoted_at_ms: reg.now_ms,
-                dataset: reg.dataset.clone(),
-            };
-            self.store
-                .put(
-                    &keys::dataset_latest(reg.dataset.as_str()),
-                    Bytes::from(pretty(&latest)),
-                )
-                .await?;
-        }
         Ok(card)
+    }
+
+    /// Points the data set's `latest` at `latest`, but only if it still names `seen` (what the
+    /// model was judged against): a compare-and-set on the pointer object.
+    async fn move_latest(
+        &self,
+        dataset: &Dataset,
+        latest: &Latest,
+        seen: Option<&str>,
+    ) -> Result<(), RegistryError> {
+        let key = keys::dataset_latest(dataset.as_str());
+        let moved = |now: Option<String>| RegistryError::LatestMoved {
+            dataset: dataset.clone(),
+            model_id: latest.run_id.clone(),
+            judged_against: seen.map(str::to_string),
+            now,
+        };
+        let (now, expected) = match self.store.get_versioned(&key).await? {
+            Some((bytes, version)) => {
+                let current: Latest =
+                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                        key: key.clone(),
+                        detail: e.to_string(),
+                    })?;
+                (Some(current.run_id), Expected::Version(version))
+            }
+            // Not moved since data sets: the legacy pointer (default data set) is what was seen.
+            None => (
+                self.latest(dataset).await?.map(|l| l.run_id),
+                Expected::Absent,
+            ),
+        };
+        if now.as_deref() != seen {
+            return Err(moved(now));
+        }
+        match self
+            .store
+            .put_if(&key, Bytes::from(pretty(latest)), &expected)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Err(moved(None)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Loads a model: `latest` (of `dataset`) or a run id.

@@ -86,7 +86,7 @@ impl StageWorker for Trainer {
         let dataset = manifest.dataset();
         // Both resolved before training: a model this run promotes must neither judge its own
         // run's predictions nor make the run its own reference.
-        let champion = load_champion(&self.store, &dataset).await?;
+        let incumbent = load_champion(&self.store, &dataset).await?;
         let reference = Registry::new(self.store.clone())
             .reference(&dataset)
             .await
@@ -97,7 +97,8 @@ impl StageWorker for Trainer {
             .map(|(t, v)| Example::from_clean_ticket(t, v.clone()))
             .collect();
         // What production predicted: the `latest` model from before this run.
-        let production = champion
+        let production = incumbent
+            .champion
             .as_ref()
             .map(|c| Predictions::of(&c.classifier, &c.run_id, &examples));
         summary.production_routing = production.as_ref().map(RoutingSummary::of);
@@ -111,7 +112,7 @@ impl StageWorker for Trainer {
                 &tickets,
                 &self.train,
                 self.gate,
-                champion.as_ref(),
+                &incumbent,
             )
             .await?;
             summary.model = Some(outcome.summary);

@@ -35,21 +35,41 @@ pub fn run_precision(progress: &RunProgress) -> String {
     }
 }
 
-/// The data set's `latest` before this run, to predict with and to compare a new model with. A
-/// missing or unreadable model is logged and treated as none (the run still gets its own
-/// results); an outage of the store is retried.
+/// The data set's `latest` as a new model is judged.
+pub struct Incumbent {
+    /// The run id `latest` named (read first): a promotion must still find it there, or another
+    /// trainer moved `latest` meanwhile and this model was judged against the wrong champion.
+    pub latest: Option<String>,
+    /// The model behind it, to predict with and to compare a new model with; `None` when there
+    /// is none or it is unusable.
+    pub champion: Option<Champion>,
+}
+
+/// The data set's `latest` before this run. A missing or unreadable model is logged and
+/// treated as none (the run still gets its own results); an outage of the store is retried.
 pub async fn load_champion(
     store: &Store,
     dataset: &ticketflow_schemas::Dataset,
-) -> Result<Option<Champion>, StageError> {
-    match Registry::new(store.clone()).champion(dataset).await {
-        Ok(found) => Ok(found),
-        Err(e) if e.is_transient() => Err(e.into()),
+) -> Result<Incumbent, StageError> {
+    let registry = Registry::new(store.clone());
+    let latest = registry.latest(dataset).await.map(|l| l.map(|l| l.run_id));
+    let latest = match latest {
+        Ok(latest) => latest,
+        Err(e) if e.is_transient() => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(%dataset, error = %e, "the data set's latest pointer is unreadable");
+            None
+        }
+    };
+    let champion = match registry.champion(dataset).await {
+        Ok(found) => found,
+        Err(e) if e.is_transient() => return Err(e.into()),
         Err(e) => {
             tracing::warn!(%dataset, error = %e, "the data set's latest model is unusable; continuing without it");
-            Ok(None)
+            None
         }
-    }
+    };
+    Ok(Incumbent { latest, champion })
 }
 
 /// What [`train_run`] made of a labelled run.
@@ -74,8 +94,9 @@ pub async fn train_run(
     tickets: &[(CleanTicket, Vec<f32>)],
     train: &TrainConfig,
     gate: QualityGate,
-    champion: Option<&Champion>,
+    incumbent: &Incumbent,
 ) -> Result<TrainOutcome, StageError> {
+    let champion = incumbent.champion.as_ref();
     // Which ticket each labelled example is, to hand out-of-fold predictions back to tickets.
     let mut ticket_of = Vec::with_capacity(tickets.len());
     let mut examples = Vec::with_capacity(tickets.len());
@@ -152,6 +173,7 @@ pub async fn train_run(
                 config: &config,
                 report: &report,
                 champion: comparison,
+                latest_seen: incumbent.latest.as_deref(),
                 curve: &curve,
                 now_ms: now_ms(),
             },

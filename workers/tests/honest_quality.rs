@@ -15,7 +15,7 @@ use ticketflow_ml::drift::compare::compare;
 use ticketflow_ml::drift::feature_table::feature_table;
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::training::train_run;
+use ticketflow_workers::training::{Incumbent, train_run};
 
 const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
 
@@ -95,7 +95,10 @@ fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
             &tickets,
             &cfg,
             gate,
-            None,
+            &Incumbent {
+                latest: None,
+                champion: None,
+            },
         ))
         .expect("train");
     let classifier = outcome.classifier.expect("trained");

@@ -13,7 +13,7 @@ use ticketflow_ml::classify::{
 use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::{
     Champion, ChampionComparison, EMBEDDING_MODEL_ID, GateVerdict, Lineage, QualityGate,
-    Registration, Registry,
+    Registration, Registry, RegistryError,
 };
 
 const CLASSES: [&str; 4] = ["Incident", "Request", "Problem", "Change"];
@@ -94,6 +94,7 @@ fn registration<'a>(
         config: cfg,
         report,
         champion: None,
+        latest_seen: None,
         curve: &[],
         now_ms: 1,
     }
@@ -260,6 +261,7 @@ fn the_gate_keeps_latest_on_a_worse_model_and_moves_it_on_a_better_one() {
     let mut better_reg = registration("better", &labels, &cfg, &better_report);
     better_reg.champion =
         compare_with_latest(&registry, &better, &better_report, &examples, &labels);
+    better_reg.latest_seen = Some("good");
     let card = rt()
         .block_on(registry.register(&better, better_reg, gate))
         .expect("register better");
@@ -269,6 +271,64 @@ fn the_gate_keeps_latest_on_a_worse_model_and_moves_it_on_a_better_one() {
     )
     .expect("json");
     assert_eq!(latest["run_id"], "better");
+}
+
+/// Two trainers judge their models against the same `latest` at the same time. The first to
+/// promote moves `latest`; the second must not then overwrite it, because it was never compared
+/// with the first: its promotion fails as `LatestMoved` (transient: the trainer judges it again),
+/// `latest` stays on the first, and no card claims a promotion.
+#[test]
+fn two_trainers_judged_against_the_same_latest_cannot_both_promote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::new(store(dir.path()));
+    let cfg = config();
+    let gate = QualityGate {
+        min_macro_f1: 0.3,
+        tolerance: 0.5,
+    };
+    let (examples, labels) = data(200, 5);
+    let (first, first_report) = train_and_select(&examples, &labels, &cfg).expect("train");
+    rt().block_on(registry.register(
+        &first,
+        registration("champion", &labels, &cfg, &first_report),
+        gate,
+    ))
+    .expect("register the champion");
+
+    // Both challengers read `latest` = champion and are judged against it.
+    let (a, a_report) = train_and_select(&examples, &labels, &cfg).expect("train a");
+    let (b, b_report) = train_and_select(&examples, &labels, &cfg).expect("train b");
+    let mut a_reg = registration("trainer-a", &labels, &cfg, &a_report);
+    a_reg.champion = compare_with_latest(&registry, &a, &a_report, &examples, &labels);
+    a_reg.latest_seen = Some("champion");
+    let mut b_reg = registration("trainer-b", &labels, &cfg, &b_report);
+    b_reg.champion = compare_with_latest(&registry, &b, &b_report, &examples, &labels);
+    b_reg.latest_seen = Some("champion");
+
+    let card = rt()
+        .block_on(registry.register(&a, a_reg, gate))
+        .expect("a promotes");
+    assert!(matches!(card.verdict, GateVerdict::Promoted { .. }));
+    let err = rt()
+        .block_on(registry.register(&b, b_reg, gate))
+        .expect_err("b was judged against a latest that has moved");
+    assert!(
+        matches!(&err, RegistryError::LatestMoved { now: Some(now), .. } if now == "trainer-a"),
+        "{err}"
+    );
+    assert!(err.is_transient(), "the trainer judges it again: {err}");
+    let latest = rt()
+        .block_on(registry.latest(dataset()))
+        .expect("latest")
+        .expect("some");
+    assert_eq!(
+        latest.run_id, "trainer-a",
+        "the second trainer overwrote latest"
+    );
+    assert!(
+        !dir.path().join("models/trainer-b/card.json").exists(),
+        "no card claims b was promoted"
+    );
 }
 
 #[test]
@@ -296,8 +356,7 @@ fn latest_is_kept_per_data_set() {
     );
     let err = rt()
         .block_on(registry.load("latest", dataset()))
-        .err()
-        .expect("no default model");
+        .expect_err("no default model");
     assert!(err.to_string().contains("\"default\""), "{err}");
 }
 
@@ -352,12 +411,10 @@ fn loading_without_any_model_says_what_to_do() {
     let registry = Registry::new(store(dir.path()));
     let err = rt()
         .block_on(registry.load("latest", dataset()))
-        .err()
-        .expect("no model");
+        .expect_err("no model");
     assert!(err.to_string().contains("train on a labelled run"), "{err}");
     let err = rt()
         .block_on(registry.load("nope", dataset()))
-        .err()
-        .expect("no model");
+        .expect_err("no model");
     assert!(err.to_string().contains("not found"), "{err}");
 }

@@ -96,6 +96,11 @@ pub enum StoreError {
     #[error("{op} {key} on {store}: not found")]
     NotFound { op: Op, key: String, store: String },
 
+    /// A conditional write ([`Store::put_if`](super::Store::put_if)) found the object changed
+    /// since it was read: somebody else wrote it first. Nothing was written.
+    #[error("put {key} on {store}: changed since it was read (another writer was first)")]
+    Conflict { key: String, store: String },
+
     /// The backend failed. `transient` says whether the same call may succeed later.
     #[error("{op} {} on {store}: {source}", show_key(key))]
     Backend {
