@@ -416,10 +416,7 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
     let rt = support::runtime();
     let bus = rt
         .block_on(ticketflow_connectors::nats::Bus::connect(
-            &ticketflow_connectors::nats::NatsConfig {
-                url: c.nats.url.clone(),
-                wait_for_server: false,
-            },
+            &ticketflow_connectors::nats::NatsConfig::new(c.nats.url.clone()),
         ))
         .expect("bus");
     let dlq_count = || {

@@ -4,14 +4,107 @@ mod support;
 
 use bytes::Bytes;
 use support::Nats;
+use support::nats_cluster::{Host, NatsCluster};
 use ticketflow_connectors::nats::{Bus, BusError, NatsConfig};
 
 fn bus(nats: &Nats, rt: &tokio::runtime::Runtime) -> Bus {
+    rt.block_on(Bus::connect(&NatsConfig::new(nats.url.clone())))
+        .expect("bus")
+}
+
+/// Connects on `rt`, which must outlive the bus (its connection runs there).
+fn connect(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    replicas: usize,
+    update: bool,
+) -> Result<Bus, BusError> {
     rt.block_on(Bus::connect(&NatsConfig {
-        url: nats.url.clone(),
-        wait_for_server: false,
+        replicas,
+        update_replicas: update,
+        ..NatsConfig::new(url)
     }))
-    .expect("bus")
+}
+
+/// Every stream and bucket the topology makes: one per stage, the dead letters, two KV buckets.
+const STREAMS: usize = 4 + 1 + 2;
+
+/// On a 3-node cluster: a first install with one replica; asking for three is refused with
+/// every stream named and the fix; `update` moves them to three in place, queued messages
+/// kept; after that, three is simply what they have.
+#[test]
+fn replicas_are_applied_checked_and_updated_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cluster) = NatsCluster::start(dir.path(), vec![Host::loopback(); 3]) else {
+        return;
+    };
+    let url = cluster.url();
+    let rt = support::runtime();
+
+    let first = connect(&rt, &url, 1, false).expect("one replica");
+    assert_eq!(first.topology().streams.len(), STREAMS);
+    assert!(first.topology().streams.iter().all(|s| s.replicas == 1));
+    let queued = rt
+        .block_on(first.publish_bytes(
+            ticketflow_schemas::topology::RAW.subject,
+            Bytes::from_static(b"queued before the update"),
+            "r.raw.0",
+            None,
+        ))
+        .expect("publish");
+    assert!(!queued.duplicate);
+
+    let Err(err) = connect(&rt, &url, 3, false) else {
+        panic!("a silent mismatch");
+    };
+    match &err {
+        BusError::Replicas { wanted, found } => {
+            assert_eq!(*wanted, 3);
+            assert_eq!(found.len(), STREAMS, "{err}");
+        }
+        other => panic!("expected a replica mismatch, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("ticketflow streams update") && msg.contains("TF_RAW has 1"),
+        "{msg}"
+    );
+
+    let updated = connect(&rt, &url, 3, true).expect("update in place");
+    assert_eq!(updated.topology().updated.len(), STREAMS);
+    let again = connect(&rt, &url, 3, false).expect("three is what they have now");
+    assert!(again.topology().updated.is_empty());
+    // As the servers see it: three copies, and the queued message is still there.
+    let (replicas, messages) = rt.block_on(async {
+        let mut raw = again
+            .jetstream()
+            .get_stream("TF_RAW")
+            .await
+            .expect("stream");
+        let info = raw.info().await.expect("info");
+        (info.config.num_replicas, info.state.messages)
+    });
+    assert_eq!(replicas, 3);
+    assert_eq!(messages, 1, "the update lost the queued message");
+}
+
+/// One server cannot keep three copies: creating streams with three replicas fails, and says
+/// what to set.
+#[test]
+fn more_replicas_than_servers_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(nats) = Nats::start(dir.path()) else {
+        return;
+    };
+    let rt = support::runtime();
+    let Err(err) = connect(&rt, &nats.url, 3, false) else {
+        panic!("three copies on one server");
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.contains("TICKETFLOW_JETSTREAM_REPLICAS") && msg.contains("3 servers"),
+        "{msg}"
+    );
 }
 
 /// A republish under the same id is reported as a duplicate, and where a repeat is impossible

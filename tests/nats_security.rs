@@ -548,6 +548,7 @@ fn tls_required_of_a_plain_server_is_refused_not_retried() {
                 &NatsConfig {
                     url: nats.url.clone(),
                     wait_for_server: true,
+                    ..NatsConfig::new(String::new())
                 },
                 &NatsSecurity {
                     tls_required: true,
@@ -701,6 +702,7 @@ fn token_and_nkey_authentication() {
         let cfg = NatsConfig {
             url: url.to_string(),
             wait_for_server: true,
+            ..NatsConfig::new(String::new())
         };
         rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(10), Bus::connect_with(&cfg, &security)).await
@@ -887,6 +889,7 @@ fn credentials_file_authentication() {
         let cfg = NatsConfig {
             url: nats.url.clone(),
             wait_for_server: true,
+            ..NatsConfig::new(String::new())
         };
         let security = NatsSecurity {
             creds_file: Some(creds),

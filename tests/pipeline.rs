@@ -34,12 +34,9 @@ struct Inspect {
 
 impl Inspect {
     async fn open(nats: &Nats, chroma: &Chroma, store: Store, collection: &str) -> Self {
-        let bus = Bus::connect(&NatsConfig {
-            url: nats.url.clone(),
-            wait_for_server: false,
-        })
-        .await
-        .expect("bus");
+        let bus = Bus::connect(&NatsConfig::new(nats.url.clone()))
+            .await
+            .expect("bus");
         let chroma = ChromaClient::connect(&ChromaConfig::new(&chroma.url, collection))
             .await
             .expect("chroma");

@@ -18,6 +18,9 @@
 //! it is acknowledged, so the streams hold only outstanding work.
 
 mod security;
+mod streams;
+
+pub use streams::{StreamReplicas, TopologyReport};
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +32,7 @@ pub use security::{
 };
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, kv};
 use bytes::Bytes;
 use ticketflow_schemas::{Message, Routed, RunManifest, RunProgress, SchemaError, Stage};
 
@@ -52,6 +55,24 @@ pub struct NatsConfig {
     /// Keep retrying the first connection while the server is unreachable (workers started
     /// before NATS). Authentication and TLS failures are never retried.
     pub wait_for_server: bool,
+    /// Servers that keep a copy of every stream and KV bucket (1 for one server, 3 for the
+    /// usual cluster). Applied when they are created; see [`streams`](self) for existing ones.
+    pub replicas: usize,
+    /// Change the replicas of existing streams and buckets to `replicas` instead of refusing
+    /// to start with another count (`ticketflow streams update`).
+    pub update_replicas: bool,
+}
+
+impl NatsConfig {
+    /// One server at `url`, no waiting, one replica.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            wait_for_server: false,
+            replicas: 1,
+            update_replicas: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for NatsConfig {
@@ -59,6 +80,8 @@ impl std::fmt::Debug for NatsConfig {
         f.debug_struct("NatsConfig")
             .field("url", &redact_url(&self.url))
             .field("wait_for_server", &self.wait_for_server)
+            .field("replicas", &self.replicas)
+            .field("update_replicas", &self.update_replicas)
             .finish()
     }
 }
@@ -89,6 +112,15 @@ pub enum BusError {
     JetStream { what: String, detail: String },
     #[error("run {run_id} not found")]
     RunNotFound { run_id: String },
+    /// Existing streams or buckets have another replica count than asked for.
+    #[error(
+        "JetStream replicas: {wanted} asked for (TICKETFLOW_JETSTREAM_REPLICAS), but {}; run `ticketflow streams update --jetstream-replicas {wanted}` to change them in place, or ask for what they have",
+        found.iter().map(|s| format!("{} has {}", s.stream, s.replicas)).collect::<Vec<_>>().join(", ")
+    )]
+    Replicas {
+        wanted: usize,
+        found: Vec<StreamReplicas>,
+    },
     /// JetStream dropped a message as a repeat where a repeat is impossible: a loss, not a retry.
     #[error("JetStream dropped the message {msg_id} on {subject} as a duplicate of an earlier one")]
     UnexpectedDuplicate { subject: String, msg_id: String },
@@ -212,6 +244,7 @@ pub struct Bus {
     js: jetstream::Context,
     runs: kv::Store,
     progress: kv::Store,
+    topology: std::sync::Arc<TopologyReport>,
 }
 
 impl Bus {
@@ -225,39 +258,23 @@ impl Bus {
     pub async fn connect_with(cfg: &NatsConfig, security: &NatsSecurity) -> Result<Self, BusError> {
         let client = connect_client(cfg, security).await?;
         let js = jetstream::new(client.clone());
-        for stage in Stage::ALL {
-            let route = stage.input();
-            let name = route.stream;
-            js.get_or_create_stream(stream::Config {
-                name: name.to_string(),
-                subjects: vec![route.subject.to_string()],
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| js_err(format!("creating stream {name}"))(e.to_string()))?;
+        let (runs, progress, report) =
+            streams::ensure_topology(&js, cfg.replicas, cfg.update_replicas).await?;
+        for changed in &report.updated {
+            tracing::warn!(stream = %changed.stream, replicas = changed.replicas, "replicas updated in place");
         }
-        js.get_or_create_stream(stream::Config {
-            name: DEAD_LETTER_STREAM.to_string(),
-            subjects: vec![format!("{DEAD_LETTER_PREFIX}.>")],
-            retention: stream::RetentionPolicy::Limits,
-            storage: stream::StorageType::File,
-            max_age: Duration::from_secs(14 * 24 * 3600),
-            duplicate_window: DUPLICATE_WINDOW,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| js_err("creating the dead-letter stream")(e.to_string()))?;
-        let runs = kv_bucket(&js, BUCKET_RUNS, 1).await?;
-        let progress = kv_bucket(&js, BUCKET_PROGRESS, 1).await?;
         Ok(Self {
             client,
             js,
             runs,
             progress,
+            topology: std::sync::Arc::new(report),
         })
+    }
+
+    /// The streams and buckets as connecting found (or updated) them.
+    pub fn topology(&self) -> &TopologyReport {
+        &self.topology
     }
 
     pub fn client(&self) -> &async_nats::Client {
@@ -509,23 +526,4 @@ async fn read_record<T: Message>(
         Some(b) => Some(ticketflow_schemas::decode(&b)?),
         None => None,
     })
-}
-
-async fn kv_bucket(
-    js: &jetstream::Context,
-    bucket: &str,
-    history: i64,
-) -> Result<kv::Store, BusError> {
-    match js.get_key_value(bucket).await {
-        Ok(store) => Ok(store),
-        Err(_) => js
-            .create_key_value(kv::Config {
-                bucket: bucket.to_string(),
-                history,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| js_err(format!("creating KV bucket {bucket}"))(e.to_string())),
-    }
 }

@@ -13,6 +13,7 @@ mod run;
 mod runs;
 mod search;
 mod services;
+mod streams;
 mod train;
 mod worker;
 
@@ -46,6 +47,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Inspect runs: `runs list`, `runs show ID`.
     Runs(runs::RunsArgs),
+    /// JetStream streams and KV buckets: `streams show`, `streams update` (replica counts).
+    Streams(streams::StreamsArgs),
     /// Nearest tickets to a text, from Chroma.
     Search(search::SearchArgs),
     /// Train, evaluate and register a ticket-type classifier from a completed labelled run.
@@ -171,6 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Worker(args) => worker::run(args),
         Command::Runs(args) => runs::run(args),
+        Command::Streams(args) => streams::run(args),
         Command::Search(args) => search::run(args),
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),

@@ -25,6 +25,11 @@ pub struct ServiceArgs {
     pub nats_url: String,
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// Servers that keep a copy of every JetStream stream and KV bucket: 1 for one server, 3
+    /// for a 3-node cluster (so losing a node loses no queued shard and no run state). Existing
+    /// streams with another count stop the process with the fix: `ticketflow streams update`.
+    #[arg(long, env = "TICKETFLOW_JETSTREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub jetstream_replicas: u8,
     /// Object store for shards, tensors and results: `file://DIR` or `s3://bucket/prefix`
     /// (S3 endpoint, region and credentials from the standard AWS_* variables).
     #[arg(long, env = "TICKETFLOW_STORE", default_value = "file://var/store")]
@@ -209,11 +214,23 @@ impl ServiceArgs {
     /// Connects to NATS. With `wait_for_server`, waits for a server that is not up yet; a
     /// refused credential, a failed TLS handshake or an unusable file fails at once.
     pub async fn bus(&self, wait_for_server: bool) -> anyhow::Result<Bus> {
+        self.connect(wait_for_server, false).await
+    }
+
+    /// [`bus`](Self::bus), changing existing streams and buckets to `--jetstream-replicas`
+    /// (`ticketflow streams update`).
+    pub async fn bus_updating_replicas(&self) -> anyhow::Result<Bus> {
+        self.connect(false, true).await
+    }
+
+    async fn connect(&self, wait_for_server: bool, update_replicas: bool) -> anyhow::Result<Bus> {
         let security = self.nats.security()?;
         Ok(Bus::connect_with(
             &NatsConfig {
                 url: self.nats_url.clone(),
                 wait_for_server,
+                replicas: usize::from(self.jetstream_replicas),
+                update_replicas,
             },
             &security,
         )
