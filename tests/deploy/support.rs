@@ -16,6 +16,10 @@ pub(crate) const HELM_VALUES: &[(&str, Option<&str>)] = &[
         "helm/ci/autoscaling-values.yaml",
         Some("helm/ci/autoscaling-values.yaml"),
     ),
+    (
+        "helm/ci/production-values.yaml",
+        Some("helm/ci/production-values.yaml"),
+    ),
 ];
 pub(crate) const STAGES: &[&str] = &["cleaner", "embedder", "indexer", "trainer"];
 
