@@ -38,7 +38,11 @@ scripts/stack.sh up
 if [ "$PROMETHEUS" = 1 ]; then
   SCRAPE_INTERVAL="${SCRAPE_INTERVAL:-5s}" scripts/monitoring.sh up
 fi
-export NATS_URL="nats://127.0.0.1:${NATS_PORT:-4222}"
+# The servers and replicas the stack started (NATS_CLUSTER=3 make demo runs a 3-node cluster).
+set -a
+# shellcheck source=/dev/null
+source "${STACK_DIR:-var/stack}/nats.env"
+set +a
 export TICKETFLOW_CHROMA_URL="http://127.0.0.1:${CHROMA_PORT:-8000}"
 export TICKETFLOW_STORE="${TICKETFLOW_STORE:-file://$PWD/var/store}"
 export RUST_LOG="${RUST_LOG:-warn}"

@@ -248,6 +248,11 @@ pub struct RunProgress {
     /// trained on vectors of another precision are not compared row for row.
     #[serde(default)]
     pub embedding_precisions: BTreeSet<String>,
+    /// How many times each stage finished each shard (published its output and recorded it).
+    /// Once is the rule; more is work done again after a redelivery, which the fault tests'
+    /// audit counts (a done *set* would hide it).
+    #[serde(default)]
+    pub finishes: BTreeMap<Stage, BTreeMap<u32, u32>>,
 }
 
 /// Milliseconds since the Unix epoch: the clock of every timestamp in run state (`*_at_ms`).

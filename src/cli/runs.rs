@@ -147,6 +147,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             "train_attempts": p.train_attempts,
             "trained": p.trained_at_ms.is_some(),
             "redrives": p.redrives,
+            "finishes": p.finishes,
             "result": format!("{}/{}", store.describe(), keys::run_result(run_id)),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);

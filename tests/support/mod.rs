@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod audit;
 pub mod nats_cluster;
 
 use std::io::{Read, Write};

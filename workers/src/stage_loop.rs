@@ -507,6 +507,11 @@ async fn finish<W: StageWorker>(
         let tickets = u64::from(processed.tickets);
         let (_, progress) = bus
             .update_progress(input.run_id(), |p| {
+                *p.finishes
+                    .entry(stage)
+                    .or_default()
+                    .entry(shard)
+                    .or_default() += 1;
                 let newly = p.done_set_mut(stage).is_some_and(|set| set.insert(shard));
                 if newly {
                     p.add_busy_ms(stage, busy);
