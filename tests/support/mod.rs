@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod nats_cluster;
+pub mod netns;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -379,9 +380,14 @@ pub struct StackEnv {
 
 impl StackEnv {
     pub fn new(nats: &Nats, chroma: &Chroma, store_url: &str, collection: &str) -> Self {
+        Self::for_url(&nats.url, chroma, store_url, collection)
+    }
+
+    /// [`new`](Self::new) for any `NATS_URL` (a cluster's comma-separated servers).
+    pub fn for_url(nats_url: &str, chroma: &Chroma, store_url: &str, collection: &str) -> Self {
         Self {
             vars: vec![
-                ("NATS_URL".into(), nats.url.clone()),
+                ("NATS_URL".into(), nats_url.to_string()),
                 ("TICKETFLOW_CHROMA_URL".into(), chroma.url.clone()),
                 ("TICKETFLOW_STORE".into(), store_url.to_string()),
                 (

@@ -167,8 +167,25 @@ impl NatsCluster {
         })
     }
 
+    /// The last sequence number of `stream` (0 before its first message), as a running node
+    /// reports it.
+    pub fn stream_last_seq(&self, stream: &str) -> Option<u64> {
+        self.stream_detail(stream, |s| s["state"]["last_seq"].as_u64())
+    }
+
     /// The node that leads `stream`'s Raft group.
     pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        self.stream_detail(stream, |s| {
+            let leader = s["cluster"]["leader"].as_str()?;
+            self.nodes.iter().position(|m| m.name == leader)
+        })
+    }
+
+    fn stream_detail<T>(
+        &self,
+        stream: &str,
+        pick: impl Fn(&serde_json::Value) -> Option<T>,
+    ) -> Option<T> {
         self.running().find_map(|n| {
             let (_, body) = get(
                 &n.host.ip,
@@ -178,13 +195,11 @@ impl NatsCluster {
             let v: serde_json::Value = serde_json::from_str(&body).ok()?;
             let details = v["account_details"].as_array()?;
             details.iter().find_map(|account| {
-                account["stream_detail"].as_array()?.iter().find_map(|s| {
-                    if s["name"] != stream {
-                        return None;
-                    }
-                    let leader = s["cluster"]["leader"].as_str()?;
-                    self.nodes.iter().position(|m| m.name == leader)
-                })
+                account["stream_detail"]
+                    .as_array()?
+                    .iter()
+                    .find(|s| s["name"] == stream)
+                    .and_then(&pick)
             })
         })
     }
