@@ -27,6 +27,7 @@ mod environment;
 mod helm;
 mod image;
 mod kustomize;
+mod nats_secured;
 mod replication;
 mod support;
 mod validators;

@@ -56,6 +56,56 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* NATS credentials and TLS files, mounted from their Secrets: the variables that point at
+     them (for the ConfigMap), the volumes and the mounts of every ticketflow pod. */}}
+{{- define "ticketflow.natsFileEnv" -}}
+{{- with .Values.natsClient.auth }}
+{{- if and .existingSecret .credsKey }}
+NATS_CREDS_FILE: {{ printf "/etc/ticketflow/nats-auth/%s" .credsKey | quote }}
+{{- else if and .existingSecret .nkeyKey }}
+NATS_NKEY_FILE: {{ printf "/etc/ticketflow/nats-auth/%s" .nkeyKey | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.natsClient.tls }}
+{{- if .existingSecret }}
+NATS_CA_FILE: {{ printf "/etc/ticketflow/nats-tls/%s" .caKey | quote }}
+NATS_TLS_REQUIRED: "true"
+{{- if .clientCertificate }}
+NATS_CERT_FILE: "/etc/ticketflow/nats-tls/tls.crt"
+NATS_KEY_FILE: "/etc/ticketflow/nats-tls/tls.key"
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ticketflow.natsVolumes" -}}
+{{- if .Values.natsClient.auth.existingSecret }}
+- name: nats-auth
+  secret:
+    secretName: {{ .Values.natsClient.auth.existingSecret }}
+    defaultMode: 0400
+{{- end }}
+{{- if .Values.natsClient.tls.existingSecret }}
+- name: nats-tls
+  secret:
+    secretName: {{ .Values.natsClient.tls.existingSecret }}
+    defaultMode: 0400
+{{- end }}
+{{- end }}
+
+{{- define "ticketflow.natsMounts" -}}
+{{- if .Values.natsClient.auth.existingSecret }}
+- name: nats-auth
+  mountPath: /etc/ticketflow/nats-auth
+  readOnly: true
+{{- end }}
+{{- if .Values.natsClient.tls.existingSecret }}
+- name: nats-tls
+  mountPath: /etc/ticketflow/nats-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
 {{- define "ticketflow.natsMonitoringEndpoint" -}}
 {{- default (printf "nats.%s.svc.cluster.local:8222" .Release.Namespace) .Values.autoscaling.natsMonitoringEndpoint }}
 {{- end }}

@@ -298,7 +298,7 @@ impl ConnectPlan {
 
     /// Connect options for one attempt.
     pub(crate) fn options(&self) -> Result<ConnectOptions, BusError> {
-        let mut opts = ConnectOptions::new();
+        let mut opts = ConnectOptions::new().ping_interval(crate::nats::PING_INTERVAL);
         match &self.auth {
             Auth::None => {}
             Auth::UserPassword { user, password, .. } => {
