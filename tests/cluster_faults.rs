@@ -148,13 +148,21 @@ impl Stack {
         let v = self.wait_for(run_id, "completion", Duration::from_secs(300), |v| {
             v["status"] == "completed" && v["trained"] == true
         });
-        audit(
+        let found = audit(
             &v,
             &self.chroma.url,
             &self.collection,
             &input_ids(&self.input),
-        )
-        .assert_meets(expect, scenario);
+        );
+        if found.trainer_attempts != expect.trainer_runs {
+            let trainer: Vec<&Proc> = self
+                .workers
+                .iter()
+                .filter(|w| w.name == "trainer")
+                .collect();
+            eprintln!("{}", dump_logs(&trainer));
+        }
+        found.assert_meets(expect, scenario);
         v
     }
 }

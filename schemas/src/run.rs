@@ -236,6 +236,11 @@ pub struct RunProgress {
     pub completion_published: bool,
     /// How many times a trainer started on this run (1 in a healthy run).
     pub train_attempts: u32,
+    /// Times the trainer *finished* the run (recorded its result). `train_attempts` also counts
+    /// attempts cut short by an outage and retried; more than one finish per completion is work
+    /// done twice, which the fault tests' audit counts.
+    #[serde(default)]
+    pub trainings: u32,
     /// Set by the trainer when it has recorded the run's result.
     pub trained_at_ms: Option<u64>,
     /// How many times an operator re-drove dead shards (`ticketflow runs redrive`). Part of the

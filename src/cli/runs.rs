@@ -145,6 +145,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             },
             "tickets_indexed": p.tickets_indexed,
             "train_attempts": p.train_attempts,
+            "trainings": p.trainings,
             "trained": p.trained_at_ms.is_some(),
             "redrives": p.redrives,
             "finishes": p.finishes,

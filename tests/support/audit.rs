@@ -8,7 +8,8 @@
 //!   counts it (`finishes`, incremented on every finish, unlike the done sets, which would hide a
 //!   second one). More than once is work done again after a redelivery: not a loss, but a
 //!   duplicate the scenario must account for.
-//! - **The trainer ran the expected number of times** (`train_attempts`).
+//! - **The trainer ran the expected number of times**: finished the run and recorded its result
+//!   (`trainings`; `train_attempts` also counts attempts cut short by an outage and retried).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -19,7 +20,7 @@ use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 /// What a scenario may see beyond "everything exactly once".
 #[derive(Debug, Clone, Copy)]
 pub struct Expect {
-    /// Times the trainer ran for the run (1, or more after redrives).
+    /// Times the trainer finished the run (1, or more after redrives).
     pub trainer_runs: u64,
     /// Shard finishes beyond one per stage and shard that the scenario can cause (a worker
     /// killed between finishing and acknowledging redoes its shard). 0 for most.
@@ -45,6 +46,8 @@ pub struct Audit {
     /// (stage, shard) pairs with no finish at all.
     pub unfinished: Vec<(String, u32)>,
     pub trainer_runs: u64,
+    /// Trainer starts, including those cut short by an outage and retried (reported, not judged).
+    pub trainer_attempts: u64,
 }
 
 /// The ids in column `id` of a CSV input.
@@ -107,7 +110,8 @@ pub fn audit(
         stray: in_chroma.difference(expected_ids).cloned().collect(),
         duplicate_finishes,
         unfinished,
-        trainer_runs: show["train_attempts"].as_u64().unwrap_or(0),
+        trainer_runs: show["trainings"].as_u64().unwrap_or(0),
+        trainer_attempts: show["train_attempts"].as_u64().unwrap_or(0),
     }
 }
 
@@ -117,12 +121,13 @@ impl Audit {
     #[track_caller]
     pub fn assert_meets(&self, expect: Expect, scenario: &str) {
         eprintln!(
-            "audit [{scenario}]: lost {}, stray {}, unfinished {}, duplicate finishes {}, trainer runs {}",
+            "audit [{scenario}]: lost {}, stray {}, unfinished {}, duplicate finishes {}, trainer runs {} ({} started)",
             self.lost.len(),
             self.stray.len(),
             self.unfinished.len(),
             self.duplicate_finishes,
-            self.trainer_runs
+            self.trainer_runs,
+            self.trainer_attempts
         );
         assert!(self.lost.is_empty(), "{scenario}: lost {:?}", self.lost);
         assert!(self.stray.is_empty(), "{scenario}: stray {:?}", self.stray);

@@ -163,6 +163,7 @@ impl StageWorker for Trainer {
         self.bus
             .update_progress(run_id, |p| {
                 p.trained_at_ms.get_or_insert_with(now_ms);
+                p.trainings += 1;
             })
             .await?;
         tracing::info!(
