@@ -88,36 +88,15 @@ impl Stack {
         run_id_from(&stdout)
     }
 
-    fn show(&self, run_id: &str) -> Option<Value> {
-        let out = self.env.run(&["runs", "show", run_id, "--json"]);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
-    }
-
     fn wait_for(
         &self,
         run_id: &str,
         what: &str,
         timeout: Duration,
-        mut done: impl FnMut(&Value) -> bool,
+        done: impl FnMut(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = self.show(run_id)
-                && done(&v)
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {run_id}: {what} not reached after {timeout:?}\n{:?}\n{}",
-                self.show(run_id),
-                dump_logs(&self.workers.iter().collect::<Vec<_>>())
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let logs: Vec<&Proc> = self.workers.iter().collect();
+        self.env.wait_for_run(run_id, what, timeout, &logs, done)
     }
 
     /// Every finish of every stage so far.

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::audit::{Expect, audit, input_ids};
 use support::{
-    Chroma, FlakyProxy, Moto, Nats, Proc, Stack, dump_logs, http_get, run_id_from, service_binary,
-    wait_until,
+    Chroma, FlakyProxy, Moto, Nats, Proc, Stack, http_get, run_id_from, service_binary, wait_until,
 };
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
@@ -82,35 +81,18 @@ impl Cluster {
 
     /// `runs show --json`, or `None` while NATS is unreachable.
     fn show(&self, run_id: &str) -> Option<Value> {
-        let out = self.env.run(&["runs", "show", run_id, "--json"]);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+        self.env.show(run_id)
     }
 
-    fn wait_for<F: FnMut(&Value) -> bool>(
+    fn wait_for(
         &self,
         run_id: &str,
         what: &str,
         timeout: Duration,
-        mut done: F,
+        done: impl FnMut(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = self.show(run_id)
-                && done(&v)
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {run_id}: {what} not reached after {timeout:?}\n{:?}\n{}",
-                self.show(run_id),
-                dump_logs(&self.workers.iter().collect::<Vec<_>>())
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let logs: Vec<&Proc> = self.workers.iter().collect();
+        self.env.wait_for_run(run_id, what, timeout, &logs, done)
     }
 
     fn wait_complete(&self, run_id: &str, timeout: Duration) -> Value {

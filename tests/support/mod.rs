@@ -150,9 +150,15 @@ pub fn http_request(port: u16, method: &str, path: &str) -> Option<u16> {
 /// GETs `http://127.0.0.1:port/path`; returns the status and body. HTTP/1.0, so servers answer
 /// without chunked encoding and close the connection at the end of the body.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    http_get_from("127.0.0.1", port, path)
+}
+
+/// [`http_get`] on another host (a cluster node in its network namespace).
+pub fn http_get_from(ip: &str, port: u16, path: &str) -> Option<(u16, String)> {
+    let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\n\r\n");
     s.write_all(req.as_bytes()).ok()?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).ok()?;
@@ -437,6 +443,41 @@ impl StackEnv {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().expect("run ticketflow")
+    }
+
+    /// `runs show RUN --json`, or `None` while NATS cannot answer.
+    pub fn show(&self, run_id: &str) -> Option<serde_json::Value> {
+        let out = self.run(&["runs", "show", run_id, "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Polls `runs show` until `done` holds; after `timeout` fails with the run and `logs`.
+    pub fn wait_for_run(
+        &self,
+        run_id: &str,
+        what: &str,
+        timeout: Duration,
+        logs: &[&Proc],
+        mut done: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.show(run_id)
+                && done(&v)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id}: {what} not reached after {timeout:?}\n{:?}\n{}",
+                self.show(run_id),
+                dump_logs(logs)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 }
 

@@ -2,8 +2,6 @@
 //! tests: every node with its own client, cluster and monitoring ports and its own store, all
 //! routes to all. On loopback here; [`super::netns`] puts each node in its own network namespace.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -205,20 +203,7 @@ impl NatsCluster {
     }
 }
 
-/// GET `http://ip:port/path`: the status and body, or `None` when nothing answers.
-pub fn get(ip: &str, port: u16, path: &str) -> Option<(u16, String)> {
-    let addr = format!("{ip}:{port}").parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\n\r\n");
-    s.write_all(req.as_bytes()).ok()?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).ok()?;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
-}
+pub use super::http_get_from as get;
 
 fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
