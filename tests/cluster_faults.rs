@@ -25,7 +25,11 @@ use ticketflow_testkit::Requirement;
 /// lost): at most one per worker.
 const IN_FLIGHT: u64 = 4;
 
-/// Fields drop in order: workers first, the network last.
+/// One scenario at a time: each runs three servers, Chroma and five workers, which is all two
+/// cores can time fairly, and the recovery times are the point.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Fields drop in order: workers first, the network last (the lock after everything).
 struct Stack {
     workers: Vec<Proc>,
     env: StackEnv,
@@ -35,10 +39,15 @@ struct Stack {
     collection: String,
     input: std::path::PathBuf,
     dir: tempfile::TempDir,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Stack {
     fn start(collection: &str, tickets: u64) -> Option<Stack> {
+        // A failed scenario poisons the lock; the next one still runs.
+        let serial = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !model_ready() {
             return None;
         }
@@ -70,6 +79,7 @@ impl Stack {
             collection: collection.to_string(),
             input,
             dir,
+            _serial: serial,
         })
     }
 

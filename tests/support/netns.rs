@@ -10,9 +10,14 @@
 //! ```
 //!
 //! Needs root and `ip` (iproute2); the machines `make test` runs on have both. Everything is
-//! removed on drop. Names carry this process's id, so parallel test binaries do not collide.
+//! removed on drop. Names carry this process's id and a counter, so neither parallel test
+//! binaries nor parallel tests in one binary collide.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Netns made by this process so far: part of every name and subnet.
+static MADE: AtomicU32 = AtomicU32::new(0);
 
 use super::nats_cluster::Host;
 
@@ -20,6 +25,8 @@ pub struct Netns {
     tag: String,
     bridge: String,
     nodes: usize,
+    /// The /24 the nodes live in (first three octets).
+    subnet: String,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -41,15 +48,18 @@ fn ip(args: &[&str]) -> Result<(), String> {
 impl Netns {
     /// `nodes` namespaces on one bridge. `Err` says why namespaces are not available here.
     pub fn create(nodes: usize) -> Result<Netns, String> {
-        let id = std::process::id() % 0xffff;
-        let tag = format!("{id:04x}");
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        // At most 7 characters, so "tfbr"/"tfv" + tag + node stay within 15 (IFNAMSIZ).
+        let tag = format!("{:05x}{:x}", pid % 0xfffff, n % 16);
         let net = Netns {
             bridge: format!("tfbr{tag}"),
             tag,
             nodes,
+            // One /24 per netns; the third octet from the pid and the counter.
+            subnet: format!("10.213.{}", (pid.wrapping_add(n * 37)) % 250 + 1),
         };
-        // One /24 per test process; third octet from the pid.
-        let subnet = net.subnet();
+        let subnet = net.subnet.clone();
         ip(&["link", "add", &net.bridge, "type", "bridge"])?;
         ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", &net.bridge])?;
         ip(&["link", "set", &net.bridge, "up"])?;
@@ -77,11 +87,6 @@ impl Netns {
         Ok(net)
     }
 
-    fn subnet(&self) -> String {
-        let third = (std::process::id() % 250) + 1;
-        format!("10.213.{third}")
-    }
-
     fn namespace(&self, i: usize) -> String {
         format!("tf{}-n{i}", self.tag)
     }
@@ -93,7 +98,7 @@ impl Netns {
     /// Where node `i` (1-based) runs.
     pub fn host(&self, i: usize) -> Host {
         Host {
-            ip: format!("{}.{}", self.subnet(), 10 + i),
+            ip: format!("{}.{}", self.subnet, 10 + i),
             netns: Some(self.namespace(i)),
         }
     }
