@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Proc, free_port, service_binary};
+use super::{Proc, free_port, service_binary, wait_until};
 
 /// Where a node runs: its address, and the network namespace to start it in (`None`: here).
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ impl NatsCluster {
         self.spawn(i);
         let node = &self.nodes[i];
         let (ip, port) = (node.host.ip.clone(), node.monitor_port);
-        wait_for(
+        wait_until(
             &format!("{} back", node.name),
             Duration::from_secs(60),
             || get(&ip, port, "/healthz").is_some_and(|(status, _)| status == 200),
@@ -143,7 +143,7 @@ impl NatsCluster {
 
     /// Until every running node answers and one of them names a meta leader.
     pub fn wait_formed(&self, timeout: Duration) {
-        wait_for("the JetStream cluster", timeout, || {
+        wait_until("the JetStream cluster", timeout, || {
             self.running()
                 .all(|n| get(&n.host.ip, n.monitor_port, "/healthz").is_some_and(|(s, _)| s == 200))
                 && self.meta_leader().is_some()
@@ -204,11 +204,3 @@ impl NatsCluster {
 }
 
 pub use super::http_get_from as get;
-
-fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what}: not after {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
