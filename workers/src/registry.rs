@@ -387,13 +387,22 @@ impl Registry {
         let Some(latest) = self.latest(dataset).await? else {
             return Ok(None);
         };
-        let (run_id, classifier) = self.load(&latest.run_id, dataset).await?;
+        self.champion_at(&latest.run_id, dataset).await.map(Some)
+    }
+
+    /// Model `run_id` with its card, as a champion (the `latest` a caller has already read).
+    pub async fn champion_at(
+        &self,
+        run_id: &str,
+        dataset: &Dataset,
+    ) -> Result<Champion, RegistryError> {
+        let (run_id, classifier) = self.load(run_id, dataset).await?;
         let card = self.card(&run_id).await?;
-        Ok(Some(Champion {
+        Ok(Champion {
             run_id,
             classifier,
             card,
-        }))
+        })
     }
 
     /// Stores the model, its card and evaluation, runs the gate and moves `latest` if it

@@ -61,8 +61,16 @@ pub async fn load_champion(
             None
         }
     };
-    let champion = match registry.champion(dataset).await {
-        Ok(found) => found,
+    // The model `latest` named when it was read, not a second read of the pointer: the champion
+    // judged against is exactly the one a promotion expects to replace.
+    let Some(run_id) = latest.as_deref() else {
+        return Ok(Incumbent {
+            latest,
+            champion: None,
+        });
+    };
+    let champion = match registry.champion_at(run_id, dataset).await {
+        Ok(found) => Some(found),
         Err(e) if e.is_transient() => return Err(e.into()),
         Err(e) => {
             tracing::warn!(%dataset, error = %e, "the data set's latest model is unusable; continuing without it");
