@@ -141,33 +141,13 @@ impl NatsCluster {
         );
     }
 
-    /// Until every running node answers and the meta leader sees every other running node as a
-    /// current peer (before that, placing a 3-replica stream fails: "no suitable peers").
+    /// Until every running node answers and one of them names a meta leader.
     pub fn wait_formed(&self, timeout: Duration) {
         wait_until("the JetStream cluster", timeout, || {
             self.running()
                 .all(|n| get(&n.host.ip, n.monitor_port, "/healthz").is_some_and(|(s, _)| s == 200))
-                && self.current_peers() + 1 >= self.running().count()
+                && self.meta_leader().is_some()
         });
-    }
-
-    /// Peers the meta leader reports as current (the leader itself not counted).
-    fn current_peers(&self) -> usize {
-        let Some(leader) = self.meta_leader() else {
-            return 0;
-        };
-        let node = &self.nodes[leader];
-        get(&node.host.ip, node.monitor_port, "/jsz")
-            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-            .and_then(|v| {
-                v["meta_cluster"]["replicas"].as_array().map(|peers| {
-                    peers
-                        .iter()
-                        .filter(|p| p["current"] == true && p["offline"] != true)
-                        .count()
-                })
-            })
-            .unwrap_or(0)
     }
 
     fn running(&self) -> impl Iterator<Item = &Node> {
