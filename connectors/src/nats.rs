@@ -18,6 +18,7 @@
 //! it is acknowledged, so the streams hold only outstanding work.
 
 mod security;
+mod settling;
 mod streams;
 
 pub use streams::{StreamReplicas, TopologyReport};
@@ -346,14 +347,21 @@ impl Bus {
         let mut headers = headers.unwrap_or_default();
         headers.insert("Nats-Msg-Id", msg_id);
         ticketflow_telemetry::trace_context::inject_current(&mut headers);
-        let ack = self
-            .js
-            .publish_with_headers(subject.to_string(), headers, payload)
-            .await
-            .map_err(|e| js_err(format!("publishing to {subject}"))(e.to_string()))?;
-        let ack = ack
-            .await
-            .map_err(|e| js_err(format!("acknowledging publish to {subject}"))(e.to_string()))?;
+        // A stream the cluster created a moment ago may be unknown to this server yet; the
+        // message id makes the retry safe.
+        let ack = settling::until_settled("publish", || {
+            let (headers, payload) = (headers.clone(), payload.clone());
+            async move {
+                self.js
+                    .publish_with_headers(subject.to_string(), headers, payload)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .await
+        .map_err(js_err(format!("publishing to {subject}")))?;
         Ok(Published {
             duplicate: ack.duplicate,
             sequence: ack.sequence,

@@ -13,6 +13,7 @@ use async_nats::jetstream::{self, kv, stream};
 use ticketflow_schemas::Stage;
 use ticketflow_schemas::topology::{DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM};
 
+use super::settling::until_settled;
 use super::{BUCKET_PROGRESS, BUCKET_RUNS, BusError, DUPLICATE_WINDOW, js_err};
 
 /// A stream (or a KV bucket's stream) and its replica count.
@@ -76,8 +77,8 @@ pub(crate) async fn ensure_topology(
     for bucket in [BUCKET_RUNS, BUCKET_PROGRESS] {
         let store = match js.get_key_value(bucket).await {
             Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
+            Err(_) => until_settled("creating a KV bucket", || async {
+                js.create_key_value(kv::Config {
                     bucket: bucket.to_string(),
                     history: 1,
                     storage: stream::StorageType::File,
@@ -85,7 +86,10 @@ pub(crate) async fn ensure_topology(
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| creating(&format!("KV bucket {bucket}"), replicas, e.to_string()))?,
+                .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| creating(&format!("KV bucket {bucket}"), replicas, e))?,
         };
         // A bucket is the stream KV_<bucket>: its replicas are checked like any stream's.
         let stream = js
@@ -130,12 +134,16 @@ async fn ensure_stream(
         Err(_) => None,
     };
     let Some(current) = existing else {
-        js.create_stream(stream::Config {
-            num_replicas: replicas,
-            ..config
+        // A cluster that has just formed may not count every peer yet.
+        until_settled("creating a stream", || {
+            let config = stream::Config {
+                num_replicas: replicas,
+                ..config.clone()
+            };
+            async move { js.create_stream(config).await.map_err(|e| e.to_string()) }
         })
         .await
-        .map_err(|e| creating(&format!("stream {name}"), replicas, e.to_string()))?;
+        .map_err(|e| creating(&format!("stream {name}"), replicas, e))?;
         report.streams.push(StreamReplicas {
             stream: name,
             replicas,
@@ -184,7 +192,11 @@ async fn ensure_stream(
 /// A create or update that failed; says what to check when the cluster is too small.
 fn creating(what: &str, replicas: usize, detail: String) -> BusError {
     let lower = detail.to_ascii_lowercase();
-    let too_small = lower.contains("insufficient resources") || lower.contains("non-clustered");
+    // "No suitable peers" also means a cluster that has not settled, but it reaches here only
+    // after settling::SETTLE of retries.
+    let too_small = lower.contains("insufficient resources")
+        || lower.contains("non-clustered")
+        || lower.contains("no suitable peers");
     let hint = if replicas > 1 && too_small {
         format!(
             " ({replicas} replicas need a JetStream cluster of at least {replicas} servers; \
