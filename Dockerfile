@@ -64,7 +64,7 @@ RUN apt-get update \
  && groupadd --system --gid 10001 ticketflow \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ticketflow --create-home \
       --shell /usr/sbin/nologin ticketflow \
- && mkdir -p /var/lib/ticketflow/input \
+ && mkdir -p /var/lib/ticketflow/input /var/lib/ticketflow/nats \
  && chown -R 10001:10001 /var/lib/ticketflow
 
 COPY --from=builder /out/ticketflow /usr/local/bin/ticketflow
@@ -79,8 +79,8 @@ ENV ORT_DYLIB_PATH=/opt/ticketflow/lib/libonnxruntime.so \
 
 # The default object store is file://var/store relative to the working directory; real
 # deployments set TICKETFLOW_STORE=s3://... (the root filesystem may be read-only). input/ is
-# where docker-compose's one-shot `generate` writes synthetic tickets (a volume inherits the
-# directory's owner).
+# where docker-compose's one-shot `generate` writes synthetic tickets, nats/ where its
+# `nats-secrets` writes the NATS secrets (a volume inherits the directory's owner).
 WORKDIR /var/lib/ticketflow
 USER 10001:10001
 EXPOSE 9464

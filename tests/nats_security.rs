@@ -43,58 +43,17 @@ struct Pki {
 }
 
 impl Pki {
+    /// Made by `ticketflow nats-secrets` (which docker-compose runs too): a CA, a server
+    /// certificate for 127.0.0.1 and localhost, and a client certificate, all signed by it.
     fn generate(dir: &Path) -> Pki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose,
-        };
-        std::fs::create_dir_all(dir).expect("pki dir");
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "ticketflow test CA");
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-        let issuer = Issuer::new(ca, ca_key);
-        let leaf = |name: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate().expect("key");
-            let mut params =
-                CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                    .expect("params");
-            params.distinguished_name.push(DnType::CommonName, name);
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![usage];
-            let cert = params.signed_by(&key, &issuer).expect("sign");
-            (cert.pem(), key.serialize_pem())
-        };
-        let (server_pem, server_key_pem) = leaf(
-            "nats-server",
-            &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_pem, client_key_pem) = leaf(USER, &[], ExtendedKeyUsagePurpose::ClientAuth);
-        let pki = Pki {
+        nats_secrets(dir);
+        Pki {
             ca: dir.join("ca.pem"),
             server_cert: dir.join("server.pem"),
             server_key: dir.join("server-key.pem"),
             client_cert: dir.join("client.pem"),
             client_key: dir.join("client-key.pem"),
-        };
-        for (path, text) in [
-            (&pki.ca, ca_cert.pem()),
-            (&pki.server_cert, server_pem),
-            (&pki.server_key, server_key_pem),
-            (&pki.client_cert, client_pem),
-            (&pki.client_key, client_key_pem),
-        ] {
-            std::fs::write(path, text).expect("write pki file");
         }
-        pki
     }
 
     /// nats-server `tls` block: its certificate, and client certificates required (`verify`).
@@ -114,6 +73,21 @@ impl Pki {
             ("NATS_KEY_FILE", &self.client_key.to_string_lossy()),
         ])
     }
+}
+
+/// `ticketflow nats-secrets --out dir`: CA, certificates (server: localhost, 127.0.0.1, nats),
+/// NKey seed `user.nk` and the `auth.conf` admitting it.
+fn nats_secrets(dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+        .args(["nats-secrets", "--out"])
+        .arg(dir)
+        .output()
+        .expect("ticketflow nats-secrets");
+    assert!(
+        out.status.success(),
+        "nats-secrets: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -915,4 +889,92 @@ fn credentials_file_authentication() {
         "{err}"
     );
     assert!(!err.to_string().contains(&seed));
+}
+
+/// docker-compose's NATS, for real: nats-server with the shipped `compose/nats.conf` (its
+/// `/etc/nats/` paths moved to a temp dir) and the secrets `ticketflow nats-secrets` makes, and a
+/// client with compose's settings (`tls://`, the CA, the client certificate and the NKey seed).
+/// That client gets in and creates the streams; without the NKey, or with another set's NKey or
+/// client certificate, it is refused.
+#[test]
+fn compose_nats_admits_only_clients_with_its_generated_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server_dir = dir.path().join("compose-nats");
+    let secrets = server_dir.join("secrets");
+    nats_secrets(&secrets);
+    let shipped = std::fs::read_to_string(support::workspace().join("compose/nats.conf"))
+        .expect("compose/nats.conf");
+    let conf = shipped.replace("/etc/nats/", &format!("{}/", server_dir.display()));
+    assert_ne!(
+        conf, shipped,
+        "compose/nats.conf no longer reads /etc/nats/"
+    );
+    let Some(nats) = Nats::start_with_config(&server_dir, &conf) else {
+        return;
+    };
+    let other = dir.path().join("other-secrets");
+    nats_secrets(&other);
+    let client = |certs: &Path, nkey: Option<&Path>| {
+        let mut env = vars(&[
+            ("NATS_URL", &format!("tls://localhost:{}", nats.port)),
+            ("NATS_CA_FILE", &secrets.join("ca.pem").to_string_lossy()),
+            (
+                "NATS_CERT_FILE",
+                &certs.join("client.pem").to_string_lossy(),
+            ),
+            (
+                "NATS_KEY_FILE",
+                &certs.join("client-key.pem").to_string_lossy(),
+            ),
+        ]);
+        if let Some(nkey) = nkey {
+            env.extend(vars(&[(
+                ENV_NKEY_FILE,
+                &nkey.join("user.nk").to_string_lossy(),
+            )]));
+        }
+        let started = Instant::now();
+        let out = ticketflow(&env)
+            .args(["streams", "show"])
+            .output()
+            .expect("ticketflow streams show");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text, started.elapsed())
+    };
+
+    let (ok, text, _) = client(&secrets, Some(&secrets));
+    assert!(ok, "compose's own client refused:\n{text}");
+    assert!(text.contains("TF_RAW"), "{text}");
+
+    for (what, certs, nkey, expect) in [
+        ("no NKey", &secrets, None, "authorization"),
+        (
+            "another set's NKey",
+            &secrets,
+            Some(&other),
+            "authorization",
+        ),
+        (
+            "another CA's client certificate",
+            &other,
+            Some(&secrets),
+            "TLS",
+        ),
+    ] {
+        let (ok, text, elapsed) = client(certs, nkey.map(PathBuf::as_path));
+        assert!(!ok, "{what}: admitted:\n{text}");
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "{what}: took {elapsed:?}"
+        );
+        let line = error_line(&text);
+        assert!(
+            line.to_lowercase().contains(&expect.to_lowercase()),
+            "{what}: {line}"
+        );
+    }
 }

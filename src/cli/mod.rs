@@ -6,6 +6,7 @@ mod drift;
 mod embed;
 mod features;
 mod generate;
+mod nats_secrets;
 mod predict;
 mod profile;
 mod progress;
@@ -49,6 +50,9 @@ enum Command {
     Runs(runs::RunsArgs),
     /// JetStream streams and KV buckets: `streams show`, `streams update` (replica counts).
     Streams(streams::StreamsArgs),
+    /// A private CA, server and client certificates and an NKey user for a NATS server that
+    /// requires TLS and authentication on one host (docker-compose's `nats-secrets` service).
+    NatsSecrets(nats_secrets::NatsSecretsArgs),
     /// Nearest tickets to a text, from Chroma.
     Search(search::SearchArgs),
     /// Train, evaluate and register a ticket-type classifier from a completed labelled run.
@@ -175,6 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => worker::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Streams(args) => streams::run(args),
+        Command::NatsSecrets(args) => nats_secrets::run(args),
         Command::Search(args) => search::run(args),
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),

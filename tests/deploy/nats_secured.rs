@@ -125,3 +125,117 @@ fn production_renderings_secure_nats_and_dev_ones_stay_plain() {
         }
     }
 }
+
+/// Where docker-compose's `nats-secrets` writes, and every ticketflow service reads.
+const COMPOSE_SECRETS: &str = "/var/lib/ticketflow/nats";
+
+/// A compose volume entry as `source:target:mode` (the rendering's short form).
+fn compose_mounts(service: &Value) -> Vec<(String, String, String)> {
+    service["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|m| {
+            let mut parts = m.splitn(3, ':').map(str::to_string);
+            let source = parts.next().unwrap_or_default();
+            let target = parts.next().unwrap_or_default();
+            (source, target, parts.next().unwrap_or_else(|| "rw".into()))
+        })
+        .collect()
+}
+
+/// docker-compose: NATS requires TLS with client certificates and an NKey (compose/nats.conf);
+/// the one-shot `nats-secrets` makes them before NATS starts; every ticketflow service reads
+/// each of them, read-only, at the path its variable names. (tests/nats_security.rs runs a real
+/// nats-server with this config and the generated secrets.)
+#[test]
+fn compose_requires_tls_and_an_nkey_made_by_its_secrets_service() {
+    let Some(r) = rendered() else { return };
+    let services = r.compose["services"].as_object().expect("services");
+
+    let secrets = &services["nats-secrets"];
+    assert_eq!(
+        args(secrets),
+        ["nats-secrets", "--out", COMPOSE_SECRETS],
+        "compose: nats-secrets"
+    );
+    assert!(
+        compose_mounts(secrets).contains(&(
+            "nats-secrets".into(),
+            COMPOSE_SECRETS.into(),
+            "rw".into()
+        )),
+        "compose: nats-secrets cannot write its volume"
+    );
+
+    let nats = &services["nats"];
+    let argv = args(nats);
+    assert!(
+        argv.windows(2).any(|w| w == ["-c", "/etc/nats/nats.conf"]),
+        "compose: NATS without its config: {argv:?}"
+    );
+    let mounts = compose_mounts(nats);
+    assert!(
+        mounts
+            .iter()
+            .any(|(s, t, _)| s.ends_with("/compose/nats.conf") && t == "/etc/nats/nats.conf"),
+        "compose: compose/nats.conf not mounted: {mounts:?}"
+    );
+    assert!(
+        mounts.contains(&(
+            "nats-secrets".into(),
+            "/etc/nats/secrets".into(),
+            "ro".into()
+        )),
+        "compose: NATS does not read the secrets: {mounts:?}"
+    );
+    assert_eq!(
+        nats["depends_on"]["nats-secrets"]["condition"], "service_completed_successfully",
+        "compose: NATS may start before its secrets exist"
+    );
+    let conf = read(&root().join("compose/nats.conf"));
+    assert_contains_all(
+        &conf,
+        &[
+            "verify: true",
+            "/etc/nats/secrets/server.pem",
+            "/etc/nats/secrets/ca.pem",
+            "include \"secrets/auth.conf\"",
+        ],
+        "compose/nats.conf",
+    );
+
+    let expected = [
+        ("NATS_CA_FILE", "ca.pem"),
+        ("NATS_CERT_FILE", "client.pem"),
+        ("NATS_KEY_FILE", "client-key.pem"),
+        ("NATS_NKEY_FILE", "user.nk"),
+    ];
+    let mut clients = 0;
+    for (name, service) in services {
+        let env = &service["environment"];
+        if env["NATS_URL"].is_null() {
+            continue;
+        }
+        clients += 1;
+        let url = env["NATS_URL"].as_str().unwrap_or("");
+        assert!(url.starts_with("tls://"), "compose: {name} NATS_URL {url}");
+        for (var, file) in expected {
+            assert_eq!(
+                env[var].as_str(),
+                Some(format!("{COMPOSE_SECRETS}/{file}").as_str()),
+                "compose: {name} {var}"
+            );
+        }
+        assert!(
+            compose_mounts(service).contains(&(
+                "nats-secrets".into(),
+                COMPOSE_SECRETS.into(),
+                "ro".into()
+            )),
+            "compose: {name} cannot read the NATS secrets"
+        );
+    }
+    assert_eq!(clients, 5, "compose: four stages and the coordinator");
+}
