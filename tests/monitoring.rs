@@ -31,6 +31,8 @@ const METRICS: &[(&str, Kind)] = &[
         Kind::Histogram,
     ),
     ("ticketflow_embedding_batch_size", Kind::Histogram),
+    ("ticketflow_embedder_vectors_total", Kind::Counter),
+    ("ticketflow_indexer_records_total", Kind::Counter),
     (
         "ticketflow_object_store_request_duration_seconds",
         Kind::Histogram,
@@ -53,6 +55,8 @@ const METRICS: &[(&str, Kind)] = &[
     ("ticketflow_run_duration_seconds", Kind::Gauge),
     ("ticketflow_run_tickets", Kind::Gauge),
     ("ticketflow_run_dead_shards", Kind::Gauge),
+    ("ticketflow_run_vectors", Kind::Gauge),
+    ("ticketflow_run_chroma_records", Kind::Gauge),
     (
         "ticketflow_run_last_completion_timestamp_seconds",
         Kind::Gauge,

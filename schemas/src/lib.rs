@@ -19,8 +19,8 @@ pub use envelope::{Message, SCHEMA_VERSION, SchemaError, decode, encode};
 pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardTask};
 pub use records::{CleanShardFile, CleanTicket};
 pub use run::{
-    DEFAULT_DATASET, Dataset, DeadShard, RunManifest, RunProgress, RunStatus, ShardSet, ShardState,
-    Stage, now_ms,
+    DEFAULT_DATASET, Dataset, DeadShard, ReuseCounts, RunManifest, RunProgress, RunStatus,
+    ShardSet, ShardState, Stage, now_ms,
 };
 pub use ticket::Ticket;
 pub use topology::{Route, Routed};

@@ -55,6 +55,13 @@ pub struct EmbeddedShard {
     /// Messages from before the field existed were fp32.
     #[serde(default = "default_precision")]
     pub precision: String,
+    /// The digest of the model that made the vectors (`EmbeddingModel::digest` in the ml crate;
+    /// empty in messages from before the field): the indexer records it with every vector.
+    #[serde(default)]
+    pub model_digest: String,
+    /// Of `tickets`, how many vectors were reused from earlier runs instead of embedded.
+    #[serde(default)]
+    pub vectors_reused: u32,
 }
 
 fn default_precision() -> String {

@@ -258,6 +258,36 @@ pub struct RunProgress {
     /// audit counts (a done *set* would hide it).
     #[serde(default)]
     pub finishes: BTreeMap<Stage, BTreeMap<u32, u32>>,
+    /// What an incremental run saved: vectors reused instead of embedded, Chroma records left
+    /// as they were instead of written. Each shard counted once.
+    #[serde(default)]
+    pub reuse: ReuseCounts,
+}
+
+/// Work an incremental run did and did not do, for one shard or summed over a run.
+///
+/// A cumulative daily export repeats most of yesterday's tickets: the embedder reuses the
+/// vector of a text it has embedded before with the same model and precision, and the indexer
+/// leaves a Chroma record alone when its text and metadata are what Chroma already holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReuseCounts {
+    /// Tickets whose vector was found by content and reused.
+    pub vectors_reused: u64,
+    /// Tickets the model embedded.
+    pub vectors_embedded: u64,
+    /// Chroma records the indexer wrote (new, or changed in text or metadata).
+    pub records_written: u64,
+    /// Chroma records already holding the same text and metadata, not written again.
+    pub records_unchanged: u64,
+}
+
+impl ReuseCounts {
+    pub fn add(&mut self, other: &ReuseCounts) {
+        self.vectors_reused += other.vectors_reused;
+        self.vectors_embedded += other.vectors_embedded;
+        self.records_written += other.records_written;
+        self.records_unchanged += other.records_unchanged;
+    }
 }
 
 /// Milliseconds since the Unix epoch: the clock of every timestamp in run state (`*_at_ms`).

@@ -218,6 +218,8 @@ mod tests {
             tickets: 1,
             dim: 384,
             precision: "fp32".into(),
+            model_digest: "d".into(),
+            vectors_reused: 0,
         };
         assert_eq!(embedded.msg_id(), "r1.embedded.3");
         assert_eq!(embedded.subject(), Stage::Indexer.input().subject);

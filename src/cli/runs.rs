@@ -144,6 +144,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
                 "dead": p.dead.iter().map(|(s, d)| serde_json::json!({"shard": s, "stage": d.stage, "reason": d.reason})).collect::<Vec<_>>(),
             },
             "tickets_indexed": p.tickets_indexed,
+            "reuse": p.reuse,
             "train_attempts": p.train_attempts,
             "trainings": p.trainings,
             "trained": p.trained_at_ms.is_some(),
@@ -165,6 +166,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
         "tickets    {} accepted, {} quarantined, {} indexed",
         m.tickets, m.quarantined, p.tickets_indexed
     );
+    println!("{}", reuse_line("reuse     ", &p.reuse));
     println!("shards     {} of {} tickets", m.shard_count, m.shard_size);
     for stage in [Stage::Cleaner, Stage::Embedder, Stage::Indexer] {
         let done = p.done_set(stage).map_or(0, |s| s.len());
@@ -191,6 +193,14 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
         println!("  rejects  {q}");
     }
     Ok(())
+}
+
+/// "vectors N reused, M embedded; chroma W written, U unchanged": what an incremental run saved.
+fn reuse_line(label: &str, r: &ticketflow_schemas::ReuseCounts) -> String {
+    format!(
+        "{label} vectors {} reused, {} embedded; chroma records {} written, {} unchanged",
+        r.vectors_reused, r.vectors_embedded, r.records_written, r.records_unchanged
+    )
 }
 
 /// The end-of-run summary `run --wait` and `make demo` print.
@@ -220,6 +230,7 @@ pub async fn print_summary(
         "  tickets      {} accepted, {} quarantined, {} indexed",
         m.tickets, m.quarantined, p.tickets_indexed
     );
+    println!("{}", reuse_line("  reuse       ", &p.reuse));
     println!("  shards       {} ({} dead)", m.shard_count, p.dead.len());
     println!(
         "  stage time   cleaner {:.1}s, embedder {:.1}s, indexer {:.1}s (summed over shards); wall {:.1}s",

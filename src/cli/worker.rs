@@ -31,6 +31,11 @@ pub struct WorkerArgs {
     pub transient_hold_secs: u64,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Embedder only: reuse the vector of a text embedded before with the same model and
+    /// precision (kept in the object store under `vectors/`), so a run over a cumulative export
+    /// embeds only new texts. `false` embeds every text and keeps nothing.
+    #[arg(long, env = "TICKETFLOW_REUSE_VECTORS", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub reuse_vectors: bool,
     /// Trainer only: training and quality-gate settings.
     #[command(flatten)]
     pub train: super::train::TrainArgs,
@@ -42,7 +47,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let model = match args.stage {
         Stage::Embedder => {
             let model = EmbeddingModel::new(&args.model.embedding_model_config())?;
-            tracing::info!(precision = %model.precision(), model = %model.model_path().display(), "embedding model loaded");
+            tracing::info!(precision = %model.precision(), digest = model.digest(), model = %model.model_path().display(), reuse_vectors = args.reuse_vectors, "embedding model loaded");
             Some(model)
         }
         _ => None,
@@ -79,7 +84,12 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             }
             Stage::Embedder => {
                 let model = model.ok_or_else(|| anyhow::anyhow!("embedder model not loaded"))?;
-                run_stage(bus, settings, embedder::Embedder::new(store, model), shutdown).await?;
+                let embedder = if args.reuse_vectors {
+                    embedder::Embedder::new(store, model)
+                } else {
+                    embedder::Embedder::without_reuse(store, model)
+                };
+                run_stage(bus, settings, embedder, shutdown).await?;
             }
             Stage::Indexer => {
                 let chroma = chroma.ok_or_else(|| anyhow::anyhow!("no Chroma client"))?;

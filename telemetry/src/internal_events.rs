@@ -199,6 +199,54 @@ impl EmbeddingBatch {
     }
 }
 
+/// One shard's vectors: how many were found by content and how many the model made.
+pub struct VectorsReused {
+    pub reused: u64,
+    pub embedded: u64,
+}
+
+impl VectorsReused {
+    pub fn emit(self) {
+        METRICS
+            .vectors
+            .with_label_values(&["reused"])
+            .inc_by(self.reused);
+        METRICS
+            .vectors
+            .with_label_values(&["embedded"])
+            .inc_by(self.embedded);
+        tracing::debug!(
+            reused = self.reused,
+            embedded = self.embedded,
+            "shard vectors: reused by content, embedded by the model"
+        );
+    }
+}
+
+/// One shard's Chroma records: written, or left alone because Chroma holds them already.
+pub struct RecordsIndexed {
+    pub written: u64,
+    pub unchanged: u64,
+}
+
+impl RecordsIndexed {
+    pub fn emit(self) {
+        METRICS
+            .records
+            .with_label_values(&["written"])
+            .inc_by(self.written);
+        METRICS
+            .records
+            .with_label_values(&["unchanged"])
+            .inc_by(self.unchanged);
+        tracing::debug!(
+            written = self.written,
+            unchanged = self.unchanged,
+            "shard records: written to Chroma, unchanged"
+        );
+    }
+}
+
 /// One object-store request. Failures are counted here; the caller logs them with context.
 pub struct ObjectStoreRequest<'a> {
     pub operation: &'a str,

@@ -63,6 +63,8 @@ pub(crate) struct Metrics {
     pub consumer_ack_pending: IntGaugeVec,
     pub embedding_batch_duration: Histogram,
     pub embedding_batch_size: Histogram,
+    pub vectors: IntCounterVec,
+    pub records: IntCounterVec,
     pub store_duration: HistogramVec,
     pub store_errors: IntCounterVec,
     pub chroma_duration: HistogramVec,
@@ -137,6 +139,18 @@ impl Metrics {
                 "Tickets per model batch.",
                 BATCH_SIZE_BUCKETS,
             ),
+            vectors: counter(
+                "ticketflow_embedder_vectors_total",
+                "Vectors the embedder produced, by source: `reused` (found by content, made by an \
+                 earlier run) or `embedded` (the model ran).",
+                &["source"],
+            ),
+            records: counter(
+                "ticketflow_indexer_records_total",
+                "Chroma records of indexed tickets, by outcome: `written` (new or changed) or \
+                 `unchanged` (same text and metadata already in Chroma; not written).",
+                &["outcome"],
+            ),
             store_duration: histogram(
                 "ticketflow_object_store_request_duration_seconds",
                 "Object-store requests, by operation (get, put, list, delete, exists).",
@@ -184,6 +198,8 @@ impl Metrics {
             Box::new(self.consumer_ack_pending.clone()),
             Box::new(self.embedding_batch_duration.clone()),
             Box::new(self.embedding_batch_size.clone()),
+            Box::new(self.vectors.clone()),
+            Box::new(self.records.clone()),
             Box::new(self.store_duration.clone()),
             Box::new(self.store_errors.clone()),
             Box::new(self.chroma_duration.clone()),

@@ -68,6 +68,7 @@ impl StageWorker for Cleaner {
         Ok(Processed {
             tickets: n,
             downstream: Some(Downstream::new(&next)?),
+            counts: Default::default(),
         })
     }
 }

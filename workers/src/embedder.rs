@@ -1,33 +1,115 @@
 //! Embedder: prepared tickets in, a `.npy` tensor out.
 //!
-//! The model runs on a blocking thread (ONNX Runtime parallelises inside each call); the async
-//! side keeps sending in-progress acks meanwhile. One embedder per process: scale with replicas.
+//! Texts embedded before by the same model and precision take their vector from the
+//! [`VectorCache`] (on by default; `--reuse-vectors false` turns it off); the model embeds the
+//! rest, and keeps their vectors there for later runs. The model runs on a blocking thread
+//! (ONNX Runtime parallelises inside each call); the async side keeps sending in-progress acks
+//! meanwhile. One embedder per process: scale with replicas.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use ndarray::Array2;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::embed::{EMBEDDING_DIM, EmbeddingModel, Precision};
-use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, Stage};
-use ticketflow_telemetry::internal_events::EmbeddingBatch;
+use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, ReuseCounts, Stage};
+use ticketflow_telemetry::internal_events::{EmbeddingBatch, VectorsReused};
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
 use crate::tensors;
+use crate::vector_cache::{TextHash, VectorCache, text_hash};
 
 pub struct Embedder {
     store: Store,
     model: Arc<Mutex<EmbeddingModel>>,
-    /// The model's precision, stamped on every shard it embeds (fixed for the process).
+    /// The model's precision and digest, stamped on every shard it embeds (fixed for the
+    /// process).
     precision: Precision,
+    digest: String,
+    cache: Option<VectorCache>,
 }
 
 impl Embedder {
+    /// An embedder that reuses vectors by content (see [`VectorCache`]).
     pub fn new(store: Store, model: EmbeddingModel) -> Self {
+        let cache = VectorCache::new(
+            store.clone(),
+            model.digest(),
+            model.precision().as_str(),
+            EMBEDDING_DIM,
+        );
+        let mut embedder = Self::without_reuse(store, model);
+        embedder.cache = Some(cache);
+        embedder
+    }
+
+    /// An embedder that embeds every text and keeps nothing for reuse.
+    pub fn without_reuse(store: Store, model: EmbeddingModel) -> Self {
         Self {
             store,
             precision: model.precision(),
+            digest: model.digest().to_string(),
             model: Arc::new(Mutex::new(model)),
+            cache: None,
         }
+    }
+}
+
+/// Which texts of a shard the model must embed: the first of each distinct text without a
+/// vector found by content.
+struct Plan {
+    hashes: Vec<TextHash>,
+    found: Vec<Option<Vec<f32>>>,
+    /// Positions (into the shard) to embed.
+    todo: Vec<usize>,
+}
+
+impl Plan {
+    fn everything(n: usize) -> Self {
+        Self {
+            hashes: Vec::new(),
+            found: vec![None; n],
+            todo: (0..n).collect(),
+        }
+    }
+
+    async fn with_cache(cache: &VectorCache, texts: &[String]) -> Result<Self, StageError> {
+        let hashes: Vec<TextHash> = texts.iter().map(|t| text_hash(t)).collect();
+        let found = cache.lookup(&hashes).await?;
+        let mut first = HashMap::new();
+        let todo = (0..texts.len())
+            .filter(|&i| found[i].is_none() && *first.entry(hashes[i]).or_insert(i) == i)
+            .collect();
+        Ok(Self {
+            hashes,
+            found,
+            todo,
+        })
+    }
+
+    /// The shard's matrix: found vectors, and the model's rows for the rest (a repeated text
+    /// takes the row of its first occurrence).
+    fn assemble(self, embedded: &Array2<f32>) -> Result<Array2<f32>, StageError> {
+        let row_of: HashMap<TextHash, usize> = self
+            .todo
+            .iter()
+            .enumerate()
+            .map(|(row, &i)| (self.hashes[i], row))
+            .collect();
+        let mut out = Array2::zeros((self.found.len(), EMBEDDING_DIM));
+        for (i, found) in self.found.into_iter().enumerate() {
+            match found {
+                Some(v) => out.row_mut(i).assign(&ndarray::ArrayView1::from(&v)),
+                None => {
+                    let row = row_of.get(&self.hashes[i]).ok_or_else(|| {
+                        StageError::permanent(format!("no vector for ticket {i} of the shard"))
+                    })?;
+                    out.row_mut(i).assign(&embedded.row(*row));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -53,9 +135,17 @@ impl StageWorker for Embedder {
             .map_err(|e| StageError::permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
         let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
         let n = texts.len() as u32;
+        let plan = match &self.cache {
+            Some(cache) => Plan::with_cache(cache, &texts).await?,
+            None => Plan::everything(texts.len()),
+        };
+        let to_embed: Vec<String> = plan.todo.iter().map(|&i| texts[i].clone()).collect();
         let model = Arc::clone(&self.model);
-        let npy = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StageError> {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let embedded = tokio::task::spawn_blocking(move || -> Result<Array2<f32>, StageError> {
+            if to_embed.is_empty() {
+                return Ok(Array2::zeros((0, EMBEDDING_DIM)));
+            }
+            let refs: Vec<&str> = to_embed.iter().map(String::as_str).collect();
             let mut model = lock_model(&model);
             // Tests make the model call panic here (workers/tests/embedder_panic.rs).
             fail::fail_point!("embedder::embed");
@@ -71,7 +161,7 @@ impl StageWorker for Embedder {
                     batch_started = std::time::Instant::now();
                 })
                 .map_err(|e| StageError::permanent(format!("embedding: {e}")))?;
-            tensors::to_npy(&vectors).map_err(StageError::permanent)
+            Ok(vectors)
         })
         .await
         .map_err(|e| {
@@ -83,6 +173,26 @@ impl StageWorker for Embedder {
                 StageError::transient(format!("embedding task: {e}"))
             }
         })??;
+        let counts = ReuseCounts {
+            vectors_embedded: plan.todo.len() as u64,
+            vectors_reused: u64::from(n) - plan.todo.len() as u64,
+            ..ReuseCounts::default()
+        };
+        if let Some(cache) = &self.cache {
+            let kept: Vec<TextHash> = plan.todo.iter().map(|&i| plan.hashes[i]).collect();
+            cache.keep(&kept, &embedded).await?;
+        }
+        let vectors = if self.cache.is_some() {
+            plan.assemble(&embedded)?
+        } else {
+            embedded
+        };
+        VectorsReused {
+            reused: counts.vectors_reused,
+            embedded: counts.vectors_embedded,
+        }
+        .emit();
+        let npy = tensors::to_npy(&vectors).map_err(StageError::permanent)?;
         let embeddings_key = keys::embeddings(&msg.run_id, msg.shard);
         self.store.put(&embeddings_key, Bytes::from(npy)).await?;
         let next = EmbeddedShard {
@@ -94,10 +204,13 @@ impl StageWorker for Embedder {
             tickets: n,
             dim: EMBEDDING_DIM as u32,
             precision: self.precision.to_string(),
+            model_digest: self.digest.clone(),
+            vectors_reused: counts.vectors_reused as u32,
         };
         Ok(Processed {
             tickets: n,
             downstream: Some(Downstream::new(&next)?),
+            counts,
         })
     }
 }

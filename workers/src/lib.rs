@@ -3,8 +3,8 @@
 //! | file | consumes | does | produces |
 //! | --- | --- | --- | --- |
 //! | [`cleaner`] | `tf.shards.raw` | text preparation | cleaned shard file, `tf.shards.clean` |
-//! | [`embedder`] | `tf.shards.clean` | all-MiniLM-L6-v2 embeddings | `.npy` tensor, `tf.shards.embedded` |
-//! | [`indexer`] | `tf.shards.embedded` | Chroma upsert keyed by ticket id | shard marked indexed |
+//! | [`embedder`] | `tf.shards.clean` | all-MiniLM-L6-v2 embeddings of texts not embedded before ([`vector_cache`]) | `.npy` tensor, `tf.shards.embedded` |
+//! | [`indexer`] | `tf.shards.embedded` | Chroma upsert keyed by ticket id, of new or changed records | shard marked indexed |
 //! | [`trainer`] | `tf.runs.completed` | trains + registers a classifier (labelled runs) or predicts (inference runs) | model in [`registry`], `runs/<run>/result.json` |
 //!
 //! Beside the stages: [`training`] (a challenger trained and judged against `latest`),
@@ -28,6 +28,7 @@ pub mod summary;
 pub mod tensors;
 pub mod trainer;
 pub mod training;
+pub mod vector_cache;
 
 pub use stage_loop::{Processed, Shutdown, StageError, StageWorker, run_stage};
 

@@ -42,7 +42,7 @@ use async_nats::jetstream::{AckKind, Message as JsMessage};
 use bytes::Bytes;
 use futures::StreamExt;
 use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings};
-use ticketflow_schemas::{DeadLetter, DeadShard, Routed, RunCompleted, Stage};
+use ticketflow_schemas::{DeadLetter, DeadShard, ReuseCounts, Routed, RunCompleted, Stage};
 use ticketflow_telemetry::internal_events::{
     ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried, WorkerStarted,
 };
@@ -58,6 +58,9 @@ pub struct Processed {
     pub tickets: u32,
     /// The message for the next stage, if there is one.
     pub downstream: Option<Downstream>,
+    /// Work saved or done on the shard (vectors reused, records left alone), added to the run's
+    /// progress once per shard.
+    pub counts: ReuseCounts,
 }
 
 /// The next stage's message, encoded, with the subject and message id it names itself
@@ -518,6 +521,7 @@ async fn finish<W: StageWorker>(
                     if stage == Stage::Indexer {
                         p.tickets_indexed += tickets;
                     }
+                    p.reuse.add(&processed.counts);
                     if let Some(precision) = W::embedding_precision(input) {
                         p.embedding_precisions.insert(precision.to_string());
                     }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use ticketflow_ml::classify::{ClassMetrics, Predictions, RoutingReport};
-use ticketflow_schemas::{RunManifest, RunProgress, Stage};
+use ticketflow_schemas::{ReuseCounts, RunManifest, RunProgress, Stage};
 
 use crate::now_ms;
 use crate::registry::{ChampionComparison, GateVerdict};
@@ -18,6 +18,8 @@ pub struct RunSummary {
     pub tickets_accepted: u64,
     pub tickets_quarantined: u64,
     pub tickets_indexed: u64,
+    /// Vectors reused by content and embedded; Chroma records written and left unchanged.
+    pub reuse: ReuseCounts,
     pub shard_count: u32,
     pub dead_shards: Vec<DeadShardSummary>,
     pub busy_seconds: BusySeconds,
@@ -209,6 +211,7 @@ pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
         tickets_accepted: manifest.tickets,
         tickets_quarantined: manifest.quarantined,
         tickets_indexed: p.tickets_indexed,
+        reuse: p.reuse,
         shard_count: manifest.shard_count,
         dead_shards: p
             .dead

@@ -69,6 +69,7 @@ impl StageWorker for Trainer {
             return Ok(Processed {
                 tickets: 0,
                 downstream: None,
+                counts: Default::default(),
             });
         }
         let manifest = self
@@ -181,6 +182,7 @@ impl StageWorker for Trainer {
         Ok(Processed {
             tickets: u32::try_from(progress.tickets_indexed).unwrap_or(u32::MAX),
             downstream: None,
+            counts: Default::default(),
         })
     }
 }

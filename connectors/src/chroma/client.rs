@@ -325,6 +325,34 @@ impl ChromaClient {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
+    /// The stored metadata of those of `ids` that exist (no embeddings or documents are
+    /// transferred), fetched in batches of at most [`max_batch_size`](Self::max_batch_size).
+    /// What the indexer compares a record with before deciding to write it.
+    pub async fn metadata_of(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Map<String, Value>>, ChromaError> {
+        const OP: &str = "get metadata";
+        let url = self.collection_url("get");
+        let mut found = HashMap::with_capacity(ids.len());
+        for batch in ids.chunks(self.max_batch_size) {
+            let body = wire::Get {
+                ids: Some(batch),
+                filter: None,
+                limit: None,
+                include: &["metadatas"],
+            };
+            let resp: wire::GetResponse = self
+                .call(OP, Method::POST, url.clone(), Some(&body))
+                .await?;
+            for (i, id) in resp.ids.iter().enumerate() {
+                let metadata = nth(resp.metadatas.as_ref(), i).unwrap_or_default();
+                found.insert(id.clone(), metadata);
+            }
+        }
+        Ok(found)
+    }
+
     /// Up to `limit` records whose metadata matches `filter` (a Chroma `where` clause, such as
     /// [`parse_where`] builds), in the server's storage order.
     pub async fn get_where(

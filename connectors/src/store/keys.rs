@@ -17,6 +17,8 @@
 //! models/{model}/precision_coverage.svg     precision against auto-routing coverage
 //! datasets/{dataset}/latest.json            the data set's current model
 //! datasets/{dataset}/reference.json         the data set's drift reference, when set
+//! vectors/{model}-{precision}/{segment}.npy  vectors kept for reuse by content (embedder)
+//! vectors/{model}-{precision}/{segment}.hashes   the BLAKE3 hashes of their texts, row by row
 //! ```
 //!
 //! Determinism is what makes at-least-once delivery safe: a redelivered shard writes the same
@@ -42,6 +44,16 @@ pub fn clean_shard(run_id: &str, shard: u32) -> String {
 /// `runs/{run}/embeddings/shard-{shard:05}.npy`: the embedder's vectors for one shard.
 pub fn embeddings(run_id: &str, shard: u32) -> String {
     format!("runs/{run_id}/embeddings/shard-{shard:05}.npy")
+}
+
+/// `vectors/{model}-{precision}`: the vectors one embedding model made, kept for reuse.
+pub fn vector_space(model_digest: &str, precision: &str) -> String {
+    format!("vectors/{model_digest}-{precision}")
+}
+
+/// `{space}/{segment}.{ext}`: one segment of a vector space (`npy` or `hashes`).
+pub fn vector_segment(space: &str, segment: &str, ext: &str) -> String {
+    format!("{space}/{segment}.{ext}")
 }
 
 /// `runs/{run}/quarantine.jsonl`: rows refused at ingestion, with row number and reason.

@@ -168,6 +168,29 @@ impl From<ort::Error> for EmbedError {
     }
 }
 
+/// See [`EmbeddingModel::digest`]. The graph is read in chunks: it is 90 MB.
+fn model_digest(
+    model: &Path,
+    tokenizer: &Path,
+    max_seq_length: usize,
+) -> Result<String, EmbedError> {
+    let mut hasher = blake3::Hasher::new();
+    for path in [model, tokenizer] {
+        let file = std::fs::File::open(path).map_err(|e| EmbedError::BadModelFile {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        hasher
+            .update_reader(file)
+            .map_err(|e| EmbedError::BadModelFile {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+    }
+    hasher.update(&(max_seq_length as u64).to_le_bytes());
+    Ok(hasher.finalize().to_hex()[..16].to_string())
+}
+
 /// Reads `max_seq_length` from `sentence_bert_config.json`; 256 is the model's published value.
 fn model_max_seq_length(model_dir: &Path) -> Result<usize, EmbedError> {
     let path = model_dir.join("sentence_bert_config.json");
@@ -207,6 +230,8 @@ pub struct EmbeddingModel {
     /// Whether the graph takes `token_type_ids` (our export does; optimised graphs may drop it).
     wants_token_types: bool,
     max_seq_length: usize,
+    /// See [`digest`](Self::digest).
+    digest: String,
     // Reused between batches so a long job allocates its input buffers once.
     ids: Vec<i64>,
     mask: Vec<i64>,
@@ -238,6 +263,7 @@ impl EmbeddingModel {
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None);
         let pad_id = tokenizer.token_to_id("[PAD]").map_or(0, i64::from);
+        let digest = model_digest(&model_path, &tokenizer_path, max_seq_length)?;
 
         let env = runtime::environment(&config.ort_library)?;
         let session = build_session(&env, &model_path, config.intra_threads)?;
@@ -260,6 +286,7 @@ impl EmbeddingModel {
             pad_id,
             wants_token_types,
             max_seq_length,
+            digest,
             ids: Vec::new(),
             mask: Vec::new(),
             zeros: Vec::new(),
@@ -280,6 +307,14 @@ impl EmbeddingModel {
     /// The truncation limit in tokens.
     pub fn max_seq_length(&self) -> usize {
         self.max_seq_length
+    }
+
+    /// What makes this model's vectors what they are: a BLAKE3 digest (16 hex digits) of the
+    /// ONNX graph, `tokenizer.json` and the truncation limit. Two embedders with the same digest
+    /// give a text the same vector, so a vector made by one can be reused by the other
+    /// (the embedder's vector reuse keys its index on it).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Token ids exactly as they are fed to the model (with [CLS]/[SEP], truncated, unpadded).
