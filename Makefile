@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory setup-bench clean-var
+.PHONY: setup build demo test lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -37,7 +37,7 @@ test: setup lint deny
 
 ## bench: every number in docs/benchmarks.md and docs/capacity.md, one benchmark after the other
 ## (about 25 minutes on 2 cores; results in var/bench/*.json).
-bench: bench-embed bench-pipeline bench-coordinator bench-memory bench-chroma
+bench: bench-embed bench-pipeline bench-coordinator bench-memory bench-chroma bench-incremental bench-trainer
 
 ## bench-embed: ticketflow embed vs sentence-transformers on the first 1,000 dev rows.
 setup-bench: setup
@@ -55,6 +55,16 @@ bench-pipeline: build
 bench-coordinator: build
 	@scripts/setup-bench.sh time
 	$(ENV) scripts/bench_coordinator.sh
+
+## bench-incremental: day 1 = the dev file, day 2 = it plus 500 new tickets, on one stack:
+## day 2's embedder time, wall time and Chroma writes against day 1's (REUSE=false: baseline).
+bench-incremental: build
+	$(ENV) scripts/bench_incremental.sh
+
+## bench-trainer: the trainer's time and peak RSS on generated runs of 100k and 1M tickets,
+## against the same trainer without its sample limit at 100k (scripts/bench_trainer.sh).
+bench-trainer: setup
+	$(ENV) scripts/bench_trainer.sh
 
 ## bench-memory: peak RSS of every worker role and the coordinator over a full dev-file run.
 bench-memory: build

@@ -10,6 +10,7 @@
 //! - [`drift`]: data, embedding and prediction drift with Evidently's default tests.
 //! - [`profile`]: exploratory profile of a ticket export (counts, distributions, lengths,
 //!   missing values, duplicates, over-long tickets) as JSON-ready numbers and one HTML page.
+//! - [`sample`]: seeded uniform and stratified samples of runs too large to hold in memory.
 //! - [`synth`]: reproducible synthetic tickets for demos and load tests (we ship no real data).
 
 pub mod classify;
@@ -21,5 +22,6 @@ pub mod profile;
 /// HTML building blocks shared by the drift report and the profile: one stylesheet, escaping,
 /// number formatting and the inline SVG charts.
 pub(crate) mod report;
+pub mod sample;
 pub mod synth;
 pub mod text;

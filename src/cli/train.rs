@@ -4,7 +4,7 @@
 use clap::Args;
 use ticketflow_ml::classify::{FeatureSet, TrainConfig};
 use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::run_artifacts::load_run_tickets;
+use ticketflow_workers::run_artifacts::{RunShards, labelled_sample};
 use ticketflow_workers::training::{load_champion, train_run};
 
 use super::services::{ServiceArgs, runtime};
@@ -29,6 +29,15 @@ pub struct TrainArgs {
     /// threshold with the most coverage at it is chosen on out-of-fold predictions.
     #[arg(long, env = "TICKETFLOW_TARGET_PRECISION", default_value_t = TrainConfig::default().target_precision)]
     pub target_precision: f64,
+    /// Trainer: a run with more labelled tickets than this trains on a seeded sample of this
+    /// many, stratified by type (the model card says so); its drift statistics and profile use
+    /// at most this many rows too. Keeps the trainer's memory bounded whatever the run's size.
+    #[arg(
+        long = "train-max-rows",
+        env = "TICKETFLOW_TRAIN_MAX_ROWS",
+        default_value_t = 50_000
+    )]
+    pub max_rows: usize,
 }
 
 impl TrainArgs {
@@ -109,7 +118,8 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
                 "model {model_id} is the trainer's own model of the run; pick another --model-id"
             );
         }
-        let tickets = load_run_tickets(&store, &manifest, &progress).await?;
+        let shards = RunShards::new(&store, &manifest, &progress);
+        let (tickets, sample) = labelled_sample(&shards, args.train.max_rows.max(1)).await?;
         let outcome = train_run(
             &store,
             &model_id,
@@ -119,6 +129,7 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
             &cfg,
             gate,
             &incumbent,
+            sample,
         )
         .await?;
         let summary = outcome.summary;

@@ -103,6 +103,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                     chroma,
                     train,
                     gate,
+                    max_rows: args.train.max_rows.max(1),
                     model_dir: Some(args.model.model_dir.clone()),
                     pushgateway,
                 };

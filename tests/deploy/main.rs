@@ -23,6 +23,7 @@
 
 mod ci;
 mod compose;
+mod daily;
 mod environment;
 mod helm;
 mod image;

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use ticketflow_connectors::store::{Expected, Store, StoreError, keys};
 use ticketflow_ml::classify::routing::{CurvePoint, curve_svg};
 use ticketflow_ml::classify::{Classifier, Evaluation, RoutingReport, TrainConfig, TrainReport};
+use ticketflow_ml::sample::SampleInfo;
 use ticketflow_schemas::Dataset;
 
 /// Identifies the embedding model the classifier's features came from; a classifier is only
@@ -268,6 +269,11 @@ pub struct ModelCard {
     /// The auto-routing threshold and its coverage and precision (out-of-fold and held-out).
     #[serde(default)]
     pub routing: Option<RoutingReport>,
+    /// Set when the run had more labelled tickets than the trainer's `--train-max-rows`: the
+    /// model was trained and evaluated on this seeded sample, stratified by type, and
+    /// `rows_total` counts the sample.
+    #[serde(default)]
+    pub sample: Option<SampleInfo>,
 }
 
 fn fp32() -> String {
@@ -333,6 +339,8 @@ pub struct Registration<'a> {
     /// does (compare-and-set), so two trainers judged against the same champion cannot both
     /// promote.
     pub latest_seen: Option<&'a str>,
+    /// The sample trained on, when the run was larger than the trainer's limit.
+    pub sample: Option<SampleInfo>,
     /// Out-of-fold precision-coverage curve of the train part, for the evaluation page's plot.
     pub curve: &'a [CurvePoint],
     pub now_ms: u64,
@@ -448,6 +456,7 @@ impl Registry {
             verdict: verdict.clone(),
             champion,
             routing: Some(reg.report.routing.clone()),
+            sample: reg.sample.clone(),
         };
         let model_bytes =
             rmp_serde::to_vec_named(classifier).map_err(|e| RegistryError::Corrupt {

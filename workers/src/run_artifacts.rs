@@ -1,12 +1,17 @@
 //! Reading a finished run back from the object store: its tickets with their vectors and its
 //! feature table; and the drift report between two runs. Shared by the trainer and
 //! `ticketflow drift` / `ticketflow features`, so both compute the same report.
+//!
+//! A run can be larger than memory, so it is read a shard at a time ([`RunShards`]); what must
+//! see many tickets at once (training, the drift statistics) sees a seeded sample of at most
+//! `max_rows` of them ([`ticketflow_ml::sample`]).
 
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::drift::compare::compare;
 use ticketflow_ml::drift::feature_table::{FeatureRow, read_csv_bytes};
 use ticketflow_ml::drift::{DriftOptions, DriftReport, EmbeddingDriftOptions, embedding_drift};
+use ticketflow_ml::sample::{BottomK, SampleInfo, StratifiedSample, priority};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
 
 use crate::stage_loop::StageError;
@@ -15,39 +20,160 @@ use crate::tensors;
 /// Seeds the embedding-drift domain classifier, so the same two runs always give the same report.
 pub const EMBEDDING_DRIFT_SEED: u64 = 13;
 
+/// Seeds every sample of a run (training, drift, profile): the same run gives the same sample.
+pub const SAMPLE_SEED: u64 = 20_251_205;
+
+/// The embedded shards of a run, read one at a time. Dead shards are skipped (they have no
+/// tensor).
+pub struct RunShards<'a> {
+    store: &'a Store,
+    run_id: String,
+    shards: Vec<u32>,
+}
+
+impl<'a> RunShards<'a> {
+    pub fn new(store: &'a Store, manifest: &RunManifest, progress: &RunProgress) -> Self {
+        Self {
+            store,
+            run_id: manifest.run_id.clone(),
+            shards: (0..manifest.shard_count)
+                .filter(|&s| progress.embedded.contains(s))
+                .collect(),
+        }
+    }
+
+    pub fn shards(&self) -> &[u32] {
+        &self.shards
+    }
+
+    /// One shard's prepared tickets.
+    pub async fn tickets(&self, shard: u32) -> Result<Vec<CleanTicket>, StageError> {
+        let clean = self
+            .store
+            .get(&keys::clean_shard(&self.run_id, shard))
+            .await?;
+        let file: CleanShardFile = ticketflow_schemas::decode(&clean)
+            .map_err(|e| StageError::permanent(format!("shard {shard}: {e}")))?;
+        Ok(file.tickets)
+    }
+
+    /// One shard's tickets with their vectors.
+    pub async fn with_vectors(
+        &self,
+        shard: u32,
+    ) -> Result<Vec<(CleanTicket, Vec<f32>)>, StageError> {
+        let tickets = self.tickets(shard).await?;
+        let npy = self
+            .store
+            .get(&keys::embeddings(&self.run_id, shard))
+            .await?;
+        let vectors = tensors::from_npy(&npy).map_err(StageError::permanent)?;
+        if vectors.nrows() != tickets.len() {
+            return Err(StageError::permanent(format!(
+                "shard {shard}: {} vectors for {} tickets",
+                vectors.nrows(),
+                tickets.len()
+            )));
+        }
+        Ok(tickets
+            .into_iter()
+            .zip(vectors.rows())
+            .map(|(t, v)| (t, v.to_vec()))
+            .collect())
+    }
+}
+
 /// Every ticket of a run with its vector, from the cleaned shards and tensors. Dead shards are
-/// skipped (they have no tensor).
+/// skipped (they have no tensor). Holds the whole run: for runs known to be small (`ticketflow
+/// train` on a chosen run, tests); the trainer uses [`labelled_sample`] and [`RunShards`].
 pub async fn load_run_tickets(
     store: &Store,
     manifest: &RunManifest,
     progress: &RunProgress,
 ) -> Result<Vec<(CleanTicket, Vec<f32>)>, StageError> {
+    let shards = RunShards::new(store, manifest, progress);
     let mut out = Vec::with_capacity(manifest.tickets as usize);
-    for shard in 0..manifest.shard_count {
-        if !progress.embedded.contains(shard) {
-            continue;
-        }
-        let clean = store
-            .get(&keys::clean_shard(&manifest.run_id, shard))
-            .await?;
-        let npy = store
-            .get(&keys::embeddings(&manifest.run_id, shard))
-            .await?;
-        let file: CleanShardFile = ticketflow_schemas::decode(&clean)
-            .map_err(|e| StageError::permanent(format!("shard {shard}: {e}")))?;
-        let vectors = tensors::from_npy(&npy).map_err(StageError::permanent)?;
-        if vectors.nrows() != file.tickets.len() {
-            return Err(StageError::permanent(format!(
-                "shard {shard}: {} vectors for {} tickets",
-                vectors.nrows(),
-                file.tickets.len()
-            )));
-        }
-        for (t, v) in file.tickets.into_iter().zip(vectors.rows()) {
-            out.push((t, v.to_vec()));
-        }
+    for &shard in shards.shards() {
+        out.extend(shards.with_vectors(shard).await?);
     }
     Ok(out)
+}
+
+/// The labelled tickets of a run with their vectors: all of them when there are at most
+/// `max_rows`, else a seeded sample of `max_rows` stratified by type ([`StratifiedSample`]),
+/// with what it is. Two passes: labels and ids first (cleaned shards only), then the vectors of
+/// the chosen tickets, so memory holds the sample, never the run.
+pub async fn labelled_sample(
+    shards: &RunShards<'_>,
+    max_rows: usize,
+) -> Result<(Vec<(CleanTicket, Vec<f32>)>, Option<SampleInfo>), StageError> {
+    let mut sample = StratifiedSample::new(max_rows, SAMPLE_SEED);
+    for &shard in shards.shards() {
+        for (row, t) in shards.tickets(shard).await?.into_iter().enumerate() {
+            if let Some(label) = &t.ticket_type {
+                sample.offer(label, &t.id, (shard, row));
+            }
+        }
+    }
+    let (chosen, info) = sample.finish();
+    let sampled = info.rows < info.of;
+    let mut rows_of: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (shard, row) in chosen {
+        rows_of.entry(shard).or_default().push(row);
+    }
+    let mut out = Vec::with_capacity(info.rows as usize);
+    for (shard, mut rows) in rows_of {
+        // In run order, as reading the run whole gives them (training is seeded by position).
+        rows.sort_unstable();
+        let mut tickets: Vec<Option<_>> = shards
+            .with_vectors(shard)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect();
+        for row in rows {
+            if let Some(ticket) = tickets.get_mut(row).and_then(Option::take) {
+                out.push(ticket);
+            }
+        }
+    }
+    if sampled {
+        tracing::info!(
+            rows = info.rows,
+            of = info.of,
+            seed = info.seed,
+            "training on a stratified sample of the run"
+        );
+    }
+    Ok((out, sampled.then_some(info)))
+}
+
+/// A uniform seeded sample of at most `k` items, by ticket id (see [`ticketflow_ml::sample`]).
+pub struct UniformSample<T> {
+    rows: BottomK<T>,
+}
+
+impl<T> UniformSample<T> {
+    pub fn new(k: usize) -> Self {
+        Self {
+            rows: BottomK::new(k),
+        }
+    }
+
+    pub fn offer_with(&mut self, id: &str, item: impl FnOnce() -> T) {
+        self.rows.offer_with(priority(SAMPLE_SEED, id), item);
+    }
+
+    /// Items offered so far.
+    pub fn seen(&self) -> u64 {
+        self.rows.seen()
+    }
+
+    /// The sample, in the order it was offered: a run's rows stay in run order, so a run no
+    /// larger than `k` gives exactly what reading it whole gives.
+    pub fn into_vec(self) -> Vec<T> {
+        self.rows.into_arrival_order()
+    }
 }
 
 /// A run's feature table (`runs/<run>/features.csv`).
@@ -57,20 +183,60 @@ pub async fn run_features(store: &Store, run_id: &str) -> Result<Vec<FeatureRow>
         .map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))
 }
 
+/// At most `max_rows` rows of a run's feature table: a seeded sample by ticket id, read row by
+/// row, so a reference run of any size costs `max_rows` rows of memory.
+pub async fn run_features_sample(
+    store: &Store,
+    run_id: &str,
+    max_rows: usize,
+) -> Result<Vec<FeatureRow>, StageError> {
+    let bytes = store.get(&keys::features(run_id)).await?;
+    let mut sample = UniformSample::new(max_rows);
+    for row in csv::Reader::from_reader(&bytes[..]).deserialize::<FeatureRow>() {
+        let row =
+            row.map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))?;
+        let id = row.id.clone();
+        sample.offer_with(&id, || row);
+    }
+    Ok(sample.into_vec())
+}
+
 /// A run's vectors, in ticket order; empty when the run's state is gone from KV.
 pub async fn run_embeddings(
     store: &Store,
     bus: &Bus,
     run_id: &str,
 ) -> Result<Vec<Vec<f32>>, StageError> {
-    match (bus.manifest(run_id).await?, bus.progress(run_id).await?) {
-        (Some(m), Some(p)) => Ok(load_run_tickets(store, &m, &p)
+    run_embeddings_sample(store, bus, run_id, usize::MAX).await
+}
+
+/// At most `max_rows` of a run's vectors (a seeded sample by ticket id, read a shard at a
+/// time); all of them, in ticket order, when the run is not larger. Empty when the run's state
+/// is gone from KV.
+pub async fn run_embeddings_sample(
+    store: &Store,
+    bus: &Bus,
+    run_id: &str,
+    max_rows: usize,
+) -> Result<Vec<Vec<f32>>, StageError> {
+    let (Some(m), Some(p)) = (bus.manifest(run_id).await?, bus.progress(run_id).await?) else {
+        return Ok(Vec::new());
+    };
+    let shards = RunShards::new(store, &m, &p);
+    if m.tickets <= max_rows as u64 {
+        return Ok(load_run_tickets(store, &m, &p)
             .await?
             .into_iter()
             .map(|(_, v)| v)
-            .collect()),
-        _ => Ok(Vec::new()),
+            .collect());
     }
+    let mut sample = UniformSample::new(max_rows);
+    for &shard in shards.shards() {
+        for (t, v) in shards.with_vectors(shard).await? {
+            sample.offer_with(&t.id, || v);
+        }
+    }
+    Ok(sample.into_vec())
 }
 
 /// One side of a drift comparison: a name, its feature rows, its vectors (empty for a bare CSV).

@@ -10,27 +10,42 @@ use ticketflow_ml::dataset::Quarantined;
 use ticketflow_ml::profile::{self, Profile};
 use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
 
+use crate::run_artifacts::UniformSample;
 use crate::stage_loop::StageError;
 use ticketflow_ml::dataset::parse_raw_shard;
 
-/// Profiles the run's accepted tickets (every shard that was not dead-lettered) and its
-/// quarantined rows, and stores the HTML and JSON. Token counts need the model's tokenizer in
-/// `model_dir`; without it the token section is left empty and a warning says why.
+/// Profiles the run's accepted tickets (every shard that was not dead-lettered; a seeded
+/// sample of `max_rows` of them when there are more, which the log says) and its quarantined
+/// rows, and stores the HTML and JSON. Token counts need the model's tokenizer in `model_dir`;
+/// without it the token section is left empty and a warning says why.
 pub async fn write_run_profile(
     store: &Store,
     manifest: &RunManifest,
     progress: &RunProgress,
     model_dir: Option<PathBuf>,
+    max_rows: usize,
 ) -> Result<Profile, StageError> {
     let run_id = &manifest.run_id;
-    let mut tickets: Vec<Ticket> = Vec::with_capacity(manifest.tickets as usize);
+    let mut sample: UniformSample<Ticket> = UniformSample::new(max_rows);
     for shard in 0..manifest.shard_count {
         if progress.dead.contains_key(&shard) {
             continue;
         }
         let bytes = store.get(&keys::raw_shard(run_id, shard)).await?;
-        tickets.extend(parse_raw_shard(&bytes).map_err(StageError::permanent)?);
+        for ticket in parse_raw_shard(&bytes).map_err(StageError::permanent)? {
+            let id = ticket.id.clone();
+            sample.offer_with(&id, || ticket);
+        }
     }
+    if sample.seen() > max_rows as u64 {
+        tracing::info!(
+            run_id,
+            rows = max_rows,
+            of = sample.seen(),
+            "profile of a seeded sample of the run"
+        );
+    }
+    let tickets = sample.into_vec();
     let quarantined = read_quarantine(store, run_id).await?;
     let made = tokio::task::spawn_blocking(move || {
         let texts: Vec<String> = tickets.iter().map(profile::embed_text).collect();

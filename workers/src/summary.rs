@@ -151,6 +151,9 @@ pub struct ModelSummary {
     pub per_class: Vec<ClassMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card: Option<String>,
+    /// Set when the model was trained on a sample of the run's labelled tickets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<ticketflow_ml::sample::SampleInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +184,7 @@ impl ModelSummary {
             routing: None,
             per_class: Vec::new(),
             card: None,
+            sample: None,
         }
     }
 }

@@ -11,23 +11,33 @@
 //! redelivered `runs.completed` for a run already trained is acknowledged without new work. A
 //! training failure (say, too few labelled rows) is recorded in the result rather than retried,
 //! because retrying cannot add rows.
+//!
+//! # Bounded memory
+//!
+//! A run is read a shard at a time, never whole. What needs many tickets at once gets at most
+//! `max_rows` (`--train-max-rows`) of them, as a seeded sample by ticket id
+//! ([`ticketflow_ml::sample`]): training (stratified by type; the model card records the
+//! sample), the drift statistics of both runs, and the profile. Per ticket it keeps only
+//! production's probabilities and the id and row for `predictions.csv`; the feature table is
+//! written as the shards go by.
 
 use bytes::Bytes;
+use std::collections::HashMap;
 use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
+
 use ticketflow_ml::classify::{Example, Predictions, TrainConfig, predictions_csv};
-use ticketflow_ml::drift::DriftOptions;
-use ticketflow_ml::drift::feature_table::{
-    FeatureRow, feature_table, write_csv as write_feature_csv,
-};
+use ticketflow_ml::drift::feature_table::{FeatureCsv, FeatureRow, feature_row};
 use ticketflow_ml::drift::report_page::render_drift_report;
-use ticketflow_schemas::{CleanTicket, RunCompleted, RunManifest, Stage};
+use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions};
+use ticketflow_schemas::{RunCompleted, RunManifest, Stage};
 
 use crate::now_ms;
 use crate::registry::{QualityGate, Registry, RegistryError};
 use crate::run_artifacts::{
-    DriftSide, drift_report, load_run_tickets, run_embeddings, run_features,
+    DriftSide, RunShards, UniformSample, drift_report, labelled_sample, run_embeddings_sample,
+    run_features_sample,
 };
 use crate::run_metrics::{TRAINER_JOB, run_metrics};
 use crate::run_profile::write_run_profile;
@@ -42,6 +52,9 @@ pub struct Trainer {
     pub chroma: Option<ChromaClient>,
     pub train: TrainConfig,
     pub gate: QualityGate,
+    /// At most this many tickets are trained on, and used for drift and the profile (seeded
+    /// samples beyond it): the trainer's memory does not grow with the run.
+    pub max_rows: usize,
     /// The model directory, for the profile's token counts (its `tokenizer.json`).
     pub model_dir: Option<std::path::PathBuf>,
     /// Where each run's metrics are pushed; `None` = no push.
@@ -82,7 +95,7 @@ impl StageWorker for Trainer {
             .progress(run_id)
             .await?
             .ok_or_else(|| StageError::permanent(format!("run {run_id} has no progress")))?;
-        let tickets = load_run_tickets(&self.store, &manifest, &progress).await?;
+        let shards = RunShards::new(&self.store, &manifest, &progress);
         let mut summary = summarise(&manifest, &progress);
         let dataset = manifest.dataset();
         // Both resolved before training: a model this run promotes must neither judge its own
@@ -93,54 +106,69 @@ impl StageWorker for Trainer {
             .await
             .map_err(StageError::from)?
             .filter(|r| r != run_id);
-        let examples: Vec<Example> = tickets
-            .iter()
-            .map(|(t, v)| Example::from_clean_ticket(t, v.clone()))
-            .collect();
-        // What production predicted: the `latest` model from before this run.
-        let production = incumbent
-            .champion
-            .as_ref()
-            .map(|c| Predictions::of(&c.classifier, &c.run_id, &examples));
-        summary.production_routing = production.as_ref().map(RoutingSummary::of);
-        let mut out_of_fold = None;
+        // Out-of-fold predictions of the new model, by ticket id (sampled tickets only).
+        let mut out_of_fold: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut oof_meta = None;
         if manifest.labelled {
+            let (sample, sample_info) = labelled_sample(&shards, self.max_rows).await?;
             let outcome = train_run(
                 &self.store,
                 run_id,
                 &manifest,
                 &progress,
-                &tickets,
+                &sample,
                 &self.train,
                 self.gate,
                 &incumbent,
+                sample_info,
             )
             .await?;
             summary.model = Some(outcome.summary);
-            out_of_fold = outcome.out_of_fold;
-        } else {
+            if let Some(oof) = outcome.out_of_fold {
+                for ((t, _), probs) in sample.iter().zip(&oof.probs) {
+                    if let Some(p) = probs {
+                        out_of_fold.insert(t.id.clone(), p.clone());
+                    }
+                }
+                oof_meta = Some(Predictions {
+                    probs: Vec::new(),
+                    ..oof
+                });
+            }
+        }
+        let pass = self
+            .stream_run(
+                &manifest,
+                &shards,
+                incumbent.champion.as_ref(),
+                &out_of_fold,
+                oof_meta.as_ref(),
+            )
+            .await?;
+        summary.production_routing = pass.production.as_ref().map(RoutingSummary::of);
+        if !manifest.labelled {
             summary.predictions = Some(
-                self.publish_predictions(&manifest, &tickets, production.as_ref())
-                    .await?,
+                self.publish_predictions(
+                    &manifest,
+                    &pass.ids,
+                    &pass.rows,
+                    pass.production.as_ref(),
+                )
+                .await?,
             );
         }
-        let features = feature_table(
-            tickets.iter().map(|(t, _)| t),
-            production.as_ref(),
-            out_of_fold.as_ref(),
-        );
-        let mut csv = Vec::new();
-        write_feature_csv(&mut csv, &features)
-            .map_err(|e| StageError::permanent(format!("feature table: {e}")))?;
         self.store
-            .put(&keys::features(run_id), Bytes::from(csv))
+            .put(&keys::features(run_id), Bytes::from(pass.features_csv))
             .await?;
         summary.drift = Some(match &reference {
             None => {
                 tracing::info!(run_id, %dataset, "no drift reference yet for this data set");
                 DriftSummary::no_reference()
             }
-            Some(reference) => match self.drift(&manifest, reference, &tickets, &features).await {
+            Some(reference) => match self
+                .drift(&manifest, reference, pass.drift_rows, pass.drift_vectors)
+                .await
+            {
                 Ok(d) => d,
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {
@@ -149,7 +177,15 @@ impl StageWorker for Trainer {
                 }
             },
         });
-        match write_run_profile(&self.store, &manifest, &progress, self.model_dir.clone()).await {
+        match write_run_profile(
+            &self.store,
+            &manifest,
+            &progress,
+            self.model_dir.clone(),
+            self.max_rows,
+        )
+        .await
+        {
             Ok(_) => summary.profile_html = Some(keys::profile(run_id, "html")),
             Err(e) if e.is_transient() => return Err(e),
             Err(e) => {
@@ -187,26 +223,132 @@ impl StageWorker for Trainer {
     }
 }
 
+/// Chroma metadata for production's prediction of each ticket of a shard.
+fn prediction_metadata(p: &Predictions) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    (0..p.probs.len())
+        .filter_map(|i| p.row(i))
+        .map(|row| {
+            let mut m = serde_json::Map::new();
+            m.insert("predicted_type".into(), row.class.into());
+            m.insert(
+                "predicted_probability".into(),
+                f64::from(row.probability).into(),
+            );
+            m.insert("auto".into(), row.auto.into());
+            m.insert("predicted_by".into(), p.model_run.clone().into());
+            m
+        })
+        .collect()
+}
+
+/// Rows of each run the embedding-drift domain classifier uses: it subsamples to this anyway.
+fn embedding_sample_rows() -> usize {
+    EmbeddingDriftOptions::default().classifier_max_rows
+}
+
+/// What one pass over a run's shards leaves: production's predictions for every ticket, the
+/// feature table as CSV, and the samples the drift statistics use.
+struct RunPass {
+    /// Production (the data set's `latest` before the run) on every ticket, in run order.
+    production: Option<Predictions>,
+    ids: Vec<String>,
+    rows: Vec<u64>,
+    features_csv: Vec<u8>,
+    drift_rows: Vec<FeatureRow>,
+    drift_vectors: Vec<Vec<f32>>,
+}
+
 impl Trainer {
+    /// One pass over the run, a shard at a time: production predicts each shard (and, for an
+    /// inference run, its predictions go into Chroma right away), feature rows are written as
+    /// CSV, and seeded samples of rows and vectors are kept for drift.
+    async fn stream_run(
+        &self,
+        manifest: &RunManifest,
+        shards: &RunShards<'_>,
+        champion: Option<&crate::registry::Champion>,
+        out_of_fold: &HashMap<String, Vec<f32>>,
+        oof_meta: Option<&Predictions>,
+    ) -> Result<RunPass, StageError> {
+        let mut production = champion.map(|c| Predictions {
+            probs: Vec::with_capacity(manifest.tickets as usize),
+            ..Predictions::of(&c.classifier, &c.run_id, &[])
+        });
+        let mut ids = Vec::new();
+        let mut rows = Vec::new();
+        let mut csv = FeatureCsv::new(Vec::new());
+        let mut drift_rows = UniformSample::new(self.max_rows);
+        let mut drift_vectors = UniformSample::new(embedding_sample_rows());
+        let csv_err = |e: csv::Error| StageError::permanent(format!("feature table: {e}"));
+        for &shard in shards.shards() {
+            let tickets = shards.with_vectors(shard).await?;
+            let shard_predictions = champion.map(|c| {
+                let examples: Vec<Example> = tickets
+                    .iter()
+                    .map(|(t, v)| Example::from_clean_ticket(t, v.clone()))
+                    .collect();
+                Predictions::of(&c.classifier, &c.run_id, &examples)
+            });
+            if !manifest.labelled
+                && let (Some(chroma), Some(p)) = (&self.chroma, &shard_predictions)
+            {
+                let ids: Vec<String> = tickets.iter().map(|(t, _)| t.id.clone()).collect();
+                chroma
+                    .update_metadata(&ids, &prediction_metadata(p))
+                    .await?;
+            }
+            for (i, (t, v)) in tickets.into_iter().enumerate() {
+                let oof = oof_meta.and_then(|meta| meta.judge(out_of_fold.get(&t.id)?));
+                let row = feature_row(&t, shard_predictions.as_ref().and_then(|p| p.row(i)), oof);
+                csv.push(&row).map_err(csv_err)?;
+                drift_rows.offer_with(&t.id, || row);
+                drift_vectors.offer_with(&t.id, || v);
+                ids.push(t.id);
+                rows.push(t.row);
+            }
+            if let (Some(all), Some(p)) = (production.as_mut(), shard_predictions) {
+                all.probs.extend(p.probs);
+            }
+        }
+        let sampled = drift_rows.seen() > self.max_rows as u64;
+        if sampled {
+            tracing::info!(run_id = %manifest.run_id, rows = self.max_rows, of = drift_rows.seen(), "drift on a seeded sample of the run");
+        }
+        Ok(RunPass {
+            production,
+            ids,
+            rows,
+            features_csv: csv.finish().map_err(csv_err)?,
+            drift_rows: drift_rows.into_vec(),
+            drift_vectors: drift_vectors.into_vec(),
+        })
+    }
+
     /// Compares this run with `reference` (the one an operator set, else the run behind the data
     /// set's `latest` before this run trained) and stores `runs/<run>/drift/report.{json,html}`.
     async fn drift(
         &self,
         manifest: &RunManifest,
         reference: &str,
-        tickets: &[(CleanTicket, Vec<f32>)],
-        features: &[FeatureRow],
+        rows: Vec<FeatureRow>,
+        embeddings: Vec<Vec<f32>>,
     ) -> Result<DriftSummary, StageError> {
         let run_id = &manifest.run_id;
         let reference_side = DriftSide {
             name: reference.to_string(),
-            rows: run_features(&self.store, reference).await?,
-            embeddings: run_embeddings(&self.store, &self.bus, reference).await?,
+            rows: run_features_sample(&self.store, reference, self.max_rows).await?,
+            embeddings: run_embeddings_sample(
+                &self.store,
+                &self.bus,
+                reference,
+                embedding_sample_rows(),
+            )
+            .await?,
         };
         let current_side = DriftSide {
             name: run_id.clone(),
-            rows: features.to_vec(),
-            embeddings: tickets.iter().map(|(_, v)| v.clone()).collect(),
+            rows,
+            embeddings,
         };
         let report = tokio::task::spawn_blocking(move || {
             drift_report(
@@ -264,7 +406,8 @@ impl Trainer {
     async fn publish_predictions(
         &self,
         manifest: &RunManifest,
-        tickets: &[(CleanTicket, Vec<f32>)],
+        ids: &[String],
+        rows: &[u64],
         production: Option<&Predictions>,
     ) -> Result<PredictionSummary, StageError> {
         let Some(production) = production else {
@@ -280,34 +423,15 @@ impl Trainer {
                 routing: None,
             });
         };
-        let ids: Vec<String> = tickets.iter().map(|(t, _)| t.id.clone()).collect();
-        let rows: Vec<u64> = tickets.iter().map(|(t, _)| t.row).collect();
-        let csv = predictions_csv(production, &ids, &rows)
+        let csv = predictions_csv(production, ids, rows)
             .map_err(|e| StageError::permanent(format!("writing predictions: {e}")))?;
         let key = keys::predictions(&manifest.run_id);
         self.store.put(&key, Bytes::from(csv)).await?;
-        if let Some(chroma) = &self.chroma {
-            let metadatas: Vec<serde_json::Map<String, serde_json::Value>> = (0..tickets.len())
-                .filter_map(|i| production.row(i))
-                .map(|p| {
-                    let mut m = serde_json::Map::new();
-                    m.insert("predicted_type".into(), p.class.into());
-                    m.insert(
-                        "predicted_probability".into(),
-                        f64::from(p.probability).into(),
-                    );
-                    m.insert("auto".into(), p.auto.into());
-                    m.insert("predicted_by".into(), production.model_run.clone().into());
-                    m
-                })
-                .collect();
-            chroma.update_metadata(&ids, &metadatas).await?;
-        }
         let mut counts: Vec<(String, usize)> = production
             .classes
             .iter()
             .map(|c| {
-                let n = (0..tickets.len())
+                let n = (0..ids.len())
                     .filter(|&i| production.row(i).is_some_and(|p| p.class == c))
                     .count();
                 (c.clone(), n)
@@ -317,7 +441,7 @@ impl Trainer {
         Ok(PredictionSummary {
             error: None,
             model_run: Some(production.model_run.clone()),
-            predicted: tickets.len(),
+            predicted: ids.len(),
             file: Some(key),
             counts,
             routing: Some(RoutingSummary::of(production)),

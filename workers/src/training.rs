@@ -5,6 +5,7 @@
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::classify::routing::precision_coverage_curve;
 use ticketflow_ml::classify::{Classifier, Example, Predictions, TrainConfig, train_and_select};
+use ticketflow_ml::sample::SampleInfo;
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 
 use crate::now_ms;
@@ -89,7 +90,8 @@ pub struct TrainOutcome {
     pub out_of_fold: Option<Predictions>,
 }
 
-/// Trains, evaluates and registers a classifier on a run's labelled tickets as model `model_id`
+/// Trains, evaluates and registers a classifier on a run's labelled tickets (or `sample`, a
+/// seeded stratified sample of them, which the card records) as model `model_id`
 /// (the run id for the trainer's own model), comparing it with `champion` (the data set's
 /// `latest` before the run) on the same rows. Shared by the trainer worker and `ticketflow
 /// train`.
@@ -103,6 +105,7 @@ pub async fn train_run(
     train: &TrainConfig,
     gate: QualityGate,
     incumbent: &Incumbent,
+    sample: Option<SampleInfo>,
 ) -> Result<TrainOutcome, StageError> {
     let champion = incumbent.champion.as_ref();
     // Which ticket each labelled example is, to hand out-of-fold predictions back to tickets.
@@ -182,6 +185,7 @@ pub async fn train_run(
                 report: &report,
                 champion: comparison,
                 latest_seen: incumbent.latest.as_deref(),
+                sample: sample.clone(),
                 curve: &curve,
                 now_ms: now_ms(),
             },
@@ -220,6 +224,7 @@ pub async fn train_run(
         routing: Some(report.routing.clone()),
         per_class: report.holdout.per_class.clone(),
         card: Some(keys::model_card(model_id)),
+        sample,
     };
     Ok(TrainOutcome {
         summary,

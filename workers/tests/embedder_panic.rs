@@ -35,8 +35,15 @@ async fn put_shard(store: &Store, run: &str, shard: u32) -> CleanedShard {
         run_id: run.into(),
         shard,
         tickets: vec![
-            ticket(&format!("t{shard}a"), "The VPN drops every few minutes."),
-            ticket(&format!("t{shard}b"), "Please reset my password."),
+            // Texts differ per shard: a text seen before would be reused, not embedded.
+            ticket(
+                &format!("t{shard}a"),
+                &format!("The VPN drops every {} minutes.", shard + 2),
+            ),
+            ticket(
+                &format!("t{shard}b"),
+                &format!("Please reset my password for account {shard}."),
+            ),
         ],
     };
     let key = keys::clean_shard(run, shard);

@@ -99,6 +99,7 @@ fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
                 latest: None,
                 champion: None,
             },
+            None,
         ))
         .expect("train");
     let classifier = outcome.classifier.expect("trained");

@@ -95,6 +95,7 @@ fn registration<'a>(
         report,
         champion: None,
         latest_seen: None,
+        sample: None,
         curve: &[],
         now_ms: 1,
     }

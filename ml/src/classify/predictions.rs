@@ -41,7 +41,12 @@ impl Predictions {
 
     /// Ticket `i`'s top class, its probability and whether it is routed automatically.
     pub fn row(&self, i: usize) -> Option<RowPrediction<'_>> {
-        let p = self.probs.get(i)?.as_ref()?;
+        self.judge(self.probs.get(i)?.as_ref()?)
+    }
+
+    /// The top class, probability and routing of `p`, probabilities over this model's classes
+    /// (one ticket's, kept elsewhere than in `probs`).
+    pub fn judge(&self, p: &[f32]) -> Option<RowPrediction<'_>> {
         let (best, probability) = argmax(p);
         Some(RowPrediction {
             class: self.classes.get(best)?.as_str(),

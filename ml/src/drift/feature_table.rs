@@ -139,9 +139,27 @@ pub enum FeatureTableError {
 /// Writes the table as CSV. Text cells that come from the input (id, language, queue,
 /// priority, label) are neutralised against spreadsheet formulas ([`crate::csv_safe`]).
 pub fn write_csv<W: std::io::Write>(out: W, rows: &[FeatureRow]) -> csv::Result<()> {
-    use crate::csv_safe::neutralize;
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = FeatureCsv::new(out);
     for row in rows {
+        w.push(row)?;
+    }
+    w.finish().map(drop)
+}
+
+/// [`write_csv`] a row at a time, for tables built shard by shard and never held whole.
+pub struct FeatureCsv<W: std::io::Write> {
+    writer: csv::Writer<W>,
+}
+
+impl<W: std::io::Write> FeatureCsv<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            writer: csv::Writer::from_writer(out),
+        }
+    }
+
+    pub fn push(&mut self, row: &FeatureRow) -> csv::Result<()> {
+        use crate::csv_safe::neutralize;
         let safe = FeatureRow {
             id: neutralize(&row.id).into_owned(),
             language: neutralize(&row.language).into_owned(),
@@ -152,10 +170,15 @@ pub fn write_csv<W: std::io::Write>(out: W, rows: &[FeatureRow]) -> csv::Result<
             oof_predicted_type: neutralize(&row.oof_predicted_type).into_owned(),
             ..row.clone()
         };
-        w.serialize(&safe)?;
+        self.writer.serialize(&safe)
     }
-    w.flush()?;
-    Ok(())
+
+    /// Flushes and returns the output.
+    pub fn finish(self) -> csv::Result<W> {
+        self.writer
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    }
 }
 
 /// Reads a table from CSV bytes (a file fetched from the object store).
