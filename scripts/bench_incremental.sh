@@ -2,8 +2,9 @@
 # make bench-incremental: what a daily run over a cumulative export costs on its second day.
 #
 #   day 1  the dev file (3,553 tickets)
-#   day 2  the dev file again plus 500 tickets it does not contain (the first 500 of the
-#          multilingual sample whose subject and body are not in the dev file)
+#   day 2  the dev file again plus 500 tickets it does not contain: the multilingual sample's
+#          tickets whose subject and body are not in the dev file (150 of them), then
+#          generated tickets (`ticketflow generate`) up to 500
 #
 # Both days run on the same local stack (NATS, Chroma, 2 embedders, a file store), one after the
 # other, so the ratios compare like with like on the same machine at the same time. From each
@@ -26,9 +27,10 @@ NEW_ROWS="${NEW_ROWS:-500}"
 
 DAY1="$OUT/incremental_day1.csv"
 DAY2="$OUT/incremental_day2.csv"
-.venv/bin/python - "$DATA" "$NEW_FROM" "$DAY1" "$DAY2" "$NEW_ROWS" <<'PY'
+"$BIN" generate --rows 2000 --seed 20261205 --output "$OUT/incremental_generated.csv" >/dev/null
+.venv/bin/python - "$DATA" "$NEW_FROM" "$DAY1" "$DAY2" "$NEW_ROWS" "$OUT/incremental_generated.csv" <<'PY'
 import csv, shutil, sys
-dev, extra, day1, day2, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+dev, extra, day1, day2, n, generated = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 shutil.copyfile(dev, day1)
 with open(dev, newline="", encoding="utf-8") as f:
     reader = csv.DictReader(f)
@@ -36,15 +38,14 @@ with open(dev, newline="", encoding="utf-8") as f:
     rows = list(reader)
 seen = {(r["subject"], r["body"]) for r in rows}
 new = []
-with open(extra, newline="", encoding="utf-8") as f:
-    for r in csv.DictReader(f):
-        key = (r.get("subject", ""), r.get("body", ""))
-        if key in seen or not r.get("body"):
-            continue
-        seen.add(key)
-        new.append({k: r.get(k, "") for k in header})
-        if len(new) == n:
-            break
+for source in (extra, generated):
+    with open(source, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            key = (r.get("subject", ""), r.get("body", ""))
+            if key in seen or not r.get("body") or len(new) == n:
+                continue
+            seen.add(key)
+            new.append({k: r.get(k, "") for k in header})
 if len(new) < n:
     sys.exit(f"only {len(new)} new tickets in {extra}")
 with open(day2, "w", newline="", encoding="utf-8") as g:

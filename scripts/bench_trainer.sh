@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench-trainer: the trainer's time and peak RSS on generated runs of 100k and 1M tickets
 # (workers/benches/trainer_scale.rs says how they are generated). Per size, a fresh nats-server
-# and file store; `prepare` writes the run, then `train` runs the trainer on it in a process of
-# its own, so its peak RSS (VmHWM) is the trainer's alone. The baseline, in the same run: the
+# and file store; a 20k-ticket run is trained first, so the measured run has everything a daily
+# run has: a champion that predicts every ticket, and a drift reference. `prepare` writes the
+# measured run, then `train` runs the trainer on it in a process of its own, so its peak RSS
+# (VmHWM) is the trainer's alone. The baseline, in the same run: the
 # trainer without a sample limit (--max-rows above the run's size) on the 100k run.
 # Goal: peak RSS under 2 GB at 1M.
 #
@@ -32,6 +34,8 @@ for n in $SIZES; do
   trap 'kill $nats 2>/dev/null || true' EXIT
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$MONITOR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   url="nats://127.0.0.1:$PORT"
+  bench prepare --nats "$url" --store "$PWD/$dir/store" --tickets 20000 --run-id "bench-reference"
+  bench train --nats "$url" --store "$PWD/$dir/store" --run-id "bench-reference" --max-rows "$MAX_ROWS" >/dev/null
   bench prepare --nats "$url" --store "$PWD/$dir/store" --tickets "$n" --run-id "bench-$n"
   line=$(bench train --nats "$url" --store "$PWD/$dir/store" --run-id "bench-$n" --max-rows "$MAX_ROWS")
   echo "$line"

@@ -10,6 +10,7 @@
 //! - the vectors day 2 reused are byte for byte the ones day 1 (a full run: nothing to reuse
 //!   yet, which the test checks) made.
 //!
+//! Day 2 runs on new embedder processes: the vectors they reuse come from the object store.
 //! Day 3 runs day 2's file again with the embedder's reuse turned off
 //! (`TICKETFLOW_REUSE_VECTORS=false`): everything is embedded, and the indexer still writes
 //! nothing, because nothing changed.
@@ -159,6 +160,32 @@ fn day_two(day1: &Path, new: &Path, out: &Path) -> (BTreeSet<String>, BTreeSet<S
     (ids, edited)
 }
 
+/// Stops every running embedder and starts `n` new ones with `env`, ready.
+fn restart_embedders(stack: &mut Stack, env: &StackEnv, n: usize) {
+    let generation = stack.workers.len();
+    for w in stack
+        .workers
+        .iter_mut()
+        .filter(|w| w.name.starts_with("embedder"))
+    {
+        if w.is_running() {
+            assert!(
+                w.terminate(Duration::from_secs(30)),
+                "{} did not stop",
+                w.name
+            );
+        }
+    }
+    let first = stack.workers.len();
+    for i in 0..n {
+        let name = format!("embedder-{generation}-{i}");
+        stack
+            .workers
+            .push(env.worker("embedder", &name, stack.dir.path(), &[]));
+    }
+    support::wait_ready(&stack.workers[first..]);
+}
+
 #[test]
 fn day_two_embeds_and_writes_only_what_is_new_or_changed() {
     let store_url = |dir: &Path| format!("file://{}", dir.join("store").display());
@@ -183,6 +210,11 @@ fn day_two_embeds_and_writes_only_what_is_new_or_changed() {
     // Nothing to reuse yet: day 1 is a full run, every vector made by the model.
     assert_eq!(reuse(&day1), [0, DAY1 as u64, DAY1 as u64, 0], "day 1");
 
+    // New embedder processes for day 2: what they reuse, they find in the object store, not in
+    // the memory of the processes that made it (a restart, a rollout, another replica).
+    let env = stack.env.clone();
+    restart_embedders(&mut stack, &env, 2);
+    let logs: Vec<&support::Proc> = stack.workers.iter().collect();
     let day2 = run_day(&stack.env, &day2_file, "day-2", &logs);
     let changed = (EDITED + NEW) as u64;
     let kept = (DAY1 - EDITED) as u64;
@@ -232,25 +264,11 @@ fn day_two_embeds_and_writes_only_what_is_new_or_changed() {
 
     // Day 3: the same file with reuse off. Everything is embedded; nothing changed, so the
     // indexer writes nothing.
-    for w in stack
-        .workers
-        .iter_mut()
-        .filter(|w| w.name.starts_with("embedder"))
-    {
-        assert!(
-            w.terminate(Duration::from_secs(30)),
-            "{} did not stop",
-            w.name
-        );
-    }
     let no_reuse = stack
         .env
         .clone()
         .with(vec![("TICKETFLOW_REUSE_VECTORS".into(), "false".into())]);
-    stack
-        .workers
-        .push(no_reuse.worker("embedder", "embedder-no-reuse", stack.dir.path(), &[]));
-    support::wait_ready(&stack.workers[stack.workers.len() - 1..]);
+    restart_embedders(&mut stack, &no_reuse, 1);
     let logs: Vec<&support::Proc> = stack.workers.iter().collect();
     let day3 = run_day(&stack.env, &day2_file, "day-3", &logs);
     let all = (DAY1 + NEW) as u64;

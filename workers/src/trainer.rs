@@ -224,10 +224,12 @@ impl StageWorker for Trainer {
 }
 
 /// Chroma metadata for production's prediction of each ticket of a shard.
-fn prediction_metadata(p: &Predictions) -> Vec<serde_json::Map<String, serde_json::Value>> {
+/// One entry per ticket, `None` for a ticket production did not predict.
+fn prediction_metadata(p: &Predictions) -> Vec<Option<serde_json::Map<String, serde_json::Value>>> {
     (0..p.probs.len())
-        .filter_map(|i| p.row(i))
+        .map(|i| p.row(i))
         .map(|row| {
+            let row = row?;
             let mut m = serde_json::Map::new();
             m.insert("predicted_type".into(), row.class.into());
             m.insert(
@@ -236,7 +238,7 @@ fn prediction_metadata(p: &Predictions) -> Vec<serde_json::Map<String, serde_jso
             );
             m.insert("auto".into(), row.auto.into());
             m.insert("predicted_by".into(), p.model_run.clone().into());
-            m
+            Some(m)
         })
         .collect()
 }
@@ -292,10 +294,23 @@ impl Trainer {
             if !manifest.labelled
                 && let (Some(chroma), Some(p)) = (&self.chroma, &shard_predictions)
             {
+                // Only predictions that changed are written: a daily run over a cumulative export
+                // with the same production model rewrites nothing.
                 let ids: Vec<String> = tickets.iter().map(|(t, _)| t.id.clone()).collect();
-                chroma
-                    .update_metadata(&ids, &prediction_metadata(p))
-                    .await?;
+                let stored = chroma.metadata_of(&ids).await?;
+                let (changed_ids, changed): (Vec<String>, Vec<_>) = ids
+                    .into_iter()
+                    .zip(prediction_metadata(p))
+                    .filter_map(|(id, new)| Some((id, new?)))
+                    .filter(|(id, new)| {
+                        !stored
+                            .get(id)
+                            .is_some_and(|old| new.iter().all(|(k, v)| old.get(k) == Some(v)))
+                    })
+                    .unzip();
+                if !changed_ids.is_empty() {
+                    chroma.update_metadata(&changed_ids, &changed).await?;
+                }
             }
             for (i, (t, v)) in tickets.into_iter().enumerate() {
                 let oof = oof_meta.and_then(|meta| meta.judge(out_of_fold.get(&t.id)?));

@@ -24,7 +24,11 @@
 //! test in `ml/tests/parity.rs`). In int8 it stays within the bound of `ml/tests/int8.rs` (median
 //! cosine about 0.99 to fp32). int8 vectors also depend on the batch a text lands in, about as
 //! much as they differ from fp32, because activations are quantised with one scale per inference
-//! call; fp32 vectors do not.
+//! call. fp32 vectors depend on it only in the last bit: embedding 400 of the dev file's tickets
+//! in other batches than the first time left 390 bit-identical and moved 10 by at most 2.2e-8
+//! (the padded length changes the kernels' summation order). So a vector reused by content
+//! (`ticketflow_workers::vector_cache`) is byte for byte the one first made, and within a float
+//! step of what embedding it again would give.
 
 pub mod batching;
 mod runtime;
