@@ -102,61 +102,71 @@ fn vectors(store: &Store, run_id: &str, shards: u32) -> HashMap<String, Vec<u32>
     out
 }
 
+/// A generated ticket file: its header, its rows, and where `id` and `body` are.
+struct Tickets {
+    headers: csv::StringRecord,
+    rows: Vec<Vec<String>>,
+    id: usize,
+    body: usize,
+}
+
+impl Tickets {
+    fn read(path: &Path) -> Tickets {
+        let mut reader = csv::Reader::from_path(path).expect("ticket file");
+        let headers = reader.headers().expect("header").clone();
+        let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+        let (id, body) = (column("id"), column("body"));
+        let rows = reader
+            .records()
+            .map(|r| r.expect("row").iter().map(str::to_string).collect())
+            .collect();
+        Tickets {
+            headers,
+            rows,
+            id,
+            body,
+        }
+    }
+
+    fn write(&self, path: &Path) {
+        let mut writer = csv::Writer::from_path(path).expect("write tickets");
+        writer.write_record(&self.headers).expect("header");
+        for row in &self.rows {
+            writer.write_record(row).expect("row");
+        }
+        writer.flush().expect("flush");
+    }
+}
+
 /// Rewrites a generated file with each ticket's id in its body. The generator repeats texts
 /// (it fills templates), and a repeated text is embedded once, which would blur the counts.
 fn unique_texts(path: &Path) {
-    let mut reader = csv::Reader::from_path(path).expect("generated file");
-    let headers = reader.headers().expect("header").clone();
-    let body = headers
-        .iter()
-        .position(|h| h == "body")
-        .expect("body column");
-    let id = headers.iter().position(|h| h == "id").expect("id column");
-    let rows: Vec<Vec<String>> = reader
-        .records()
-        .map(|r| {
-            let mut row: Vec<String> = r.expect("row").iter().map(str::to_string).collect();
-            let suffix = format!(" (ref {})", row[id]);
-            row[body].push_str(&suffix);
-            row
-        })
-        .collect();
-    let mut writer = csv::Writer::from_path(path).expect("rewrite");
-    writer.write_record(&headers).expect("header");
-    for row in rows {
-        writer.write_record(&row).expect("row");
+    let mut tickets = Tickets::read(path);
+    let (id, body) = (tickets.id, tickets.body);
+    for row in &mut tickets.rows {
+        let suffix = format!(" (ref {})", row[id]);
+        row[body].push_str(&suffix);
     }
-    writer.flush().expect("flush");
+    tickets.write(path);
 }
 
 /// Day 2's file: day 1 with the first `EDITED` bodies changed, and `NEW` new tickets.
 fn day_two(day1: &Path, new: &Path, out: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut reader = csv::Reader::from_path(day1).expect("day 1");
-    let headers = reader.headers().expect("header").clone();
-    let body = headers
-        .iter()
-        .position(|h| h == "body")
-        .expect("body column");
-    let id = headers.iter().position(|h| h == "id").expect("id column");
-    let mut writer = csv::Writer::from_path(out).expect("day 2");
-    writer.write_record(&headers).expect("header");
+    let mut tickets = Tickets::read(day1);
+    let (id, body) = (tickets.id, tickets.body);
     let (mut ids, mut edited) = (BTreeSet::new(), BTreeSet::new());
-    for (i, record) in reader.records().enumerate() {
-        let mut record: Vec<String> = record.expect("row").iter().map(str::to_string).collect();
+    for (i, row) in tickets.rows.iter_mut().enumerate() {
         if i < EDITED {
-            record[body].push_str(" Update: the problem came back this morning.");
-            edited.insert(record[id].clone());
+            row[body].push_str(" Update: the problem came back this morning.");
+            edited.insert(row[id].clone());
         }
-        ids.insert(record[id].clone());
-        writer.write_record(&record).expect("row");
+        ids.insert(row[id].clone());
     }
-    let mut new_rows = csv::Reader::from_path(new).expect("new tickets");
-    for record in new_rows.records() {
-        let record = record.expect("row");
-        assert!(ids.insert(record[id].to_string()), "new ids must be new");
-        writer.write_record(&record).expect("row");
+    for row in Tickets::read(new).rows {
+        assert!(ids.insert(row[id].clone()), "new ids must be new");
+        tickets.rows.push(row);
     }
-    writer.flush().expect("flush");
+    tickets.write(out);
     (ids, edited)
 }
 

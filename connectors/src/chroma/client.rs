@@ -306,18 +306,8 @@ impl ChromaClient {
     /// Long id lists are fetched in batches of at most [`max_batch_size`](Self::max_batch_size).
     pub async fn get(&self, ids: &[String]) -> Result<Vec<VectorRecord>, ChromaError> {
         const OP: &str = "get";
-        let url = self.collection_url("get");
         let mut found = HashMap::with_capacity(ids.len());
-        for batch in ids.chunks(self.max_batch_size) {
-            let body = wire::Get {
-                ids: Some(batch),
-                filter: None,
-                limit: None,
-                include: INCLUDE_RECORD,
-            };
-            let resp: wire::GetResponse = self
-                .call(OP, Method::POST, url.clone(), Some(&body))
-                .await?;
+        for resp in self.get_by_ids(OP, ids, INCLUDE_RECORD).await? {
             for record in records_from(OP, resp)? {
                 found.insert(record.id.clone(), record);
             }
@@ -332,25 +322,39 @@ impl ChromaClient {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, Map<String, Value>>, ChromaError> {
-        const OP: &str = "get metadata";
-        let url = self.collection_url("get");
         let mut found = HashMap::with_capacity(ids.len());
-        for batch in ids.chunks(self.max_batch_size) {
-            let body = wire::Get {
-                ids: Some(batch),
-                filter: None,
-                limit: None,
-                include: &["metadatas"],
-            };
-            let resp: wire::GetResponse = self
-                .call(OP, Method::POST, url.clone(), Some(&body))
-                .await?;
+        for resp in self.get_by_ids("get metadata", ids, &["metadatas"]).await? {
             for (i, id) in resp.ids.iter().enumerate() {
                 let metadata = nth(resp.metadatas.as_ref(), i).unwrap_or_default();
                 found.insert(id.clone(), metadata);
             }
         }
         Ok(found)
+    }
+
+    /// `get` of `ids` in batches of at most [`max_batch_size`](Self::max_batch_size), with
+    /// `include` fields: one answer per batch.
+    async fn get_by_ids(
+        &self,
+        op: &'static str,
+        ids: &[String],
+        include: &'static [&'static str],
+    ) -> Result<Vec<wire::GetResponse>, ChromaError> {
+        let url = self.collection_url("get");
+        let mut answers = Vec::new();
+        for batch in ids.chunks(self.max_batch_size) {
+            let body = wire::Get {
+                ids: Some(batch),
+                filter: None,
+                limit: None,
+                include,
+            };
+            answers.push(
+                self.call(op, Method::POST, url.clone(), Some(&body))
+                    .await?,
+            );
+        }
+        Ok(answers)
     }
 
     /// Up to `limit` records whose metadata matches `filter` (a Chroma `where` clause, such as
