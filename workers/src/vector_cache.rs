@@ -126,8 +126,9 @@ impl VectorCache {
             match vectors {
                 Ok(v) if v.ncols() == self.dim => {
                     for (position, row) in wanted {
-                        if let Some(vector) = v.outer_iter().nth(row as usize) {
-                            found[position] = Some(vector.to_vec());
+                        let row = row as usize;
+                        if row < v.nrows() {
+                            found[position] = Some(v.row(row).to_vec());
                         }
                     }
                 }
