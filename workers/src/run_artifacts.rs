@@ -222,7 +222,6 @@ pub async fn run_embeddings_sample(
     let (Some(m), Some(p)) = (bus.manifest(run_id).await?, bus.progress(run_id).await?) else {
         return Ok(Vec::new());
     };
-    let shards = RunShards::new(store, &m, &p);
     if m.tickets <= max_rows as u64 {
         return Ok(load_run_tickets(store, &m, &p)
             .await?
@@ -230,6 +229,7 @@ pub async fn run_embeddings_sample(
             .map(|(_, v)| v)
             .collect());
     }
+    let shards = RunShards::new(store, &m, &p);
     let mut sample = UniformSample::new(max_rows);
     for &shard in shards.shards() {
         for (t, v) in shards.with_vectors(shard).await? {

@@ -272,6 +272,7 @@ impl Trainer {
         out_of_fold: &HashMap<String, Vec<f32>>,
         oof_meta: Option<&Predictions>,
     ) -> Result<RunPass, StageError> {
+        // The champion's classes and threshold, with every shard's probabilities appended.
         let mut production = champion.map(|c| Predictions {
             probs: Vec::with_capacity(manifest.tickets as usize),
             ..Predictions::of(&c.classifier, &c.run_id, &[])
