@@ -84,9 +84,9 @@ impl<'a> RunShards<'a> {
 }
 
 /// Every ticket of a run with its vector, from the cleaned shards and tensors. Dead shards are
-/// skipped (they have no tensor). Holds the whole run: for runs known to be small (`ticketflow
-/// train` on a chosen run, tests); the trainer uses [`labelled_sample`] and [`RunShards`].
-pub async fn load_run_tickets(
+/// skipped (they have no tensor). Holds the whole run, so it is only called on runs known to
+/// be small; everything else reads through [`RunShards`] and the samples.
+async fn load_run_tickets(
     store: &Store,
     manifest: &RunManifest,
     progress: &RunProgress,
