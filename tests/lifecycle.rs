@@ -19,30 +19,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{StackEnv, generate};
+use support::{StackEnv, generate, read_json as json, slice_csv};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
-
-fn json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Rows `skip..skip + take` of a CSV (header kept), optionally without one column.
-fn slice_csv(from: &Path, to: &Path, skip: usize, take: usize, drop: Option<&str>) {
-    let mut r = csv::Reader::from_path(from).expect("read");
-    let headers = r.headers().expect("headers").clone();
-    let keep: Vec<usize> = (0..headers.len())
-        .filter(|&i| Some(&headers[i]) != drop)
-        .collect();
-    let mut w = csv::Writer::from_path(to).expect("write");
-    w.write_record(keep.iter().map(|&i| &headers[i]))
-        .expect("header");
-    for rec in r.records().skip(skip).take(take) {
-        let rec = rec.expect("record");
-        w.write_record(keep.iter().map(|&i| &rec[i])).expect("row");
-    }
-    w.flush().expect("flush");
-}
 
 /// The user's own labelled tickets: the dev data when present.
 fn user_data(dir: &Path) -> PathBuf {
@@ -180,7 +158,7 @@ fn demo_data_never_judges_the_users_model_and_a_weaker_challenger_is_rejected() 
     );
     let text = std::fs::read_to_string(&predictions).expect("predictions");
     assert!(
-        text.starts_with("id,row,predicted_type,probability,auto,p_"),
+        text.starts_with("id,row,predicted_type,probability,auto,auto_reason,p_"),
         "{text:.200}"
     );
     assert!(

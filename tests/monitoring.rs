@@ -33,6 +33,7 @@ const METRICS: &[(&str, Kind)] = &[
     ("ticketflow_embedding_batch_size", Kind::Histogram),
     ("ticketflow_embedder_vectors_total", Kind::Counter),
     ("ticketflow_indexer_records_total", Kind::Counter),
+    ("ticketflow_routing_suspensions_total", Kind::Counter),
     (
         "ticketflow_object_store_request_duration_seconds",
         Kind::Histogram,
@@ -71,6 +72,9 @@ const METRICS: &[(&str, Kind)] = &[
     ("ticketflow_model_auto_precision", Kind::Gauge),
     ("ticketflow_model_auto_target_precision", Kind::Gauge),
     ("ticketflow_run_auto_routed_ratio", Kind::Gauge),
+    ("ticketflow_run_auto_routed_precision", Kind::Gauge),
+    ("ticketflow_run_routing_tickets", Kind::Gauge),
+    ("ticketflow_routing_suspended", Kind::Gauge),
     ("ticketflow_drift_share", Kind::Gauge),
     ("ticketflow_dataset_drift_detected", Kind::Gauge),
     ("ticketflow_drifted_columns", Kind::Gauge),
@@ -90,6 +94,7 @@ const ALERTS: &[&str] = &[
     "TicketflowRunStuck",
     "TicketflowDriftDetected",
     "TicketflowModelBelowQualityGate",
+    "TicketflowRoutingSuspended",
 ];
 
 const DASHBOARDS: &[&str] = &["pipeline.json", "model.json", "infrastructure.json"];

@@ -54,12 +54,10 @@
 //! Results go to stdout as Markdown and to `--out` as JSON. Missing data or embeddings skip the
 //! benchmark with a message (exit code 0), so `cargo bench` works on machines without the data.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ndarray::Array2;
 use serde::Serialize;
 use ticketflow_ml::classify::routing::{curve_svg, precision_coverage_curve, routed_at};
 use ticketflow_ml::classify::{
@@ -68,7 +66,7 @@ use ticketflow_ml::classify::{
     apply_temperature, choose_threshold, cross_validate_oof, evaluate, fit_temperature, log_loss,
     stratified_kfold, stratified_split, train_and_select,
 };
-use ticketflow_ml::dataset::{LoadOptions, load_tickets};
+use ticketflow_ml::dataset::load_embedded;
 use ticketflow_schemas::Ticket;
 
 const USAGE: &str = "\
@@ -1168,6 +1166,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 /// The labelled tickets, their examples and labels, index-aligned.
+/// Labelled tickets with their embeddings (see [`load_embedded`]).
 struct Labelled {
     tickets: Vec<Ticket>,
     examples: Vec<Example>,
@@ -1176,68 +1175,17 @@ struct Labelled {
 
 /// Loads labelled tickets and their embeddings, aligned by input row.
 fn load(data: &Path, embeddings: &Path) -> Result<Labelled, String> {
-    let loaded = load_tickets(data, &LoadOptions::default()).map_err(|e| e.to_string())?;
-    let matrix: Array2<f32> =
-        ndarray_npy::read_npy(embeddings).map_err(|e| format!("{}: {e}", embeddings.display()))?;
-    let rows_csv = embeddings.with_extension("rows.csv");
-    let mut reader =
-        csv::Reader::from_path(&rows_csv).map_err(|e| format!("{}: {e}", rows_csv.display()))?;
-    // input row → (matrix row, ticket id)
-    let mut by_row: HashMap<u64, (usize, String)> = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| format!("{}: {e}", rows_csv.display()))?;
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        let index: usize = field(0)
-            .parse()
-            .map_err(|e| format!("{}: bad index: {e}", rows_csv.display()))?;
-        let row: u64 = field(1)
-            .parse()
-            .map_err(|e| format!("{}: bad row: {e}", rows_csv.display()))?;
-        by_row.insert(row, (index, field(2).to_owned()));
-    }
-
-    let (mut tickets, mut examples, mut labels) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut unlabelled, mut unembedded) = (0, 0);
-    for ticket in loaded.tickets {
-        let Some(label) = ticket.ticket_type.clone().filter(|t| !t.trim().is_empty()) else {
-            unlabelled += 1;
-            continue;
-        };
-        let Some((index, id)) = by_row.get(&ticket.row) else {
-            unembedded += 1;
-            continue;
-        };
-        if *index >= matrix.nrows() {
-            return Err(format!(
-                "{}: matrix row {index} is out of range",
-                rows_csv.display()
-            ));
-        }
-        if *id != ticket.id {
-            return Err(format!(
-                "row {}: ticket id {} but the embeddings' row map says {id}: were they made from another file?",
-                ticket.row, ticket.id
-            ));
-        }
-        let embedding = matrix
-            .row(*index)
-            .as_slice()
-            .map(<[f32]>::to_vec)
-            .unwrap_or_else(|| matrix.row(*index).to_vec());
-        examples.push(Example::from_ticket(&ticket, embedding));
-        labels.push(label);
-        tickets.push(ticket);
-    }
-    if unlabelled + unembedded + loaded.quarantined.len() > 0 {
+    let loaded = load_embedded(data, embeddings).map_err(|e| e.to_string())?;
+    if loaded.unlabelled + loaded.unembedded + loaded.quarantined > 0 {
         println!(
-            "(left out: {unlabelled} unlabelled, {unembedded} without an embedding, {} quarantined by the loader)",
-            loaded.quarantined.len()
+            "(left out: {} unlabelled, {} without an embedding, {} quarantined by the loader)",
+            loaded.unlabelled, loaded.unembedded, loaded.quarantined
         );
     }
     Ok(Labelled {
-        tickets,
-        examples,
-        labels,
+        tickets: loaded.tickets,
+        examples: loaded.examples,
+        labels: loaded.labels,
     })
 }
 

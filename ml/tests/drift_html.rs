@@ -186,6 +186,10 @@ fn report() -> DriftReport {
     let quality = QualityComparison {
         reference: evaluate(&class_names, &reference_truth, &probs(&reference_pred)),
         current: evaluate(&class_names, &current_truth, &probs(&current_pred)),
+        reference_rows: 10,
+        current_rows: 10,
+        reference_excluded: 0,
+        current_excluded: 3,
     };
 
     DriftReport {

@@ -10,6 +10,7 @@ mod nats_secrets;
 mod predict;
 mod profile;
 mod progress;
+mod routing;
 mod run;
 mod runs;
 mod search;
@@ -59,6 +60,8 @@ enum Command {
     Train(train::TrainCommand),
     /// Classify tickets in a file with a registered model (`latest` by default).
     Predict(predict::PredictArgs),
+    /// Automatic routing of a data set: `routing status`, `routing suspend`, `routing resume`.
+    Routing(routing::RoutingArgs),
     /// Export a run's per-ticket feature table (the input of the drift statistics) as CSV.
     Features(features::FeaturesArgs),
     /// Compare two runs or feature tables: report.html + report.json with Evidently's tests.
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(args),
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Routing(args) => routing::run(args),
         Command::Features(args) => features::run(args),
         Command::Drift(args) => drift::run(args),
         Command::Profile(args) => profile::run(args),

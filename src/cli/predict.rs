@@ -1,4 +1,10 @@
 //! `ticketflow predict`: classify a file of tickets with a registered model.
+//!
+//! Every ticket gets its predicted type and probabilities. Whether it is routed automatically
+//! (`auto`) and why (`auto_reason`) follows the model's promise: a certified confidence
+//! threshold, for tickets like the training data, while routing of the data set is not
+//! suspended. A batch of at least `--drift-min-rows` tickets is also checked against the data
+//! set's drift reference before anything is routed: a drifted batch is predicted but not routed.
 
 use std::path::PathBuf;
 
@@ -6,29 +12,44 @@ use anyhow::Context;
 use clap::Args;
 use ticketflow_ml::classify::{Example, Predictions, predictions_csv};
 use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
+use ticketflow_ml::drift::DriftOptions;
+use ticketflow_ml::drift::feature_table::{FeatureRow, feature_row};
 use ticketflow_ml::embed::EmbeddingModel;
-use ticketflow_ml::text;
 use ticketflow_schemas::Dataset;
+use ticketflow_workers::cleaner::clean_ticket;
 use ticketflow_workers::registry::Registry;
+use ticketflow_workers::run_artifacts::{
+    DriftSide, drift_report, run_embeddings_sample, run_features_sample,
+};
+use ticketflow_workers::summary::DriftSummary;
 
 use super::progress::Progress;
 use super::services::{ServiceArgs, runtime};
 use super::{InputArgs, ModelArgs};
 
+/// Reference rows and vectors a batch's drift check reads at most (seeded samples).
+const REFERENCE_ROWS: usize = 50_000;
+const REFERENCE_VECTORS: usize = 5_000;
+
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Output CSV: id,row,predicted_type,probability,auto,p_<class>… per accepted row; `auto`
-    /// is true when the probability reaches the model's routing threshold.
+    /// Output CSV: id,row,predicted_type,probability,auto,auto_reason,p_<class>… per accepted
+    /// row; `auto` is true when the ticket is routed automatically, `auto_reason` says why or
+    /// why not.
     #[arg(long, short)]
     pub output: PathBuf,
     /// `latest` (the data set's model that last passed the quality gate) or a training run id.
     #[arg(long, default_value = "latest")]
     pub model: String,
-    /// The data set whose `latest` to use.
+    /// The data set whose `latest`, drift reference and routing state to use.
     #[arg(long, env = "TICKETFLOW_DATASET", default_value_t = Dataset::default())]
     pub dataset: Dataset,
+    /// A batch of at least this many tickets is checked for drift against the data set's
+    /// reference first; a drifted batch is not routed. 0 turns the check off.
+    #[arg(long, env = "TICKETFLOW_PREDICT_DRIFT_MIN_ROWS", default_value_t = 50)]
+    pub drift_min_rows: usize,
     #[command(flatten)]
     pub services: ServiceArgs,
     #[command(flatten)]
@@ -37,22 +58,21 @@ pub struct PredictArgs {
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let store = args.services.store()?;
-    let (model_run, classifier) = runtime()?
-        .block_on(Registry::new(store.clone()).load(&args.model, &args.dataset))
+    let registry = Registry::new(store.clone());
+    let rt = runtime()?;
+    let (model_run, classifier) = rt
+        .block_on(registry.load(&args.model, &args.dataset))
         .with_context(|| format!("loading model {:?} from {}", args.model, store.describe()))?;
     let mut embedder = EmbeddingModel::new(&args.embedder.embedding_model_config())?;
 
     let mut ids = Vec::new();
     let mut rows = Vec::new();
-    let mut texts = Vec::new();
-    let mut partial = Vec::new();
+    let mut cleaned = Vec::new();
     let mut quarantined = Vec::new();
     for outcome in TicketReader::open(&args.input.input, &args.input.load_options())? {
         match outcome? {
             TicketOutcome::Accepted(t) => {
-                let p = text::prepare(&t.subject, &t.body, t.language.as_deref());
-                texts.push(p.embed_text(args.embedder.embed_input).into_owned());
-                partial.push((p.tokens, t.queue, t.priority, p.language));
+                cleaned.push(clean_ticket(&t, args.embedder.embed_input));
                 ids.push(t.id);
                 rows.push(t.row);
             }
@@ -61,34 +81,66 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     }
     args.input.write_quarantine(&args.output, &quarantined)?;
 
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    // The cleaned ticket's text is the embedder's input, as in the pipeline.
+    let refs: Vec<&str> = cleaned.iter().map(|t| t.text.as_str()).collect();
     let mut progress = Progress::new(refs.len() as u64, "embedding");
     let vectors = embedder.embed_with_progress(&refs, |n| progress.inc(n))?;
     progress.finish();
-    // The example's text is the embedder's input, as the pipeline's cleaned tickets carry it.
-    let examples: Vec<Example> = partial
-        .into_iter()
+    let examples: Vec<Example> = cleaned
+        .iter()
         .zip(vectors.rows())
-        .zip(&texts)
-        .map(|(((tokens, queue, priority, language), v), text)| Example {
-            embedding: v.to_vec(),
-            text: text.clone(),
-            tokens,
-            queue,
-            priority,
-            language,
-        })
+        .map(|(t, v)| Example::from_clean_ticket(t, v.to_vec()))
         .collect();
-    let predictions = Predictions::of(&classifier, &model_run, &examples);
+    let mut predictions = Predictions::of(&classifier, &model_run, &examples);
+
+    // Routing of the whole batch: the data set's stored switch, then this batch's drift.
+    let state = rt.block_on(registry.routing_state(&args.dataset))?;
+    predictions.suspended = state.and_then(|s| s.suspension());
+    let mut drift_note = String::new();
+    if predictions.suspended.is_none()
+        && args.drift_min_rows > 0
+        && examples.len() >= args.drift_min_rows
+    {
+        let current = DriftSide {
+            name: args.input.input.display().to_string(),
+            rows: cleaned
+                .iter()
+                .map(|t| feature_row(t, None, None))
+                .collect::<Vec<FeatureRow>>(),
+            embeddings: examples.iter().map(|e| e.embedding.clone()).collect(),
+        };
+        match rt.block_on(batch_drift(&args, &registry, &store, current))? {
+            Some(summary) => {
+                predictions.suspended = summary
+                    .suspension_reason()
+                    .map(|why| format!("this batch: {why}"));
+                drift_note = match &predictions.suspended {
+                    Some(_) => String::new(),
+                    None => format!(
+                        "; no drift against reference {}",
+                        summary.reference.as_deref().unwrap_or("?")
+                    ),
+                };
+            }
+            None => drift_note = "; no drift reference yet, drift not checked".to_string(),
+        }
+    }
+
     let csv = predictions_csv(&predictions, &ids, &rows)?;
     std::fs::write(&args.output, csv)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    let routing = match predictions.threshold {
-        Some(t) => format!(
-            "{} routed automatically (probability >= {t:.3})",
+    let held = (0..ids.len())
+        .filter(|&i| predictions.holds.get(i).is_some_and(Option::is_some))
+        .count();
+    let routing = match (&predictions.suspended, predictions.threshold) {
+        (Some(why), _) => format!("none routed automatically: routing SUSPENDED ({why})"),
+        (None, Some(t)) => format!(
+            "{} routed automatically (probability >= {t:.3}; {held} held back as unlike the training data{drift_note})",
             predictions.routed()
         ),
-        None => "none routed automatically (the model has no routing threshold)".to_string(),
+        (None, None) => {
+            "none routed automatically (the model has no routing threshold)".to_string()
+        }
     };
     println!(
         "predicted {} rows ({} quarantined) with model {model_run} into {}; {routing}",
@@ -97,4 +149,47 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         args.output.display()
     );
     Ok(())
+}
+
+/// The batch's drift against the data set's reference run; `None` when it has none. Embedding
+/// drift needs the reference run's state in NATS; without it only the columns are compared.
+async fn batch_drift(
+    args: &PredictArgs,
+    registry: &Registry,
+    store: &ticketflow_connectors::store::Store,
+    current: DriftSide,
+) -> anyhow::Result<Option<DriftSummary>> {
+    let Some(reference) = registry.reference(&args.dataset).await? else {
+        return Ok(None);
+    };
+    let rows = run_features_sample(store, &reference, REFERENCE_ROWS).await?;
+    let embeddings = match args.services.bus(false).await {
+        Ok(bus) => run_embeddings_sample(store, &bus, &reference, REFERENCE_VECTORS)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reference vectors unavailable; columns only");
+                Vec::new()
+            }),
+        Err(e) => {
+            tracing::warn!(error = %e, "NATS unavailable; drift checked on columns only");
+            Vec::new()
+        }
+    };
+    let reference_side = DriftSide {
+        name: reference.clone(),
+        rows,
+        embeddings,
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        drift_report(
+            &reference_side,
+            &current,
+            &DriftOptions::default(),
+            ticketflow_workers::now_ms(),
+        )
+    })
+    .await?;
+    Ok(Some(DriftSummary::of_report(
+        &report, &reference, None, None,
+    )))
 }

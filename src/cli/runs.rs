@@ -310,7 +310,10 @@ fn print_training_lines(result: &serde_json::Value) {
             return;
         }
         let verdict = match m["verdict"]["verdict"].as_str() {
-            Some("promoted") => "promoted to latest".to_string(),
+            Some("promoted") => match m["verdict"]["note"].as_str() {
+                Some(note) => format!("promoted to latest ({note})"),
+                None => "promoted to latest".to_string(),
+            },
             Some("rejected") => format!(
                 "rejected by the quality gate: {}",
                 m["verdict"]["reason"].as_str().unwrap_or("")
@@ -330,12 +333,12 @@ fn print_training_lines(result: &serde_json::Value) {
         if let Some(champion) = c["champion"].as_str() {
             if c["comparable"].as_bool() == Some(true) {
                 println!(
-                    "    vs latest  {champion} on the same {} held-out rows: {} (new) vs {} (latest); folds {} vs {}",
-                    c["holdout_rows"],
+                    "    vs latest  {champion} on the same {} held-out tickets neither trained on: macro-F1 {} (new) vs {} (latest); {} of the {} held out left out (the latest trained on them)",
+                    c["compared_rows"],
                     f(&c["challenger_holdout_macro_f1"]),
                     f(&c["champion_holdout_macro_f1"]),
-                    f(&c["challenger_cv_macro_f1"]),
-                    f(&c["champion_cv_macro_f1"])
+                    c["champion_trained_excluded"],
+                    c["challenger_held_out"]
                 );
             } else {
                 println!(
@@ -348,15 +351,19 @@ fn print_training_lines(result: &serde_json::Value) {
         if r.is_object() {
             match r["threshold"].as_f64() {
                 Some(t) => println!(
-                    "    routing    auto when probability >= {t:.3}: coverage {} at precision {} out of fold, {} at {} held out (target {})",
+                    "    routing    auto when probability >= {t:.3} (precision >= {} with {} confidence): out of fold coverage {} at precision {} (lower bound {}); held out {} of {} tickets routed, coverage {} at precision {}",
+                    f(&r["target_precision"]),
+                    f(&r["confidence"]),
                     f(&r["oof_coverage"]),
                     f(&r["oof_precision"]),
+                    f(&r["oof_lower_bound"]),
+                    r["holdout_routed"],
+                    r["holdout_rows"],
                     f(&r["holdout_coverage"]),
-                    f(&r["holdout_precision"]),
-                    f(&r["target_precision"])
+                    f(&r["holdout_precision"])
                 ),
                 None => println!(
-                    "    routing    no threshold reaches precision {}: every ticket goes to people",
+                    "    routing    no threshold certified at precision {}: every ticket goes to people",
                     f(&r["target_precision"])
                 ),
             }
@@ -387,10 +394,34 @@ fn print_training_lines(result: &serde_json::Value) {
         );
         if p["routing"].is_object() {
             println!(
-                "    routing    {} routed automatically (coverage {})",
+                "    routing    {} routed automatically (coverage {}){}",
                 p["routing"]["routed"],
-                f(&p["routing"]["coverage"])
+                f(&p["routing"]["coverage"]),
+                suspended_note(&p["routing"])
             );
         }
     }
+    let pr = &result["production_routing"];
+    if pr.is_object() {
+        println!(
+            "  production   routed {} of the {} tickets it never trained on (coverage {}{}; {} left out as its training tickets; {} held back as unfamiliar){}",
+            pr["routed"],
+            pr["tickets"],
+            f(&pr["coverage"]),
+            pr["precision"].as_f64().map_or(String::new(), |p| format!(
+                ", precision {p:.3} on {} labelled",
+                pr["labelled_routed"]
+            )),
+            pr["excluded_trained"],
+            pr["held"],
+            suspended_note(pr)
+        );
+    }
+}
+
+/// `; routing SUSPENDED: why` when a routing summary says so.
+fn suspended_note(routing: &serde_json::Value) -> String {
+    routing["suspended"]
+        .as_str()
+        .map_or(String::new(), |why| format!("; routing SUSPENDED: {why}"))
 }

@@ -25,10 +25,18 @@ pub struct TrainArgs {
     /// and still replace it.
     #[arg(long, env = "TICKETFLOW_GATE_TOLERANCE", default_value_t = QualityGate::default().tolerance)]
     pub gate_tolerance: f64,
-    /// Weighted precision the automatically routed tickets must reach; the confidence
-    /// threshold with the most coverage at it is chosen on out-of-fold predictions.
+    /// Fewest held-out tickets that neither the new model nor the current `latest` trained on
+    /// for the two to be compared; with fewer, the floor alone decides and the verdict says so.
+    #[arg(long, env = "TICKETFLOW_GATE_MIN_COMPARE_ROWS", default_value_t = QualityGate::default().min_compare_rows)]
+    pub gate_min_compare_rows: usize,
+    /// Precision (share routed right) the automatically routed tickets must reach; the
+    /// threshold is the lowest one certified at `--routing-confidence` on out-of-fold predictions.
     #[arg(long, env = "TICKETFLOW_TARGET_PRECISION", default_value_t = TrainConfig::default().target_precision)]
     pub target_precision: f64,
+    /// Confidence of the routing guarantee: the routed tickets' precision is at least the
+    /// target with this probability (one-sided Clopper–Pearson bound, Learn-then-Test).
+    #[arg(long, env = "TICKETFLOW_ROUTING_CONFIDENCE", default_value_t = TrainConfig::default().routing_confidence)]
+    pub routing_confidence: f64,
     /// Trainer: a run with more labelled tickets than this trains on a seeded sample of this
     /// many, stratified by type (the model card says so); its drift statistics and profile use
     /// at most this many rows too. Keeps the trainer's memory bounded whatever the run's size.
@@ -54,11 +62,19 @@ impl TrainArgs {
             );
         }
         cfg.target_precision = self.target_precision;
+        if !(self.routing_confidence > 0.0 && self.routing_confidence < 1.0) {
+            anyhow::bail!(
+                "--routing-confidence must be in (0, 1), got {}",
+                self.routing_confidence
+            );
+        }
+        cfg.routing_confidence = self.routing_confidence;
         Ok((
             cfg,
             QualityGate {
                 min_macro_f1: self.min_macro_f1,
                 tolerance: self.gate_tolerance,
+                min_compare_rows: self.gate_min_compare_rows,
             },
         ))
     }

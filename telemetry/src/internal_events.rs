@@ -247,6 +247,28 @@ impl RecordsIndexed {
     }
 }
 
+/// The trainer suspended automatic routing of a data set: a run drifted from its reference.
+pub struct RoutingSuspended<'a> {
+    pub dataset: &'a str,
+    pub run_id: &'a str,
+    pub reason: &'a str,
+}
+
+impl RoutingSuspended<'_> {
+    pub fn emit(self) {
+        METRICS
+            .routing_suspensions
+            .with_label_values(&[self.dataset])
+            .inc();
+        tracing::warn!(
+            dataset = self.dataset,
+            run_id = self.run_id,
+            reason = self.reason,
+            "automatic routing suspended: predictions go to people until it is resumed"
+        );
+    }
+}
+
 /// One object-store request. Failures are counted here; the caller logs them with context.
 pub struct ObjectStoreRequest<'a> {
     pub operation: &'a str,

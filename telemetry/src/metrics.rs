@@ -65,6 +65,7 @@ pub(crate) struct Metrics {
     pub embedding_batch_size: Histogram,
     pub vectors: IntCounterVec,
     pub records: IntCounterVec,
+    pub routing_suspensions: IntCounterVec,
     pub store_duration: HistogramVec,
     pub store_errors: IntCounterVec,
     pub chroma_duration: HistogramVec,
@@ -151,6 +152,12 @@ impl Metrics {
                  `unchanged` (same text and metadata already in Chroma; not written).",
                 &["outcome"],
             ),
+            routing_suspensions: counter(
+                "ticketflow_routing_suspensions_total",
+                "Times the trainer suspended automatic routing of a data set because a run \
+                 drifted from its reference.",
+                &["dataset"],
+            ),
             store_duration: histogram(
                 "ticketflow_object_store_request_duration_seconds",
                 "Object-store requests, by operation (get, put, list, delete, exists).",
@@ -200,6 +207,7 @@ impl Metrics {
             Box::new(self.embedding_batch_size.clone()),
             Box::new(self.vectors.clone()),
             Box::new(self.records.clone()),
+            Box::new(self.routing_suspensions.clone()),
             Box::new(self.store_duration.clone()),
             Box::new(self.store_errors.clone()),
             Box::new(self.chroma_duration.clone()),

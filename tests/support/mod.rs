@@ -517,6 +517,46 @@ pub fn wait_ready(workers: &[Proc]) {
     }
 }
 
+/// A JSON file the stack wrote (a card, a result, a report).
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Copies the records of CSV `from` that `keep(index, record, header)` selects to `to`, header
+/// included, without the column `drop` if given. Returns how many records were written.
+pub fn filter_csv(
+    from: &Path,
+    to: &Path,
+    drop: Option<&str>,
+    mut keep: impl FnMut(usize, &csv::StringRecord, &csv::StringRecord) -> bool,
+) -> usize {
+    let mut r = csv::Reader::from_path(from).expect("read");
+    let headers = r.headers().expect("headers").clone();
+    let columns: Vec<usize> = (0..headers.len())
+        .filter(|&i| Some(&headers[i]) != drop)
+        .collect();
+    let mut w = csv::Writer::from_path(to).expect("write");
+    w.write_record(columns.iter().map(|&i| &headers[i]))
+        .expect("header");
+    let mut written = 0;
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.expect("record");
+        if keep(i, &rec, &headers) {
+            w.write_record(columns.iter().map(|&c| &rec[c]))
+                .expect("row");
+            written += 1;
+        }
+    }
+    w.flush().expect("flush");
+    written
+}
+
+/// Records `skip..skip + take` of a CSV (header kept), optionally without one column.
+pub fn slice_csv(from: &Path, to: &Path, skip: usize, take: usize, drop: Option<&str>) -> usize {
+    filter_csv(from, to, drop, |i, _, _| i >= skip && i < skip + take)
+}
+
 /// Writes `rows` synthetic tickets to `path` with the binary's generator.
 pub fn generate(path: &Path, rows: u64, seed: u64) {
     let out = Command::new(env!("CARGO_BIN_EXE_ticketflow"))

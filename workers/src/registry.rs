@@ -6,19 +6,25 @@
 //! models/<run>/evaluation.json          the held-out evaluation
 //! models/<run>/evaluation.md            the same for people, with the champion comparison
 //! models/<run>/precision_coverage.svg   precision against auto-routing coverage
+//! models/<run>/trained_ids.bin          the ids it was fitted on (sorted 8-byte BLAKE3 prefixes)
 //! datasets/<dataset>/latest.json        the model predictions of that data set use by default
 //! datasets/<dataset>/reference.json     the run drift is measured against, when an operator set one
+//! datasets/<dataset>/routing.json       whether automatic routing is suspended, since when, why
 //! ```
 //!
 //! **Data sets.** Every run belongs to a data set (`--dataset`, default `default`), and `latest`
 //! and the drift reference are kept per data set: the demo's synthetic tickets live in `demo`,
 //! so they can never become the model or the reference of anyone's real tickets.
 //!
-//! **Champion and challenger on the same evidence.** `latest` moves only through the
-//! [quality gate](QualityGate). A new model (the challenger) is scored on its run's held-out
-//! rows and cross-validation folds; the current `latest` (the champion) is scored on *the same
-//! rows*. The challenger is promoted when it is above the floor and no worse than the champion
-//! on both by more than the tolerance. Scores measured on different data are never compared.
+//! **Champion and challenger on tickets neither trained on.** `latest` moves only through the
+//! [quality gate](QualityGate). Which tickets a model trains on is decided by a hash of the
+//! ticket id ([`SplitRule`]), so a cumulative export keeps yesterday's held-out tickets held
+//! out, and every model stores the ids it was fitted on (`trained_ids.bin`, a [`TicketSet`]).
+//! The challenger and the current `latest` (the champion) are both scored on the challenger's
+//! held-out tickets *minus* those the champion trained on: tickets neither model ever saw. The
+//! challenger is promoted when it is above the floor and no worse than the champion there by
+//! more than the tolerance. With fewer such tickets than the gate's minimum, the verdict says
+//! so and the floor alone decides. Scores measured on different data are never compared.
 //! When the two cannot be compared row for row (another embedding model, embedding precision,
 //! embedder input or label set: the champion could not serve the challenger's data as it is),
 //! the challenger starts a new lineage and is judged by the floor alone; the card says why.
@@ -28,7 +34,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use ticketflow_connectors::store::{Expected, Store, StoreError, keys};
 use ticketflow_ml::classify::routing::{CurvePoint, curve_svg};
-use ticketflow_ml::classify::{Classifier, Evaluation, RoutingReport, TrainConfig, TrainReport};
+use ticketflow_ml::classify::{
+    Classifier, Evaluation, RoutingReport, SplitRule, TicketSet, TrainConfig, TrainReport,
+};
 use ticketflow_ml::sample::SampleInfo;
 use ticketflow_schemas::Dataset;
 
@@ -84,11 +92,15 @@ impl RegistryError {
 
 /// Minimum quality for a model to become `latest`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QualityGate {
     /// Absolute floor on held-out macro-F1.
     pub min_macro_f1: f64,
     /// A new model may be at most this much worse (macro-F1) than the current latest.
     pub tolerance: f64,
+    /// Fewest tickets neither model trained on for the comparison with the current latest to
+    /// count; below it the floor alone decides, and the verdict says so.
+    pub min_compare_rows: usize,
 }
 
 impl Default for QualityGate {
@@ -96,6 +108,7 @@ impl Default for QualityGate {
         Self {
             min_macro_f1: 0.6,
             tolerance: 0.02,
+            min_compare_rows: 100,
         }
     }
 }
@@ -104,8 +117,16 @@ impl Default for QualityGate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum GateVerdict {
-    Promoted { previous: Option<String> },
-    Rejected { reason: String },
+    Promoted {
+        previous: Option<String>,
+        /// Set when the floor alone decided although there was a `latest`: why they were not
+        /// compared (too few tickets neither trained on, another lineage).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Rejected {
+        reason: String,
+    },
 }
 
 impl QualityGate {
@@ -120,57 +141,81 @@ impl QualityGate {
                 ),
             };
         }
-        if let Some(c) = champion.filter(|c| c.comparable) {
-            let worse = |challenger: f64, champion: f64| challenger < champion - self.tolerance;
-            if let Some(champ) = c.champion_holdout_macro_f1
-                && worse(c.challenger_holdout_macro_f1, champ)
-            {
-                return GateVerdict::Rejected {
-                    reason: format!(
-                        "held-out macro-F1 {:.4} is worse than the current latest ({}) on the same {} rows ({champ:.4}) by more than {:.4}",
-                        c.challenger_holdout_macro_f1, c.champion, c.holdout_rows, self.tolerance
-                    ),
-                };
-            }
-            if let (Some(challenger), Some(champ)) =
-                (c.challenger_cv_macro_f1, c.champion_cv_macro_f1)
-                && worse(challenger, champ)
-            {
-                return GateVerdict::Rejected {
-                    reason: format!(
-                        "cross-validated macro-F1 {challenger:.4} is worse than the current latest ({}) on the same folds ({champ:.4}) by more than {:.4}",
-                        c.champion, self.tolerance
-                    ),
-                };
-            }
+        let previous = champion.map(|c| c.champion.clone());
+        let Some(c) = champion else {
+            return GateVerdict::Promoted {
+                previous,
+                note: None,
+            };
+        };
+        if !c.comparable {
+            let why = c.reason.as_deref().unwrap_or("another lineage");
+            return GateVerdict::Promoted {
+                previous,
+                note: Some(format!(
+                    "not compared with {}: {why}; the floor alone decided",
+                    c.champion
+                )),
+            };
+        }
+        if c.compared_rows < self.min_compare_rows {
+            return GateVerdict::Promoted {
+                previous,
+                note: Some(format!(
+                    "only {} tickets neither model trained on (the gate needs {}): not compared with {}; the floor alone decided",
+                    c.compared_rows, self.min_compare_rows, c.champion
+                )),
+            };
+        }
+        if let Some(champ) = c.champion_holdout_macro_f1
+            && c.challenger_holdout_macro_f1 < champ - self.tolerance
+        {
+            return GateVerdict::Rejected {
+                reason: format!(
+                    "macro-F1 {:.4} is worse than the current latest ({}) on the same {} tickets neither trained on ({champ:.4}) by more than {:.4}",
+                    c.challenger_holdout_macro_f1, c.champion, c.compared_rows, self.tolerance
+                ),
+            };
         }
         GateVerdict::Promoted {
-            previous: champion.map(|c| c.champion.clone()),
+            previous,
+            note: None,
         }
     }
 }
 
-/// The challenger and the current `latest` (the champion), scored on the same rows of the
-/// challenger's run. Kept in the card, with both scores, whatever the verdict.
+/// The challenger and the current `latest` (the champion), scored on the same tickets of the
+/// challenger's run, tickets neither of them trained on. Kept in the card, with both scores,
+/// whatever the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChampionComparison {
     /// Run id of the model that was `latest` before this one.
     pub champion: String,
-    /// Whether the two can be compared row for row (see the module doc).
+    /// Whether the two can be compared ticket for ticket (see the module doc).
     pub comparable: bool,
     /// Why not, when they cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Held-out rows both were scored on.
-    pub holdout_rows: usize,
+    /// Tickets both were scored on: the challenger's held-out tickets that the champion never
+    /// trained on either. (Cards written before this rule called it `holdout_rows`, and those
+    /// rows included the champion's own training tickets.)
+    #[serde(alias = "holdout_rows")]
+    pub compared_rows: usize,
+    /// The challenger's held-out tickets, and how many of them were left out of the
+    /// comparison because the champion had trained on them.
+    #[serde(default)]
+    pub challenger_held_out: usize,
+    #[serde(default)]
+    pub champion_trained_excluded: usize,
+    /// Macro-F1 of each on the compared tickets.
     pub challenger_holdout_macro_f1: f64,
     #[serde(default)]
     pub champion_holdout_macro_f1: Option<f64>,
-    /// Mean macro-F1 over the cross-validation folds' test rows: the challenger's out-of-fold
-    /// models, and the champion on the same rows.
-    #[serde(default)]
+    /// Kept for cards written before the comparison left out the champion's training tickets
+    /// (cross-validation folds were compared then); no longer computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenger_cv_macro_f1: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub champion_cv_macro_f1: Option<f64>,
 }
 
@@ -274,6 +319,47 @@ pub struct ModelCard {
     /// `rows_total` counts the sample.
     #[serde(default)]
     pub sample: Option<SampleInfo>,
+    /// How tickets were split into trained on and held out; `None` on models trained with a
+    /// seeded split by position (before roles were stable across runs).
+    #[serde(default)]
+    pub split: Option<SplitRule>,
+    /// The tickets the model was fitted on, stored beside it; `None` on older models.
+    #[serde(default)]
+    pub trained_on: Option<TrainedOn>,
+}
+
+/// Where a model's training ids are and what they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedOn {
+    pub tickets: usize,
+    /// BLAKE3 of `trained_ids.bin`.
+    pub digest: String,
+    /// Store key of `trained_ids.bin`.
+    pub key: String,
+}
+
+/// `datasets/<dataset>/routing.json`: whether automatic routing is suspended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingState {
+    pub suspended: bool,
+    /// Why it was suspended or resumed.
+    pub reason: String,
+    /// The run whose drift suspended it, or the model whose promotion resumed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// `drift`, `operator` or `promotion`.
+    pub by: String,
+    pub changed_at_ms: u64,
+}
+
+impl RoutingState {
+    /// The reason as predictions show it: `<reason> (run <id>)`.
+    pub fn suspension(&self) -> Option<String> {
+        self.suspended.then(|| match &self.run_id {
+            Some(run) => format!("{} (run {run})", self.reason),
+            None => self.reason.clone(),
+        })
+    }
 }
 
 fn fp32() -> String {
@@ -343,6 +429,9 @@ pub struct Registration<'a> {
     pub sample: Option<SampleInfo>,
     /// Out-of-fold precision-coverage curve of the train part, for the evaluation page's plot.
     pub curve: &'a [CurvePoint],
+    /// How the run's tickets were split, and the ids the model was fitted on.
+    pub split: Option<&'a SplitRule>,
+    pub trained_ids: Option<&'a TicketSet>,
     pub now_ms: u64,
 }
 
@@ -351,6 +440,9 @@ pub struct Champion {
     pub run_id: String,
     pub classifier: Classifier,
     pub card: ModelCard,
+    /// The ids it was fitted on; `None` for models trained before they were stored, which
+    /// therefore cannot be scored fairly on anyone's tickets.
+    pub trained: Option<TicketSet>,
 }
 
 impl Registry {
@@ -406,11 +498,54 @@ impl Registry {
     ) -> Result<Champion, RegistryError> {
         let (run_id, classifier) = self.load(run_id, dataset).await?;
         let card = self.card(&run_id).await?;
+        let trained = self.trained_ids(&run_id).await?;
         Ok(Champion {
             run_id,
             classifier,
             card,
+            trained,
         })
+    }
+
+    /// The ids model `model_id` was fitted on; `None` when it predates stored ids.
+    pub async fn trained_ids(&self, model_id: &str) -> Result<Option<TicketSet>, RegistryError> {
+        let key = keys::model_trained_ids(model_id);
+        match self.store.get(&key).await {
+            Ok(bytes) => {
+                TicketSet::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|e| RegistryError::Corrupt {
+                        key,
+                        detail: e.to_string(),
+                    })
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether automatic routing of `dataset` is suspended; `None` when it never was.
+    pub async fn routing_state(
+        &self,
+        dataset: &Dataset,
+    ) -> Result<Option<RoutingState>, RegistryError> {
+        self.pointer(&keys::dataset_routing(dataset.as_str()), None)
+            .await
+    }
+
+    /// Records a change of the data set's routing state.
+    pub async fn set_routing_state(
+        &self,
+        dataset: &Dataset,
+        state: &RoutingState,
+    ) -> Result<(), RegistryError> {
+        self.store
+            .put(
+                &keys::dataset_routing(dataset.as_str()),
+                Bytes::from(pretty(state)),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Stores the model, its card and evaluation, runs the gate and moves `latest` if it
@@ -425,6 +560,11 @@ impl Registry {
         let holdout = &reg.report.holdout;
         // A re-registration of the current latest is never judged against itself.
         let champion = reg.champion.filter(|c| c.champion != run_id);
+        let trained_on = reg.trained_ids.map(|ids| TrainedOn {
+            tickets: ids.len(),
+            digest: ids.digest(),
+            key: keys::model_trained_ids(run_id),
+        });
         let verdict = gate.judge(holdout.macro_avg.f1, champion.as_ref());
         let mut class_counts: Vec<(String, usize)> = classifier
             .classes
@@ -457,7 +597,17 @@ impl Registry {
             champion,
             routing: Some(reg.report.routing.clone()),
             sample: reg.sample.clone(),
+            split: reg.split.cloned(),
+            trained_on,
         };
+        if let Some(ids) = reg.trained_ids {
+            self.store
+                .put(
+                    &keys::model_trained_ids(run_id),
+                    Bytes::from(ids.to_bytes()),
+                )
+                .await?;
+        }
         let model_bytes =
             rmp_serde::to_vec_named(classifier).map_err(|e| RegistryError::Corrupt {
                 key: keys::model(run_id),
@@ -496,6 +646,22 @@ impl Registry {
             };
             self.move_latest(reg.dataset, &latest, reg.latest_seen)
                 .await?;
+            // A model trained on the data that suspended routing takes over: routing resumes.
+            if let Some(state) = self.routing_state(reg.dataset).await?
+                && state.suspended
+            {
+                let resumed = RoutingState {
+                    suspended: false,
+                    reason: format!(
+                        "model {run_id}, trained on run {}, was promoted",
+                        reg.run_id
+                    ),
+                    run_id: Some(run_id.to_string()),
+                    by: "promotion".into(),
+                    changed_at_ms: reg.now_ms,
+                };
+                self.set_routing_state(reg.dataset, &resumed).await?;
+            }
         }
         self.store
             .put(
@@ -637,54 +803,71 @@ impl Registry {
 }
 
 impl Champion {
-    /// Scores the champion on the challenger's held-out rows and cross-validation folds (the
-    /// rows of `report.split`, indices into `examples`), beside the challenger's own scores on
-    /// them. When the two are of different lineages nothing is scored and the reason is kept.
+    /// Scores the champion on the challenger's held-out tickets that it never trained on
+    /// either (rows of `report.split.test`, indices into `examples`, `labels` and `ids`),
+    /// beside the challenger's own scores on them. When the two are of different lineages, or
+    /// the champion's training tickets are unknown, nothing is scored and the reason is kept.
     pub fn compare(
         &self,
         challenger: &Lineage<'_>,
         report: &TrainReport,
         examples: &[ticketflow_ml::classify::Example],
         labels: &[String],
+        ids: &[String],
     ) -> ChampionComparison {
-        let challenger_cv = report
-            .cv
-            .iter()
-            .find(|c| c.kind == report.chosen)
-            .map(|c| c.mean_macro_f1);
+        let held_out = &report.split.test;
         let mut comparison = ChampionComparison {
             champion: self.run_id.clone(),
             comparable: false,
             reason: self.card.lineage().mismatch(challenger),
-            holdout_rows: report.split.test.len(),
+            compared_rows: 0,
+            challenger_held_out: held_out.len(),
+            champion_trained_excluded: 0,
             challenger_holdout_macro_f1: report.holdout.macro_avg.f1,
             champion_holdout_macro_f1: None,
-            challenger_cv_macro_f1: challenger_cv,
+            challenger_cv_macro_f1: None,
             champion_cv_macro_f1: None,
         };
         if comparison.reason.is_some() {
             return comparison;
         }
+        let Some(trained) = &self.trained else {
+            comparison.reason = Some(format!(
+                "the tickets {} trained on are not recorded (trained before models kept them), so it cannot be scored on tickets it never saw",
+                self.run_id
+            ));
+            return comparison;
+        };
+        let rows: Vec<usize> = held_out
+            .iter()
+            .copied()
+            .filter(|&r| ids.get(r).is_some_and(|id| !trained.contains(id)))
+            .collect();
         comparison.comparable = true;
+        comparison.compared_rows = rows.len();
+        comparison.champion_trained_excluded = held_out.len() - rows.len();
+        if rows.is_empty() {
+            return comparison;
+        }
         let classes = challenger.classes;
-        let macro_f1 = |rows: &[usize]| {
-            let picked: Vec<ticketflow_ml::classify::Example> =
-                rows.iter().map(|&r| examples[r].clone()).collect();
-            let probs = self.classifier.predict_proba_batch(&picked);
-            let truth: Vec<usize> = rows
-                .iter()
-                .map(|&r| classes.iter().position(|c| *c == labels[r]).unwrap_or(0))
-                .collect();
-            ticketflow_ml::classify::evaluate(classes, &truth, &probs)
+        let truth: Vec<usize> = rows
+            .iter()
+            .map(|&r| classes.iter().position(|c| *c == labels[r]).unwrap_or(0))
+            .collect();
+        let picked: Vec<ticketflow_ml::classify::Example> =
+            rows.iter().map(|&r| examples[r].clone()).collect();
+        let champion_probs = self.classifier.predict_proba_batch(&picked);
+        let challenger_probs: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|&r| report.out_of_fold[r].clone())
+            .collect();
+        let f1 = |probs: &[Vec<f32>]| {
+            ticketflow_ml::classify::evaluate(classes, &truth, probs)
                 .macro_avg
                 .f1
         };
-        comparison.champion_holdout_macro_f1 = Some(macro_f1(&report.split.test));
-        let folds = &report.split.folds;
-        if !folds.is_empty() {
-            let sum: f64 = folds.iter().map(|rows| macro_f1(rows)).sum();
-            comparison.champion_cv_macro_f1 = Some(sum / folds.len() as f64);
-        }
+        comparison.challenger_holdout_macro_f1 = f1(&challenger_probs);
+        comparison.champion_holdout_macro_f1 = Some(f1(&champion_probs));
         comparison
     }
 }
@@ -701,14 +884,30 @@ pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
         card.run_id, card.model, card.feature_set, card.dataset
     );
     let verdict = match &card.verdict {
-        GateVerdict::Promoted { previous } => format!(
-            "**promoted** to `latest` (previous: {})",
-            previous.as_deref().unwrap_or("none")
+        GateVerdict::Promoted { previous, note } => format!(
+            "**promoted** to `latest` (previous: {}){}",
+            previous.as_deref().unwrap_or("none"),
+            note.as_deref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default()
         ),
         GateVerdict::Rejected { reason } => format!("**rejected**: {reason}"),
     };
     let _ = writeln!(md, "Quality gate: {verdict}\n");
-    let _ = writeln!(md, "## Against the previous latest, on the same rows\n");
+    if let (Some(split), Some(trained)) = (&card.split, &card.trained_on) {
+        let _ = writeln!(
+            md,
+            "Trained on {} tickets ({}, `{}`); held out: {}.\n",
+            trained.tickets,
+            &trained.digest[..16.min(trained.digest.len())],
+            trained.key,
+            split.describe()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "## Against the previous latest, on tickets neither trained on\n"
+    );
     match &card.champion {
         None => {
             let _ = writeln!(
@@ -728,21 +927,20 @@ pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
             let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
             let _ = writeln!(
                 md,
-                "| rows | challenger ({}) | champion ({}) |\n| --- | ---: | ---: |",
+                "| tickets | challenger ({}) | champion ({}) |\n| --- | ---: | ---: |",
                 card.run_id, c.champion
             );
             let _ = writeln!(
                 md,
-                "| held-out ({} rows), macro-F1 | {:.4} | {} |",
-                c.holdout_rows,
+                "| {} held out, neither trained on, macro-F1 | {:.4} | {} |\n",
+                c.compared_rows,
                 c.challenger_holdout_macro_f1,
                 f(c.champion_holdout_macro_f1)
             );
             let _ = writeln!(
                 md,
-                "| cross-validation folds, mean macro-F1 | {} | {} |\n",
-                f(c.challenger_cv_macro_f1),
-                f(c.champion_cv_macro_f1)
+                "Of the challenger's {} held-out tickets, {} were left out: the champion trained on them.\n",
+                c.challenger_held_out, c.champion_trained_excluded
             );
         }
     }
@@ -754,12 +952,23 @@ pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
         );
         match r.threshold {
             Some(t) => {
+                let guarantee = match (r.confidence, r.oof_lower_bound) {
+                    (Some(c), Some(lb)) => format!(
+                        "It is the lowest threshold whose precision is at least {:.2} with {:.0} % confidence on out-of-fold predictions of the training part (one-sided Clopper–Pearson lower bound {lb:.3}, tested in fixed sequence from the most confident down: Learn-then-Test). ",
+                        r.target_precision,
+                        c * 100.0
+                    ),
+                    _ => "It was chosen on out-of-fold predictions of the training part (a point estimate, no confidence bound). ".to_string(),
+                };
                 let _ = writeln!(
                     md,
-                    "Tickets whose top-class probability is at least **{t:.4}** are routed automatically (`auto = true`); the rest go to people. The threshold was chosen on out-of-fold predictions of the training part.\n\n| rows | coverage | weighted precision |\n| --- | ---: | ---: |\n| out-of-fold (where chosen) | {:.3} | {:.3} |\n| held-out ({} routed) | {:.3} | {:.3} |\n",
+                    "Tickets whose top-class probability is at least **{t:.4}** are routed automatically (`auto = true`), unless they are unlike the training data (another language, or far from every training ticket) or routing is suspended; the rest go to people. {guarantee}Precision is the share of routed tickets whose type is right.\n\n| tickets | coverage | precision |\n| --- | ---: | ---: |\n| out-of-fold (where chosen; {} routed) | {:.3} | {:.3} |\n| held-out ({} of {} routed, {} held back as unfamiliar) | {:.3} | {:.3} |\n",
+                    r.oof_routed,
                     r.oof_coverage,
                     r.oof_precision,
                     r.holdout_routed,
+                    r.holdout_rows,
+                    r.holdout_held,
                     r.holdout_coverage,
                     r.holdout_precision
                 );
@@ -767,7 +976,7 @@ pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
             None => {
                 let _ = writeln!(
                     md,
-                    "No confidence threshold reached the target on out-of-fold predictions: every ticket goes to people (`auto = false`).\n"
+                    "No confidence threshold could be certified at the target on out-of-fold predictions: every ticket goes to people (`auto = false`).\n"
                 );
             }
         }

@@ -67,10 +67,30 @@ pub fn run_metrics(summary: &RunSummary, finished_at_secs: f64) -> BatchMetrics 
     if let Some(routing) = &summary.production_routing {
         m.gauge(
             "ticketflow_run_auto_routed_ratio",
-            "Share of the run's tickets production (the data set's latest before the run) routed automatically.",
+            "Share of the run's tickets production (the data set's latest before the run) routed automatically, over the tickets it never trained on.",
             &run,
             routing.coverage,
         );
+        m.gauge(
+            "ticketflow_run_routing_tickets",
+            "Tickets production's routing figures stand on: the run's tickets it never trained on.",
+            &run,
+            routing.tickets as f64,
+        );
+        m.gauge(
+            "ticketflow_routing_suspended",
+            "1 while automatic routing of the data set is suspended (the run drifted from its reference, or an operator suspended it); predictions then all go to people.",
+            &[("dataset", summary.dataset.as_str())],
+            if routing.suspended.is_some() { 1.0 } else { 0.0 },
+        );
+        if let Some(precision) = routing.precision {
+            m.gauge(
+                "ticketflow_run_auto_routed_precision",
+                "Share of production's automatically routed tickets whose type was right, on labelled tickets it never trained on.",
+                &run,
+                precision,
+            );
+        }
     }
     if let Some(drift) = summary.drift.as_ref().filter(|d| d.error.is_none()) {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
@@ -163,7 +183,7 @@ fn model_metrics(m: &mut BatchMetrics, run_id: &str, model: &crate::summary::Mod
         );
         m.gauge(
             "ticketflow_model_auto_precision",
-            "Held-out weighted precision of the tickets the model routes automatically.",
+            "Held-out precision (share right) of the tickets the model routes automatically.",
             &run,
             r.holdout_precision,
         );

@@ -13,6 +13,8 @@ use crate::registry::{ChampionComparison, GateVerdict};
 #[derive(Debug, Serialize)]
 pub struct RunSummary {
     pub run_id: String,
+    /// The data set the run belongs to (its `latest`, reference and routing state).
+    pub dataset: String,
     pub input: String,
     pub status: String,
     pub tickets_accepted: u64,
@@ -71,6 +73,70 @@ pub struct ColumnVerdict {
 }
 
 impl DriftSummary {
+    /// The verdicts of a drift report against `reference`, with where the report was stored.
+    pub fn of_report(
+        report: &ticketflow_ml::drift::DriftReport,
+        reference: &str,
+        report_html: Option<String>,
+        report_json: Option<String>,
+    ) -> Self {
+        Self {
+            error: None,
+            note: None,
+            reference: Some(reference.to_string()),
+            dataset_drift: report.dataset.drifted,
+            drift_share: report.dataset.share,
+            drifted_columns: report
+                .columns
+                .iter()
+                .filter(|c| c.drifted)
+                .map(|c| c.column.clone())
+                .collect(),
+            columns: report
+                .columns
+                .iter()
+                .map(|c| ColumnVerdict {
+                    column: c.column.clone(),
+                    test: c.test,
+                    statistic: c.statistic,
+                    drifted: c.drifted,
+                })
+                .collect(),
+            embedding_auc: report.embedding.as_ref().map(|e| e.domain_classifier_auc),
+            embedding_drift: report.embedding.as_ref().is_some_and(|e| e.drifted),
+            prediction_drift: report.prediction.as_ref().is_some_and(|p| p.drifted),
+            report_html,
+            report_json,
+        }
+    }
+
+    /// Why automatic routing must stop for this batch: dataset or embedding drift against the
+    /// reference, in words; `None` when neither fired (or the check failed).
+    pub fn suspension_reason(&self) -> Option<String> {
+        if self.error.is_some() || !(self.dataset_drift || self.embedding_drift) {
+            return None;
+        }
+        let mut what = Vec::new();
+        if self.dataset_drift {
+            what.push(format!(
+                "dataset drift ({:.0} % of columns: {})",
+                self.drift_share * 100.0,
+                self.drifted_columns.join(", ")
+            ));
+        }
+        if self.embedding_drift {
+            what.push(format!(
+                "embedding drift (AUC {:.2})",
+                self.embedding_auc.unwrap_or(f64::NAN)
+            ));
+        }
+        Some(format!(
+            "{} against reference {}",
+            what.join(" and "),
+            self.reference.as_deref().unwrap_or("?")
+        ))
+    }
+
     pub fn failed(error: String) -> Self {
         Self {
             error: Some(error),
@@ -100,14 +166,30 @@ impl DriftSummary {
     }
 }
 
-/// Auto-routing in a run summary: the threshold and, for inference runs, what it routed.
+/// Production's auto-routing on a run: the threshold and what it routed, counted only on
+/// tickets production never trained on (a cumulative export repeats its training tickets, on
+/// which it is over-confident and right by memory).
 #[derive(Debug, Serialize)]
 pub struct RoutingSummary {
     pub threshold: Option<f32>,
     pub target_precision: Option<f64>,
-    /// Share of the run's tickets routed automatically.
+    /// Tickets the figures stand on: those production did not train on.
+    pub tickets: usize,
+    /// Tickets left out because production trained on them.
+    pub excluded_trained: usize,
+    /// Share of `tickets` routed automatically.
     pub coverage: f64,
     pub routed: usize,
+    /// Tickets held back as unlike production's training data (language, distance).
+    pub held: usize,
+    /// Why routing was suspended for the run (drift, an operator); `None` when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
+    /// Labelled runs: the share of routed tickets whose type is right, and on how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labelled_routed: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -190,14 +272,48 @@ impl ModelSummary {
 }
 
 impl RoutingSummary {
-    /// Coverage of a model's routing over the tickets it predicted.
-    pub fn of(predictions: &Predictions) -> Self {
-        let routed = predictions.routed();
+    /// A model's routing over the tickets it predicted: `trained[i]` says whether the model
+    /// trained on ticket `i` (left out), `labels[i]` its type when known (empty: unlabelled).
+    pub fn of(predictions: &Predictions, trained: &[bool], labels: &[Option<String>]) -> Self {
+        let (mut tickets, mut routed, mut held) = (0usize, 0usize, 0usize);
+        let (mut labelled_routed, mut right) = (0usize, 0usize);
+        for i in 0..predictions.probs.len() {
+            if trained.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(row) = predictions.row(i) else {
+                continue;
+            };
+            tickets += 1;
+            if matches!(
+                row.reason,
+                ticketflow_ml::classify::predictions::AutoReason::Held(_)
+            ) {
+                held += 1;
+            }
+            if !row.auto {
+                continue;
+            }
+            routed += 1;
+            if let Some(Some(label)) = labels.get(i) {
+                labelled_routed += 1;
+                right += usize::from(label == row.class);
+            }
+        }
+        let predicted = (0..predictions.probs.len())
+            .filter(|&i| predictions.probs[i].is_some())
+            .count();
         RoutingSummary {
             threshold: predictions.threshold,
             target_precision: predictions.target_precision,
-            coverage: routed as f64 / predictions.probs.len().max(1) as f64,
+            tickets,
+            excluded_trained: predicted - tickets,
+            coverage: routed as f64 / tickets.max(1) as f64,
             routed,
+            held,
+            suspended: predictions.suspended.clone(),
+            precision: (labelled_routed > 0).then(|| right as f64 / labelled_routed as f64),
+            labelled_routed: (labelled_routed > 0).then_some(labelled_routed),
         }
     }
 }
@@ -206,6 +322,7 @@ pub fn summarise(manifest: &RunManifest, p: &RunProgress) -> RunSummary {
     let secs = |ms: u64| ms as f64 / 1000.0;
     RunSummary {
         run_id: manifest.run_id.clone(),
+        dataset: manifest.dataset().as_str().to_string(),
         input: manifest.input.clone(),
         status: if p.dead.is_empty() {
             "completed".into()

@@ -3,7 +3,14 @@
 //! - **Labelled run** (tickets carry `type`): trains a challenger and lets the registry's gate
 //!   compare it with the data set's `latest` on the same rows ([`crate::training`]).
 //! - **Inference run** (no labels): production (the data set's `latest`) classifies every
-//!   ticket: `runs/<run>/predictions.csv`, and `predicted_type` and `auto` in Chroma.
+//!   ticket: `runs/<run>/predictions.csv`, and `predicted_type`, `auto` and `auto_reason` in
+//!   Chroma. They are written after the drift check, because a drifted run is not routed.
+//!
+//! **Routing that keeps its promise.** Production's routing figures count only tickets it never
+//! trained on. When this run drifted from the reference (dataset or embedding drift), automatic
+//! routing of the data set is suspended (`datasets/<ds>/routing.json`): every prediction keeps
+//! its probabilities, `auto` is false with the reason, until an operator resumes it
+//! (`ticketflow routing resume`) or a model trained on the new data is promoted.
 //!
 //! Either way it writes the run's feature table (production's and out-of-fold predictions kept
 //! apart), its drift report against the data set's reference ([`crate::run_artifacts`]), its
@@ -31,10 +38,11 @@ use ticketflow_ml::classify::{Example, Predictions, TrainConfig, predictions_csv
 use ticketflow_ml::drift::feature_table::{FeatureCsv, FeatureRow, feature_row};
 use ticketflow_ml::drift::report_page::render_drift_report;
 use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions};
+use ticketflow_schemas::Dataset;
 use ticketflow_schemas::{RunCompleted, RunManifest, Stage};
 
 use crate::now_ms;
-use crate::registry::{QualityGate, Registry, RegistryError};
+use crate::registry::{GateVerdict, QualityGate, Registry, RegistryError, RoutingState};
 use crate::run_artifacts::{
     DriftSide, RunShards, UniformSample, drift_report, labelled_sample, run_embeddings_sample,
     run_features_sample,
@@ -42,7 +50,7 @@ use crate::run_artifacts::{
 use crate::run_metrics::{TRAINER_JOB, run_metrics};
 use crate::run_profile::write_run_profile;
 use crate::stage_loop::{Processed, StageError, StageWorker};
-use crate::summary::{ColumnVerdict, DriftSummary, PredictionSummary, RoutingSummary, summarise};
+use crate::summary::{DriftSummary, PredictionSummary, RoutingSummary, summarise};
 use crate::training::{load_champion, train_run};
 
 pub struct Trainer {
@@ -136,7 +144,7 @@ impl StageWorker for Trainer {
                 });
             }
         }
-        let pass = self
+        let mut pass = self
             .stream_run(
                 &manifest,
                 &shards,
@@ -145,20 +153,11 @@ impl StageWorker for Trainer {
                 oof_meta.as_ref(),
             )
             .await?;
-        summary.production_routing = pass.production.as_ref().map(RoutingSummary::of);
-        if !manifest.labelled {
-            summary.predictions = Some(
-                self.publish_predictions(
-                    &manifest,
-                    &pass.ids,
-                    &pass.rows,
-                    pass.production.as_ref(),
-                )
-                .await?,
-            );
-        }
         self.store
-            .put(&keys::features(run_id), Bytes::from(pass.features_csv))
+            .put(
+                &keys::features(run_id),
+                Bytes::from(std::mem::take(&mut pass.features_csv)),
+            )
             .await?;
         summary.drift = Some(match &reference {
             None => {
@@ -177,6 +176,33 @@ impl StageWorker for Trainer {
                 }
             },
         });
+        // This run's own model, if promoted, was trained on this run's data: it takes over
+        // without a suspension (promotion resumes routing).
+        let promoted = summary
+            .model
+            .as_ref()
+            .is_some_and(|m| matches!(m.verdict, Some(GateVerdict::Promoted { .. })));
+        let suspended = self
+            .routing_suspension(&dataset, run_id, summary.drift.as_ref(), promoted)
+            .await?;
+        if let Some(production) = pass.production.as_mut() {
+            production.suspended = suspended;
+        }
+        summary.production_routing = pass
+            .production
+            .as_ref()
+            .map(|p| RoutingSummary::of(p, &pass.trained, &pass.labels));
+        if !manifest.labelled {
+            summary.predictions = Some(
+                self.publish_predictions(
+                    &manifest,
+                    &pass.ids,
+                    &pass.rows,
+                    pass.production.as_ref(),
+                )
+                .await?,
+            );
+        }
         match write_run_profile(
             &self.store,
             &manifest,
@@ -223,25 +249,26 @@ impl StageWorker for Trainer {
     }
 }
 
-/// Chroma metadata for production's prediction of each ticket of a shard.
-/// One entry per ticket, `None` for a ticket production did not predict.
-fn prediction_metadata(p: &Predictions) -> Vec<Option<serde_json::Map<String, serde_json::Value>>> {
-    (0..p.probs.len())
-        .map(|i| p.row(i))
-        .map(|row| {
-            let row = row?;
-            let mut m = serde_json::Map::new();
-            m.insert("predicted_type".into(), row.class.into());
-            m.insert(
-                "predicted_probability".into(),
-                f64::from(row.probability).into(),
-            );
-            m.insert("auto".into(), row.auto.into());
-            m.insert("predicted_by".into(), p.model_run.clone().into());
-            Some(m)
-        })
-        .collect()
+/// Chroma metadata for production's prediction of ticket `i`; `None` when it predicted none.
+fn prediction_metadata(
+    p: &Predictions,
+    i: usize,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let row = p.row(i)?;
+    let mut m = serde_json::Map::new();
+    m.insert("predicted_type".into(), row.class.into());
+    m.insert(
+        "predicted_probability".into(),
+        f64::from(row.probability).into(),
+    );
+    m.insert("auto".into(), row.auto.into());
+    m.insert("auto_reason".into(), row.reason.to_string().into());
+    m.insert("predicted_by".into(), p.model_run.clone().into());
+    Some(m)
 }
+
+/// Tickets per Chroma read and write when an inference run's predictions are stored.
+const CHROMA_BATCH: usize = 500;
 
 /// Rows of each run the embedding-drift domain classifier uses: it subsamples to this anyway.
 fn embedding_sample_rows() -> usize {
@@ -255,6 +282,9 @@ struct RunPass {
     production: Option<Predictions>,
     ids: Vec<String>,
     rows: Vec<u64>,
+    /// Per ticket: whether production trained on it (its figures leave it out), its label.
+    trained: Vec<bool>,
+    labels: Vec<Option<String>>,
     features_csv: Vec<u8>,
     drift_rows: Vec<FeatureRow>,
     drift_vectors: Vec<Vec<f32>>,
@@ -277,8 +307,11 @@ impl Trainer {
             probs: Vec::with_capacity(manifest.tickets as usize),
             ..Predictions::of(&c.classifier, &c.run_id, &[])
         });
+        let trained_by_production = champion.and_then(|c| c.trained.as_ref());
         let mut ids = Vec::new();
         let mut rows = Vec::new();
+        let mut trained = Vec::new();
+        let mut labels = Vec::new();
         let mut csv = FeatureCsv::new(Vec::new());
         let mut drift_rows = UniformSample::new(self.max_rows);
         let mut drift_vectors = UniformSample::new(embedding_sample_rows());
@@ -292,38 +325,24 @@ impl Trainer {
                     .collect();
                 Predictions::of(&c.classifier, &c.run_id, &examples)
             });
-            if !manifest.labelled
-                && let (Some(chroma), Some(p)) = (&self.chroma, &shard_predictions)
-            {
-                // Only predictions that changed are written: a daily run over a cumulative export
-                // with the same production model rewrites nothing.
-                let ids: Vec<String> = tickets.iter().map(|(t, _)| t.id.clone()).collect();
-                let stored = chroma.metadata_of(&ids).await?;
-                let (changed_ids, changed): (Vec<String>, Vec<_>) = ids
-                    .into_iter()
-                    .zip(prediction_metadata(p))
-                    .filter_map(|(id, new)| Some((id, new?)))
-                    .filter(|(id, new)| {
-                        !stored
-                            .get(id)
-                            .is_some_and(|old| new.iter().all(|(k, v)| old.get(k) == Some(v)))
-                    })
-                    .unzip();
-                if !changed_ids.is_empty() {
-                    chroma.update_metadata(&changed_ids, &changed).await?;
-                }
-            }
             for (i, (t, v)) in tickets.into_iter().enumerate() {
                 let oof = oof_meta.and_then(|meta| meta.judge(out_of_fold.get(&t.id)?));
-                let row = feature_row(&t, shard_predictions.as_ref().and_then(|p| p.row(i)), oof);
+                let mut row =
+                    feature_row(&t, shard_predictions.as_ref().and_then(|p| p.row(i)), oof);
+                let seen = trained_by_production.is_some_and(|set| set.contains(&t.id));
+                if shard_predictions.is_some() {
+                    row.production_trained = Some(seen);
+                }
                 csv.push(&row).map_err(csv_err)?;
                 drift_rows.offer_with(&t.id, || row);
                 drift_vectors.offer_with(&t.id, || v);
+                trained.push(seen);
+                labels.push(t.ticket_type.clone());
                 ids.push(t.id);
                 rows.push(t.row);
             }
             if let (Some(all), Some(p)) = (production.as_mut(), shard_predictions) {
-                all.probs.extend(p.probs);
+                all.extend(p);
             }
         }
         let sampled = drift_rows.seen() > self.max_rows as u64;
@@ -334,6 +353,8 @@ impl Trainer {
             production,
             ids,
             rows,
+            trained,
+            labels,
             features_csv: csv.finish().map_err(csv_err)?,
             drift_rows: drift_rows.into_vec(),
             drift_vectors: drift_vectors.into_vec(),
@@ -387,38 +408,52 @@ impl Trainer {
         self.store
             .put(&html_key, Bytes::from(html.into_bytes()))
             .await?;
-        Ok(DriftSummary {
-            error: None,
-            note: None,
-            reference: Some(reference.to_string()),
-            dataset_drift: report.dataset.drifted,
-            drift_share: report.dataset.share,
-            drifted_columns: report
-                .columns
-                .iter()
-                .filter(|c| c.drifted)
-                .map(|c| c.column.clone())
-                .collect(),
-            columns: report
-                .columns
-                .iter()
-                .map(|c| ColumnVerdict {
-                    column: c.column.clone(),
-                    test: c.test,
-                    statistic: c.statistic,
-                    drifted: c.drifted,
-                })
-                .collect(),
-            embedding_auc: report.embedding.as_ref().map(|e| e.domain_classifier_auc),
-            embedding_drift: report.embedding.as_ref().is_some_and(|e| e.drifted),
-            prediction_drift: report.prediction.as_ref().is_some_and(|p| p.drifted),
-            report_html: Some(html_key),
-            report_json: Some(json_key),
-        })
+        Ok(DriftSummary::of_report(
+            &report,
+            reference,
+            Some(html_key),
+            Some(json_key),
+        ))
+    }
+
+    /// Whether routing is suspended for this run: the data set's stored state, updated by this
+    /// run's drift verdict. A drifted run suspends it (and says why) unless this run's own model
+    /// was just promoted; a suspension stays until `ticketflow routing resume` or a promotion.
+    async fn routing_suspension(
+        &self,
+        dataset: &Dataset,
+        run_id: &str,
+        drift: Option<&DriftSummary>,
+        promoted: bool,
+    ) -> Result<Option<String>, StageError> {
+        let registry = Registry::new(self.store.clone());
+        let state = registry.routing_state(dataset).await?;
+        if let Some(reason) = drift.and_then(DriftSummary::suspension_reason)
+            && !promoted
+        {
+            let new = RoutingState {
+                suspended: true,
+                reason,
+                run_id: Some(run_id.to_string()),
+                by: "drift".into(),
+                changed_at_ms: now_ms(),
+            };
+            ticketflow_telemetry::internal_events::RoutingSuspended {
+                dataset: dataset.as_str(),
+                run_id,
+                reason: &new.reason,
+            }
+            .emit();
+            registry.set_routing_state(dataset, &new).await?;
+            return Ok(new.suspension());
+        }
+        Ok(state.and_then(|s| s.suspension()))
     }
 
     /// An inference run: production's predictions to `runs/<run>/predictions.csv` and into
-    /// Chroma (`predicted_type`, `predicted_probability`, `auto`, `predicted_by`).
+    /// Chroma (`predicted_type`, `predicted_probability`, `auto`, `auto_reason`,
+    /// `predicted_by`), a batch at a time; only predictions that changed are written, so a daily
+    /// run over a cumulative export with the same production model rewrites nothing.
     async fn publish_predictions(
         &self,
         manifest: &RunManifest,
@@ -443,6 +478,23 @@ impl Trainer {
             .map_err(|e| StageError::permanent(format!("writing predictions: {e}")))?;
         let key = keys::predictions(&manifest.run_id);
         self.store.put(&key, Bytes::from(csv)).await?;
+        if let Some(chroma) = &self.chroma {
+            for start in (0..ids.len()).step_by(CHROMA_BATCH) {
+                let end = (start + CHROMA_BATCH).min(ids.len());
+                let stored = chroma.metadata_of(&ids[start..end]).await?;
+                let (changed_ids, changed): (Vec<String>, Vec<_>) = (start..end)
+                    .filter_map(|i| Some((ids[i].clone(), prediction_metadata(production, i)?)))
+                    .filter(|(id, new)| {
+                        !stored
+                            .get(id)
+                            .is_some_and(|old| new.iter().all(|(k, v)| old.get(k) == Some(v)))
+                    })
+                    .unzip();
+                if !changed_ids.is_empty() {
+                    chroma.update_metadata(&changed_ids, &changed).await?;
+                }
+            }
+        }
         let mut counts: Vec<(String, usize)> = production
             .classes
             .iter()
@@ -460,7 +512,7 @@ impl Trainer {
             predicted: ids.len(),
             file: Some(key),
             counts,
-            routing: Some(RoutingSummary::of(production)),
+            routing: Some(RoutingSummary::of(production, &[], &[])),
         })
     }
 }

@@ -4,7 +4,9 @@
 
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::classify::routing::precision_coverage_curve;
-use ticketflow_ml::classify::{Classifier, Example, Predictions, TrainConfig, train_and_select};
+use ticketflow_ml::classify::{
+    Classifier, Example, Predictions, SplitRule, TicketSet, TrainConfig, train_and_select_held_out,
+};
 use ticketflow_ml::sample::SampleInfo;
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 
@@ -112,16 +114,22 @@ pub async fn train_run(
     let mut ticket_of = Vec::with_capacity(tickets.len());
     let mut examples = Vec::with_capacity(tickets.len());
     let mut labels = Vec::with_capacity(tickets.len());
+    let mut ids = Vec::with_capacity(tickets.len());
     for (i, (t, v)) in tickets.iter().enumerate() {
         if let Some(label) = &t.ticket_type {
             ticket_of.push(i);
             examples.push(Example::from_clean_ticket(t, v.clone()));
             labels.push(label.clone());
+            ids.push(t.id.clone());
         }
     }
+    // A ticket's role comes from its id: held out today if and only if held out yesterday, so
+    // no model is ever scored on a ticket it trained on in an earlier run.
+    let split = SplitRule::id_hash(train.test_fraction);
+    let held_out = split.held_out(ids.iter().map(String::as_str));
     let config = train.clone();
     let trained = tokio::task::spawn_blocking(move || {
-        let result = train_and_select(&examples, &labels, &config);
+        let result = train_and_select_held_out(&examples, &labels, &held_out, &config);
         (result, examples, labels, config)
     })
     .await
@@ -148,7 +156,8 @@ pub async fn train_run(
     // A model is never compared with itself (a re-registration of the same model id).
     let comparison = champion
         .filter(|c| c.run_id != model_id)
-        .map(|c| c.compare(&lineage, &report, &examples, &labels));
+        .map(|c| c.compare(&lineage, &report, &examples, &labels, &ids));
+    let trained_ids = TicketSet::from_ids(report.split.train.iter().map(|&r| &ids[r]));
     let train_truth: Vec<usize> = report
         .split
         .train
@@ -187,6 +196,8 @@ pub async fn train_run(
                 latest_seen: incumbent.latest.as_deref(),
                 sample: sample.clone(),
                 curve: &curve,
+                split: Some(&split),
+                trained_ids: Some(&trained_ids),
                 now_ms: now_ms(),
             },
             gate,
@@ -211,6 +222,8 @@ pub async fn train_run(
         probs: oof_probs,
         threshold: report.routing.threshold,
         target_precision: Some(report.routing.target_precision),
+        holds: Vec::new(),
+        suspended: None,
     };
     let summary = ModelSummary {
         error: None,

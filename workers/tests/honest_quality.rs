@@ -81,6 +81,7 @@ fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
     let gate = QualityGate {
         min_macro_f1: 0.0,
         tolerance: 1.0,
+        ..QualityGate::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,9 +6,10 @@
 mod support;
 
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
-use ticketflow_ml::classify::routing::choose_threshold;
+use ticketflow_ml::classify::routing::choose_certified_threshold;
 use ticketflow_ml::classify::{
-    Classifier, Example, FeatureSet, ModelKind, TrainConfig, TrainReport, train_and_select,
+    Classifier, Example, FeatureSet, ModelKind, TicketSet, TrainConfig, TrainReport,
+    train_and_select,
 };
 use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::{
@@ -76,6 +77,19 @@ fn store(dir: &std::path::Path) -> Store {
     .expect("store")
 }
 
+/// The test tickets' ids: `t<row>`.
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("t{i}")).collect()
+}
+
+/// The ids a model of `report` was fitted on (its train rows), as the trainer stores them.
+fn trained_ids(report: &TrainReport) -> &'static TicketSet {
+    let ids = ids(report.out_of_fold.len());
+    Box::leak(Box::new(TicketSet::from_ids(
+        report.split.train.iter().map(|&r| &ids[r]),
+    )))
+}
+
 fn registration<'a>(
     run_id: &'a str,
     labels: &'a [String],
@@ -97,6 +111,8 @@ fn registration<'a>(
         latest_seen: None,
         sample: None,
         curve: &[],
+        split: None,
+        trained_ids: Some(trained_ids(report)),
         now_ms: 1,
     }
 }
@@ -127,7 +143,15 @@ fn compare_with_latest(
     let champion: Option<Champion> = rt()
         .block_on(registry.champion(dataset()))
         .expect("champion");
-    champion.map(|c| c.compare(&lineage(&model.classes), report, examples, labels))
+    champion.map(|c| {
+        c.compare(
+            &lineage(&model.classes),
+            report,
+            examples,
+            labels,
+            &ids(examples.len()),
+        )
+    })
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -153,7 +177,7 @@ fn a_registered_model_round_trips_and_predicts_the_same() {
         .expect("register");
     assert!(matches!(
         card.verdict,
-        GateVerdict::Promoted { previous: None }
+        GateVerdict::Promoted { previous: None, .. }
     ));
     for file in [
         "model.msgpack",
@@ -199,6 +223,8 @@ fn the_gate_keeps_latest_on_a_worse_model_and_moves_it_on_a_better_one() {
     let gate = QualityGate {
         min_macro_f1: 0.3,
         tolerance: 0.02,
+        // 200 rows hold out 40: enough to compare on here.
+        min_compare_rows: 20,
     };
     let (examples, labels) = data(200, 5);
     let (good, good_report) = train_and_select(&examples, &labels, &cfg).expect("train");
@@ -219,7 +245,10 @@ fn the_gate_keeps_latest_on_a_worse_model_and_moves_it_on_a_better_one() {
     let comparison = compare_with_latest(&registry, &weak, &weak_report, &examples, &labels)
         .expect("there is a latest");
     assert!(comparison.comparable, "{comparison:?}");
-    assert_eq!(comparison.holdout_rows, weak_report.split.test.len());
+    // Same seed, same data: the challenger's held-out rows are the champion's, which it never
+    // trained on, so none is left out.
+    assert_eq!(comparison.compared_rows, weak_report.split.test.len());
+    assert_eq!(comparison.champion_trained_excluded, 0);
     let champion_f1 = comparison.champion_holdout_macro_f1.expect("scored");
     // The champion scored on the challenger's held-out rows: the same rows it was itself
     // evaluated on here (same seed, same data), so the same score.
@@ -286,6 +315,7 @@ fn two_trainers_judged_against_the_same_latest_cannot_both_promote() {
     let gate = QualityGate {
         min_macro_f1: 0.3,
         tolerance: 0.5,
+        ..QualityGate::default()
     };
     let (examples, labels) = data(200, 5);
     let (first, first_report) = train_and_select(&examples, &labels, &cfg).expect("train");
@@ -373,7 +403,9 @@ fn the_routing_threshold_comes_from_out_of_fold_predictions() {
         }
     }
     let cfg = TrainConfig {
-        target_precision: 0.8,
+        // A quarter of the labels are noise, so no model is right much more than 80 % of
+        // the time: 0.7 can be certified with 95 % confidence, 0.8 cannot.
+        target_precision: 0.7,
         ..config()
     };
     let (model, report) = train_and_select(&examples, &labels, &cfg).expect("train");
@@ -384,26 +416,40 @@ fn the_routing_threshold_comes_from_out_of_fold_predictions() {
         .iter()
         .map(|&r| report.out_of_fold[r].clone())
         .collect();
-    let from_oof = choose_threshold(&oof, &truth, 0.8, cfg.routing_min_rows);
+    let from_oof = choose_certified_threshold(
+        &oof,
+        &truth,
+        0.7,
+        cfg.routing_confidence,
+        cfg.routing_min_rows,
+    );
     let stored = model.routing.as_ref().expect("routing").threshold;
     assert_eq!(stored, from_oof.map(|c| c.threshold));
-    assert!(stored.is_some(), "0.8 is reachable on this data");
+    assert!(stored.is_some(), "0.7 is certifiable on this data");
     // The same choice on the refitted model's own (in-sample) predictions of the train rows
     // differs: a test that passed either way would prove nothing.
     let picked: Vec<Example> = train.iter().map(|&r| examples[r].clone()).collect();
     let in_sample = model.predict_proba_batch(&picked);
-    let from_in_sample = choose_threshold(&in_sample, &truth, 0.8, cfg.routing_min_rows);
+    let from_in_sample = choose_certified_threshold(
+        &in_sample,
+        &truth,
+        0.7,
+        cfg.routing_confidence,
+        cfg.routing_min_rows,
+    );
     assert_ne!(from_in_sample.map(|c| c.threshold), stored);
-    // And the held-out rows, which the choice never saw, are where it is checked.
+    // And the held-out rows, which the choice never saw, are where it is checked (tickets
+    // unlike the training data held back, as in production).
     assert_eq!(
         report.routing.holdout_routed,
         report
             .split
             .test
             .iter()
-            .filter(|&&r| model.routes(&report.out_of_fold[r]))
+            .filter(|&&r| model.routes(&report.out_of_fold[r]) && model.hold(&examples[r]).is_none())
             .count()
     );
+    assert_eq!(report.routing.holdout_rows, report.split.test.len());
 }
 
 #[test]

@@ -106,6 +106,18 @@ pub fn model_curve_svg(model_id: &str) -> String {
     format!("models/{model_id}/precision_coverage.svg")
 }
 
+/// `models/{model}/trained_ids.bin`: the ids the model was fitted on (sorted 8-byte BLAKE3
+/// prefixes), so nobody scores it on its own training tickets.
+pub fn model_trained_ids(model_id: &str) -> String {
+    format!("models/{model_id}/trained_ids.bin")
+}
+
+/// `datasets/{dataset}/routing.json`: whether automatic routing is suspended for the data set,
+/// since when and why.
+pub fn dataset_routing(dataset: &str) -> String {
+    format!("datasets/{dataset}/routing.json")
+}
+
 /// `datasets/{dataset}/latest.json`: the data set's current model.
 pub fn dataset_latest(dataset: &str) -> String {
     format!("datasets/{dataset}/latest.json")

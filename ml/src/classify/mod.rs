@@ -84,11 +84,13 @@
 
 mod calibrate;
 mod eval;
+pub mod familiarity;
 mod features;
 pub mod forest;
 mod lbfgs;
 mod lexical;
 pub mod logistic;
+pub mod membership;
 mod metadata;
 pub mod predictions;
 pub mod routing;
@@ -109,15 +111,20 @@ pub use calibrate::{apply_temperature, fit_temperature, log_loss};
 pub use eval::{
     Averages, CALIBRATION_BINS, CalibrationBin, ClassMetrics, Evaluation, argmax, evaluate,
 };
+pub use familiarity::{Familiarity, FamiliarityConfig, Hold};
 pub use features::FeatureSet;
 pub use forest::ForestConfig;
 pub use lexical::{LexicalConfig, LexicalSource};
 pub use logistic::LogisticConfig;
+pub use membership::{SplitRule, TicketSet};
 pub use predictions::{Predictions, predictions_csv};
-pub use routing::{CurvePoint, ThresholdChoice, choose_threshold, precision_coverage_curve};
+pub use routing::{
+    CurvePoint, ThresholdChoice, choose_certified_threshold, choose_threshold,
+    precision_coverage_curve,
+};
 pub use select::{
     CandidateReport, CrossValidation, RoutingReport, SplitRows, TrainReport, cross_validate,
-    cross_validate_oof, train_and_select,
+    cross_validate_oof, train_and_select, train_and_select_held_out,
 };
 pub use split::{stratified_kfold, stratified_split};
 
@@ -274,9 +281,14 @@ pub struct TrainConfig {
     /// Worker threads for cross-validation folds and forest trees; 0 uses all cores. Results do
     /// not depend on it.
     pub threads: usize,
-    /// Weighted precision the auto-routed tickets must reach; the confidence threshold that
-    /// gives the most coverage at it is chosen on out-of-fold predictions (see [`routing`]).
+    /// Precision the auto-routed tickets must reach (the share routed right); the threshold
+    /// is the lowest one certified on out-of-fold predictions (see [`routing`]).
     pub target_precision: f64,
+    /// The probability with which the routed tickets' precision is at least the target: the
+    /// threshold's Clopper–Pearson lower bound must reach the target at this confidence.
+    pub routing_confidence: f64,
+    /// Which tickets are too unlike the training data to be routed automatically.
+    pub familiarity: FamiliarityConfig,
     /// Fewest out-of-fold tickets a threshold must route to count as evidence (the accuracy
     /// benchmark measures coverage with the same minimum).
     pub routing_min_rows: usize,
@@ -296,6 +308,8 @@ impl Default for TrainConfig {
             lexical: LexicalConfig::default(),
             threads: 0,
             target_precision: 0.85,
+            routing_confidence: 0.95,
+            familiarity: FamiliarityConfig::default(),
             routing_min_rows: 50,
         }
     }
@@ -375,6 +389,10 @@ pub struct Classifier {
     /// routing existed (they route nothing).
     #[serde(default)]
     pub routing: Option<Routing>,
+    /// What the training tickets were like, to hold back tickets unlike them; `None` on models
+    /// trained before it existed (only the threshold applies).
+    #[serde(default)]
+    pub familiarity: Option<Familiarity>,
 }
 
 /// The confidence threshold for automatic routing, chosen at training time on out-of-fold
@@ -385,9 +403,15 @@ pub struct Routing {
     /// when no threshold reached the target precision (everything goes to people).
     pub threshold: Option<f32>,
     pub target_precision: f64,
-    /// Coverage and weighted precision at the threshold on the out-of-fold predictions.
+    /// Confidence of the guarantee; `None` on models whose threshold was a point estimate.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// Coverage and precision at the threshold on the out-of-fold predictions.
     pub oof_coverage: f64,
     pub oof_precision: f64,
+    /// Clopper–Pearson lower bound on `oof_precision` at `confidence`.
+    #[serde(default)]
+    pub oof_lower_bound: Option<f64>,
 }
 
 /// Labels turned into class indices, plus the per-example work shared by every fit on this data.
@@ -496,6 +520,7 @@ impl<'a> Dataset<'a> {
             featurizer,
             model,
             routing: None,
+            familiarity: None,
         })
     }
 }
@@ -576,7 +601,14 @@ impl Classifier {
         }
     }
 
-    /// Whether a prediction with these class probabilities is routed automatically.
+    /// Why `example` may not be routed automatically whatever its confidence (a language or a
+    /// text unlike the training data); `None` when it may.
+    pub fn hold(&self, example: &Example) -> Option<Hold> {
+        self.familiarity.as_ref()?.check(example)
+    }
+
+    /// Whether a prediction with these class probabilities clears the routing threshold (the
+    /// per-ticket [`hold`](Self::hold) and a batch's suspension are checked apart).
     pub fn routes(&self, probs: &[f32]) -> bool {
         let threshold = self.routing.as_ref().and_then(|r| r.threshold);
         threshold.is_some_and(|t| argmax(probs).1 >= t)

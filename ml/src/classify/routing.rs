@@ -35,6 +35,21 @@ pub struct CurvePoint {
     pub precision: f64,
     /// Number of tickets routed.
     pub routed: usize,
+    /// Routed tickets whose predicted type is right: `correct / routed` is the plain precision
+    /// of the routed tickets, the share a help desk sees routed correctly.
+    #[serde(default)]
+    pub correct: usize,
+}
+
+impl CurvePoint {
+    /// Share of the routed tickets whose predicted type is right (0 when none is routed).
+    pub fn accuracy(&self) -> f64 {
+        if self.routed == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.routed as f64
+        }
+    }
 }
 
 /// The threshold [`choose_threshold`] picked and what it gives on the rows it was chosen on.
@@ -42,8 +57,14 @@ pub struct CurvePoint {
 pub struct ThresholdChoice {
     pub threshold: f32,
     pub coverage: f64,
+    /// Weighted precision ([`choose_threshold`]) or plain precision, the share routed right
+    /// ([`choose_certified_threshold`]), of the routed tickets.
     pub precision: f64,
     pub routed: usize,
+    /// The one-sided Clopper–Pearson lower bound on the plain precision at the chosen
+    /// confidence ([`choose_certified_threshold`]); `None` from [`choose_threshold`].
+    #[serde(default)]
+    pub lower_bound: Option<f64>,
 }
 
 /// The precision-coverage curve, from the most confident ticket down: one point per distinct
@@ -107,6 +128,7 @@ pub fn precision_coverage_curve(probs: &[Vec<f32>], truth: &[usize]) -> Vec<Curv
             coverage: i as f64 / n as f64,
             precision: sum / i as f64,
             routed: i,
+            correct: correct.iter().sum::<u64>() as usize,
         });
     }
     curve
@@ -130,7 +152,88 @@ pub fn choose_threshold(
             coverage: p.coverage,
             precision: p.precision,
             routed: p.routed,
+            lower_bound: None,
         })
+}
+
+/// `P(X ≥ correct)` for `X ~ Binomial(n, p)`: the one-sided p-value of "precision is below
+/// `p`" after seeing `correct` of `n` routed tickets right. Small means the data make a
+/// precision below `p` implausible.
+pub fn binomial_upper_tail(correct: usize, n: usize, p: f64) -> f64 {
+    if correct == 0 || p >= 1.0 {
+        return 1.0;
+    }
+    if correct > n || p <= 0.0 {
+        return 0.0;
+    }
+    // P(X ≥ k) = I_p(k, n − k + 1), the regularised incomplete beta function.
+    statrs::function::beta::beta_reg(correct as f64, (n - correct + 1) as f64, p)
+}
+
+/// The one-sided Clopper–Pearson lower confidence bound on a proportion: the smallest `p` that
+/// `correct` successes in `n` trials do not rule out at `confidence` (e.g. 0.95). 0 when
+/// nothing was right.
+pub fn clopper_pearson_lower(correct: usize, n: usize, confidence: f64) -> f64 {
+    if n == 0 || correct == 0 {
+        return 0.0;
+    }
+    let alpha = 1.0 - confidence;
+    // The tail grows with p: bisect for the p where it equals alpha.
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if binomial_upper_tail(correct, n, mid) < alpha {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The lowest confidence threshold whose routed tickets are right at least `target_precision`
+/// of the time **with `confidence`**, judged on out-of-fold predictions.
+///
+/// Each candidate threshold `t` is a hypothesis test of "the precision of tickets at or above
+/// `t` is below the target": its p-value is the binomial tail of what was seen
+/// ([`binomial_upper_tail`]; rejecting at level `1 − confidence` is the same as the one-sided
+/// Clopper–Pearson lower bound reaching the target). Thresholds are tested from the most
+/// confident down, starting where at least `min_rows` tickets are routed, and testing stops at
+/// the first that fails: *fixed-sequence testing*, which controls the chance of certifying any
+/// threshold whose true precision is below the target at `1 − confidence` however many
+/// thresholds are tried. This is Learn-then-Test (Angelopoulos, Bates, Candès, Jordan and Lei,
+/// 2021, "Learn then Test: Calibrating Predictive Algorithms to Achieve Risk Control") with
+/// binomial p-values. The guarantee holds for new tickets exchangeable with the calibration
+/// ones: same source, no drift (which is why drifted batches and unfamiliar tickets are not
+/// routed at all; see [`super::familiarity`]).
+///
+/// Precision here is plain: routed tickets whose predicted type is right, over routed tickets.
+/// `None` when not even the first threshold passes (everything goes to people).
+pub fn choose_certified_threshold(
+    probs: &[Vec<f32>],
+    truth: &[usize],
+    target_precision: f64,
+    confidence: f64,
+    min_rows: usize,
+) -> Option<ThresholdChoice> {
+    let alpha = 1.0 - confidence;
+    let mut chosen = None;
+    for p in precision_coverage_curve(probs, truth)
+        .into_iter()
+        .filter(|p| p.routed >= min_rows.max(1))
+    {
+        if binomial_upper_tail(p.correct, p.routed, target_precision) > alpha {
+            break;
+        }
+        chosen = Some(ThresholdChoice {
+            threshold: p.threshold,
+            coverage: p.coverage,
+            precision: p.accuracy(),
+            routed: p.routed,
+            lower_bound: Some(clopper_pearson_lower(p.correct, p.routed, confidence)),
+        });
+    }
+    chosen
 }
 
 /// Coverage and weighted precision of routing the tickets at or above `threshold` (`None`: route
@@ -141,6 +244,7 @@ pub fn routed_at(probs: &[Vec<f32>], truth: &[usize], threshold: Option<f32>) ->
         coverage: 0.0,
         precision: 0.0,
         routed: 0,
+        correct: 0,
     };
     let Some(t) = threshold else { return empty };
     precision_coverage_curve(probs, truth)
@@ -365,6 +469,92 @@ mod tests {
         assert!((at.precision - 1.0).abs() < 1e-12);
         assert_eq!(routed_at(&probs, &truth, None).routed, 0);
         assert_eq!(routed_at(&probs, &truth, Some(0.95)).routed, 0);
+    }
+
+    #[test]
+    fn the_curve_counts_the_routed_tickets_that_are_right() {
+        let (probs, truth) = example();
+        let curve = precision_coverage_curve(&probs, &truth);
+        let correct: Vec<usize> = curve.iter().map(|p| p.correct).collect();
+        assert_eq!(correct, [1, 2, 2, 3, 4, 4]);
+        assert!((curve[2].accuracy() - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn binomial_tail_and_clopper_pearson_match_known_values() {
+        // P(X >= 19 | 19, 0.85) = 0.85^19.
+        assert!((binomial_upper_tail(19, 19, 0.85) - 0.85_f64.powi(19)).abs() < 1e-12);
+        // P(X >= 1 | 2, 0.5) = 0.75.
+        assert!((binomial_upper_tail(1, 2, 0.5) - 0.75).abs() < 1e-12);
+        assert_eq!(binomial_upper_tail(0, 10, 0.5), 1.0);
+        // All n right: the lower bound is alpha^(1/n) (0.05^(1/10) = 0.7411).
+        let lb = clopper_pearson_lower(10, 10, 0.95);
+        assert!((lb - 0.05_f64.powf(0.1)).abs() < 1e-9, "{lb}");
+        // 90 of 100: scipy.stats.beta.ppf(0.05, 90, 11) = 0.8363.
+        let lb = clopper_pearson_lower(90, 100, 0.95);
+        assert!((lb - 0.8363).abs() < 5e-4, "{lb}");
+        assert!(clopper_pearson_lower(90, 100, 0.99) < lb);
+    }
+
+    /// Tickets whose confidence is the probability of being right: the point-estimate
+    /// threshold lands where precision is the target on *these* tickets, the certified one
+    /// higher (less coverage), with a lower bound at or above the target.
+    #[test]
+    fn the_certified_threshold_keeps_a_margin_for_sampling_error() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let n = 4_000;
+        let mut probs = Vec::with_capacity(n);
+        let mut truth = Vec::with_capacity(n);
+        for _ in 0..n {
+            let p = 0.5 + 0.5 * rng.f32();
+            probs.push(one_hot_ish(0, p, 2));
+            truth.push(usize::from(rng.f32() >= p));
+        }
+        // The point estimate of plain precision: the most coverage whose precision, as seen,
+        // is at the target.
+        let point = precision_coverage_curve(&probs, &truth)
+            .into_iter()
+            .filter(|p| p.routed >= 50 && p.accuracy() >= 0.85)
+            .max_by_key(|p| p.routed)
+            .expect("point");
+        let certified =
+            choose_certified_threshold(&probs, &truth, 0.85, 0.95, 50).expect("certified");
+        assert!(
+            certified.threshold > point.threshold,
+            "{certified:?} {point:?}"
+        );
+        assert!(certified.routed < point.routed);
+        let lb = certified.lower_bound.expect("bound");
+        assert!(lb >= 0.85 && lb < certified.precision, "{certified:?}");
+        // A target nobody can certify routes nothing.
+        assert_eq!(
+            choose_certified_threshold(&probs, &truth, 0.999, 0.95, 50),
+            None
+        );
+    }
+
+    /// Fixed-sequence testing stops at the first failure: a confident block that is wrong
+    /// stops the sequence even though a lower threshold would pass again.
+    #[test]
+    fn testing_stops_at_the_first_threshold_that_fails() {
+        let mut probs = Vec::new();
+        let mut truth = Vec::new();
+        let mut push = |p: f32, right: bool| {
+            probs.push(one_hot_ish(0, p, 2));
+            truth.push(usize::from(!right));
+        };
+        for i in 0..100 {
+            push(0.99 - i as f32 * 1e-4, true); // 100 right
+        }
+        for i in 0..60 {
+            push(0.90 - i as f32 * 1e-4, false); // 60 wrong
+        }
+        for i in 0..2_000 {
+            push(0.80 - i as f32 * 1e-5, true); // many right again
+        }
+        let c = choose_certified_threshold(&probs, &truth, 0.85, 0.95, 50).expect("top block");
+        assert!(c.routed <= 115, "{c:?}");
+        assert!(c.threshold > 0.89);
     }
 
     #[test]

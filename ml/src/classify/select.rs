@@ -14,8 +14,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::eval::{Evaluation, evaluate};
-use super::routing::{choose_threshold, routed_at};
+use super::eval::{Evaluation, argmax, evaluate};
+use super::familiarity::Familiarity;
+use super::routing::choose_certified_threshold;
 use super::split::{stratified_kfold, stratified_split};
 use super::{
     Classifier, ClassifyError, Dataset, Example, FeatureSet, ModelKind, Routing, TrainConfig,
@@ -92,18 +93,38 @@ pub struct SplitRows {
 }
 
 /// The routing threshold and what it gives.
+///
+/// Precision is the share of routed tickets whose predicted type is right (models trained
+/// before the guarantee recorded weighted precision here, and no `confidence`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RoutingReport {
     pub target_precision: f64,
-    /// `None` when no threshold reached the target on the out-of-fold predictions.
+    /// The confidence of the guarantee: the routed tickets' precision is at least the target
+    /// with this probability (see [`choose_certified_threshold`]); `None` on older models,
+    /// whose threshold was a point estimate.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// `None` when no threshold could be certified on the out-of-fold predictions.
     pub threshold: Option<f32>,
     /// On the out-of-fold predictions of the train part, where the threshold was chosen.
     pub oof_coverage: f64,
     pub oof_precision: f64,
-    /// On the held-out part, which the choice never saw.
+    /// The one-sided Clopper–Pearson lower bound on `oof_precision` at `confidence`.
+    #[serde(default)]
+    pub oof_lower_bound: Option<f64>,
+    #[serde(default)]
+    pub oof_routed: usize,
+    /// On the held-out part, which the choice never saw, with the per-ticket familiarity
+    /// checks applied as in production.
     pub holdout_coverage: f64,
     pub holdout_precision: f64,
     pub holdout_routed: usize,
+    /// Held-out tickets the figures stand on.
+    #[serde(default)]
+    pub holdout_rows: usize,
+    /// Held-out tickets held back as unlike the training data (whatever their confidence).
+    #[serde(default)]
+    pub holdout_held: usize,
 }
 
 impl RoutingReport {
@@ -112,8 +133,10 @@ impl RoutingReport {
         Routing {
             threshold: self.threshold,
             target_precision: self.target_precision,
+            confidence: self.confidence,
             oof_coverage: self.oof_coverage,
             oof_precision: self.oof_precision,
+            oof_lower_bound: self.oof_lower_bound,
         }
     }
 }
@@ -130,13 +153,46 @@ pub fn train_and_select(
     cfg: &TrainConfig,
 ) -> Result<(Classifier, TrainReport), ClassifyError> {
     validate(cfg)?;
-    let data = Dataset::new(examples, labels, cfg)?;
     let (train, test) = stratified_split(labels, cfg.test_fraction, cfg.seed);
+    select_on(examples, labels, train, test, cfg)
+}
+
+/// [`train_and_select`] with the held-out rows given: `held_out[i]` says whether example `i` is
+/// kept out of fitting, selection and threshold choice. The trainer passes the roles of a
+/// [`SplitRule`](super::membership::SplitRule), so a ticket held out in one run stays held out
+/// in the next (cumulative exports), where a seeded split by position would not.
+pub fn train_and_select_held_out(
+    examples: &[Example],
+    labels: &[String],
+    held_out: &[bool],
+    cfg: &TrainConfig,
+) -> Result<(Classifier, TrainReport), ClassifyError> {
+    validate(cfg)?;
+    if held_out.len() != labels.len() {
+        return Err(ClassifyError::LengthMismatch {
+            examples: held_out.len(),
+            labels: labels.len(),
+        });
+    }
+    let (test, train): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&i| held_out[i]);
+    select_on(examples, labels, train, test, cfg)
+}
+
+fn select_on(
+    examples: &[Example],
+    labels: &[String],
+    train: Vec<usize>,
+    test: Vec<usize>,
+    cfg: &TrainConfig,
+) -> Result<(Classifier, TrainReport), ClassifyError> {
+    let data = Dataset::new(examples, labels, cfg)?;
     if train.is_empty() || test.is_empty() {
         return Err(ClassifyError::InvalidConfig(format!(
-            "{} rows are too few for a {:.0}% test split",
+            "{} rows are too few to hold out {:.0}%: {} train, {} held out",
             labels.len(),
-            cfg.test_fraction * 100.0
+            cfg.test_fraction * 100.0,
+            train.len(),
+            test.len()
         )));
     }
     let (candidates, skipped) = usable_candidates(cfg);
@@ -187,24 +243,51 @@ pub fn train_and_select(
     // then show whether it holds on tickets the choice never saw.
     let train_probs: Vec<Vec<f32>> = train.iter().map(|&r| out_of_fold[r].clone()).collect();
     let train_truth: Vec<usize> = train.iter().map(|&r| data.y[r]).collect();
-    let choice = choose_threshold(
+    let choice = choose_certified_threshold(
         &train_probs,
         &train_truth,
         cfg.target_precision,
+        cfg.routing_confidence,
         cfg.routing_min_rows,
     );
     let threshold = choice.map(|c| c.threshold);
-    let on_test = routed_at(&test_probs, &test_truth, threshold);
+    // Which tickets are like the training data: fitted on the train part, calibrated on the
+    // held-out part, and applied to it as production applies it to new tickets.
+    let familiarity = Familiarity::fit(examples, &train, &test, &cfg.familiarity);
+    let held: Vec<bool> = test
+        .iter()
+        .map(|&r| familiarity.check(&examples[r]).is_some())
+        .collect();
+    let (mut routed, mut correct) = (0usize, 0usize);
+    if let Some(t) = threshold {
+        for ((p, &truth), &held) in test_probs.iter().zip(&test_truth).zip(&held) {
+            let (class, probability) = argmax(p);
+            if probability >= t && !held {
+                routed += 1;
+                correct += usize::from(class == truth);
+            }
+        }
+    }
     let routing = RoutingReport {
         target_precision: cfg.target_precision,
+        confidence: Some(cfg.routing_confidence),
         threshold,
         oof_coverage: choice.map_or(0.0, |c| c.coverage),
         oof_precision: choice.map_or(0.0, |c| c.precision),
-        holdout_coverage: on_test.coverage,
-        holdout_precision: on_test.precision,
-        holdout_routed: on_test.routed,
+        oof_lower_bound: choice.and_then(|c| c.lower_bound),
+        oof_routed: choice.map_or(0, |c| c.routed),
+        holdout_coverage: routed as f64 / test.len().max(1) as f64,
+        holdout_precision: if routed == 0 {
+            0.0
+        } else {
+            correct as f64 / routed as f64
+        },
+        holdout_routed: routed,
+        holdout_rows: test.len(),
+        holdout_held: held.iter().filter(|&&h| h).count(),
     };
     model.routing = Some(routing.routing());
+    model.familiarity = Some(familiarity);
     let report = TrainReport {
         chosen,
         features: cfg.features,
@@ -255,6 +338,12 @@ fn validate(cfg: &TrainConfig) -> Result<(), ClassifyError> {
         return Err(ClassifyError::InvalidConfig(format!(
             "folds must be at least 2, got {}",
             cfg.folds
+        )));
+    }
+    if !(cfg.routing_confidence > 0.0 && cfg.routing_confidence < 1.0) {
+        return Err(ClassifyError::InvalidConfig(format!(
+            "routing_confidence must be strictly between 0 and 1, got {}",
+            cfg.routing_confidence
         )));
     }
     if !(cfg.test_fraction > 0.0 && cfg.test_fraction < 1.0) {

@@ -16,6 +16,7 @@
 //! validated records holding only the requested columns, and [`tickets`] turns records into
 //! [`Ticket`](ticketflow_schemas::Ticket)s with stable ids.
 
+mod embedded;
 mod records;
 mod tickets;
 
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use embedded::{EmbeddedError, EmbeddedTickets, load_embedded};
 pub use records::{ColumnSpec, Record, RecordOutcome, RecordReader};
 pub use tickets::{Loaded, TicketOutcome, TicketReader, content_id, load_tickets};
 

@@ -120,9 +120,29 @@ fn with_predictions(rows: &[FeatureRow]) -> Option<(Vec<FeatureRow>, PredictionS
     None
 }
 
-/// Share of rows routed automatically, over the rows that say.
+/// The rows whose predictions come from a model that never trained on them, and how many were
+/// left out: production's rows marked `production_trained`; out-of-fold rows are all unseen.
+fn unseen_by_model(rows: &[FeatureRow], source: PredictionSource) -> (Vec<FeatureRow>, usize) {
+    if source == PredictionSource::OutOfFold {
+        return (rows.to_vec(), 0);
+    }
+    let unseen: Vec<FeatureRow> = rows
+        .iter()
+        .filter(|r| r.production_trained != Some(true))
+        .cloned()
+        .collect();
+    let excluded = rows.len() - unseen.len();
+    (unseen, excluded)
+}
+
+/// Share of rows routed automatically, over the rows that say, leaving out tickets production
+/// trained on (it is over-confident on them).
 fn coverage(rows: &[FeatureRow]) -> Option<f64> {
-    let said: Vec<bool> = rows.iter().filter_map(|r| r.auto).collect();
+    let said: Vec<bool> = rows
+        .iter()
+        .filter(|r| r.production_trained != Some(true))
+        .filter_map(|r| r.auto)
+        .collect();
     (!said.is_empty()).then(|| said.iter().filter(|&&a| a).count() as f64 / said.len() as f64)
 }
 
@@ -168,12 +188,22 @@ pub fn compare(
     let quality = sides
         .as_ref()
         .filter(|((r, _), (c, _))| all_have(r, labelled) && all_have(c, labelled))
-        .map(|((r, _), (c, _))| {
-            let classes = class_list(r.iter().chain(c));
-            QualityComparison {
-                reference: prediction_quality(r, &classes),
-                current: prediction_quality(c, &classes),
+        .and_then(|((r, rs), (c, cs))| {
+            // Production's own training tickets are in-sample: never part of its quality.
+            let (r_unseen, r_excluded) = unseen_by_model(r, *rs);
+            let (c_unseen, c_excluded) = unseen_by_model(c, *cs);
+            if r_unseen.is_empty() || c_unseen.is_empty() {
+                return None;
             }
+            let classes = class_list(r_unseen.iter().chain(&c_unseen));
+            Some(QualityComparison {
+                reference: prediction_quality(&r_unseen, &classes),
+                current: prediction_quality(&c_unseen, &classes),
+                reference_rows: r_unseen.len(),
+                current_rows: c_unseen.len(),
+                reference_excluded: r_excluded,
+                current_excluded: c_excluded,
+            })
         });
     // The run's own out-of-fold quality, beside production's (when production's is shown).
     let challenger_quality = (predictions.map(|p| p.current) == Some(PredictionSource::Production))

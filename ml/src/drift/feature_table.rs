@@ -53,6 +53,12 @@ pub struct FeatureRow {
     /// The `type` label, empty when the input had none.
     #[serde(default)]
     pub label: String,
+    /// `true` when production's model was trained on this ticket (a cumulative export repeats
+    /// yesterday's tickets): its prediction is in-sample, so quality and routing figures of
+    /// production leave the row out. Empty when there was no production model, or in tables
+    /// written before it existed. Last, so tables of older releases keep their column order.
+    #[serde(default)]
+    pub production_trained: Option<bool>,
 }
 
 /// Numeric columns of the table.
@@ -77,6 +83,8 @@ pub struct RowPrediction<'a> {
     pub probability: f32,
     /// Whether the ticket is routed automatically.
     pub auto: bool,
+    /// Why it is or is not.
+    pub reason: crate::classify::predictions::AutoReason<'a>,
 }
 
 /// The feature row of a cleaned ticket, with production's prediction and the run's own
@@ -107,6 +115,7 @@ pub fn feature_row(
         oof_predicted_type: out_of_fold.map(|p| p.class.to_string()).unwrap_or_default(),
         oof_probability: out_of_fold.map(|p| f64::from(p.probability)),
         label: t.ticket_type.clone().unwrap_or_default(),
+        production_trained: None,
     }
 }
 
@@ -225,15 +234,18 @@ mod tests {
 
     #[test]
     fn row_values_and_csv_round_trip() {
+        use crate::classify::predictions::AutoReason;
         let production = RowPrediction {
             class: "Incident",
             probability: 0.8,
             auto: true,
+            reason: AutoReason::Confident,
         };
         let oof = RowPrediction {
             class: "Problem",
             probability: 0.5,
             auto: false,
+            reason: AutoReason::BelowThreshold,
         };
         let row = feature_row(&ticket(), Some(production), Some(oof));
         assert_eq!(row.auto, Some(true));
@@ -250,6 +262,7 @@ mod tests {
             predicted_type: String::new(),
             predicted_probability: None,
             auto: None,
+            production_trained: None,
             oof_predicted_type: String::new(),
             oof_probability: None,
             ..row.clone()

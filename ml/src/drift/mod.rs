@@ -186,8 +186,20 @@ pub struct CoverageChange {
     pub current: f64,
 }
 
+/// Quality of each side's predictions against its labels, on tickets the predicting model never
+/// trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityComparison {
     pub reference: crate::classify::Evaluation,
     pub current: crate::classify::Evaluation,
+    /// Tickets each side's figures stand on.
+    #[serde(default)]
+    pub reference_rows: usize,
+    #[serde(default)]
+    pub current_rows: usize,
+    /// Tickets left out because production had trained on them (in-sample predictions).
+    #[serde(default)]
+    pub reference_excluded: usize,
+    #[serde(default)]
+    pub current_excluded: usize,
 }

@@ -513,6 +513,22 @@ fn sources_sentence(report: &DriftReport) -> String {
     }
 }
 
+/// On how many tickets each side's quality stands, and how many were left out as in-sample.
+fn quality_rows_sentence(q: &QualityComparison) -> String {
+    let side = |rows: usize, excluded: usize| {
+        if excluded == 0 {
+            format!("{rows} tickets")
+        } else {
+            format!("{rows} tickets ({excluded} left out: the predicting model trained on them)")
+        }
+    };
+    format!(
+        "Scored only on tickets the predicting model never trained on: reference — {}; current — {}.",
+        side(q.reference_rows, q.reference_excluded),
+        side(q.current_rows, q.current_excluded)
+    )
+}
+
 fn quality_section(out: &mut String, report: &DriftReport, q: &QualityComparison) {
     let (r, c) = (&q.reference, &q.current);
     put!(
@@ -521,11 +537,12 @@ fn quality_section(out: &mut String, report: &DriftReport, q: &QualityComparison
          <h2 id=\"quality-h\">Classification quality</h2>\n\
          <p class=\"lead\">The predictions made on each run's labelled tickets, scored against \
          the labels. A drop on the current run is what drift costs.</p>\n\
-         <p class=\"sources\">{}</p>\n<div class=\"two\">\n<div>\n\
+         <p class=\"sources\">{}</p>\n<p class=\"sources\">{}</p>\n<div class=\"two\">\n<div>\n\
          <h3>Headline metrics</h3>\n<table>\n<thead><tr><th scope=\"col\">Metric</th>\
          <th scope=\"col\" class=\"num\">Reference</th><th scope=\"col\" class=\"num\">Current</th>\
          <th scope=\"col\" class=\"num\">Change</th></tr></thead>\n<tbody>\n",
-        escape(&sources_sentence(report))
+        escape(&sources_sentence(report)),
+        escape(&quality_rows_sentence(q))
     );
     let rows: [(&str, f64, f64, bool); 8] = [
         ("Accuracy", r.accuracy, c.accuracy, true),

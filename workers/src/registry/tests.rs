@@ -2,17 +2,20 @@
 
 use super::*;
 
-/// A champion that scored `champion_f1` on the rows where the challenger scored `f1`.
+/// A champion that scored `champion_f1` on the 150 tickets neither trained on, where the
+/// challenger scored `f1`.
 fn same_rows(f1: f64, champion_f1: f64) -> ChampionComparison {
     ChampionComparison {
         champion: "old".into(),
         comparable: true,
         reason: None,
-        holdout_rows: 100,
+        compared_rows: 150,
+        challenger_held_out: 200,
+        champion_trained_excluded: 50,
         challenger_holdout_macro_f1: f1,
         champion_holdout_macro_f1: Some(champion_f1),
-        challenger_cv_macro_f1: Some(f1),
-        champion_cv_macro_f1: Some(champion_f1),
+        challenger_cv_macro_f1: None,
+        champion_cv_macro_f1: None,
     }
 }
 
@@ -21,15 +24,20 @@ fn gate_compares_challenger_and_champion_on_the_same_rows() {
     let gate = QualityGate {
         min_macro_f1: 0.5,
         tolerance: 0.02,
+        min_compare_rows: 100,
     };
     assert_eq!(
         gate.judge(0.70, None),
-        GateVerdict::Promoted { previous: None }
+        GateVerdict::Promoted {
+            previous: None,
+            note: None
+        }
     );
     assert_eq!(
         gate.judge(0.75, Some(&same_rows(0.75, 0.70))),
         GateVerdict::Promoted {
-            previous: Some("old".into())
+            previous: Some("old".into()),
+            note: None
         }
     );
     // Within tolerance still promotes (noise between fits is not a regression).
@@ -39,15 +47,11 @@ fn gate_compares_challenger_and_champion_on_the_same_rows() {
     ));
     match gate.judge(0.60, Some(&same_rows(0.60, 0.70))) {
         GateVerdict::Rejected { reason } => {
-            assert!(reason.contains("on the same 100 rows"), "{reason}")
+            assert!(
+                reason.contains("on the same 150 tickets neither trained on"),
+                "{reason}"
+            )
         }
-        other => panic!("expected rejection, got {other:?}"),
-    }
-    // Held-out alone is not enough: the folds must agree too.
-    let mut folds_worse = same_rows(0.70, 0.70);
-    folds_worse.challenger_cv_macro_f1 = Some(0.60);
-    match gate.judge(0.70, Some(&folds_worse)) {
-        GateVerdict::Rejected { reason } => assert!(reason.contains("same folds"), "{reason}"),
         other => panic!("expected rejection, got {other:?}"),
     }
     match gate.judge(0.40, None) {
@@ -66,12 +70,19 @@ fn a_champion_of_another_lineage_is_not_compared_and_the_floor_decides() {
         champion_cv_macro_f1: None,
         ..same_rows(0.65, 0.99)
     };
-    assert_eq!(
-        gate.judge(0.65, Some(&other)),
+    match gate.judge(0.65, Some(&other)) {
         GateVerdict::Promoted {
-            previous: Some("old".into())
+            previous: Some(previous),
+            note: Some(note),
+        } => {
+            assert_eq!(previous, "old");
+            assert!(
+                note.contains("label set changed") && note.contains("floor alone"),
+                "{note}"
+            );
         }
-    );
+        other => panic!("expected promotion by the floor, got {other:?}"),
+    }
     assert!(matches!(
         gate.judge(0.55, Some(&other)),
         GateVerdict::Rejected { .. }
@@ -108,4 +119,41 @@ fn lineage_mismatch_names_what_changed() {
             .expect("differs")
             .contains("label set")
     );
+}
+
+/// Too few tickets that neither model trained on: no comparison, however the scores look; the
+/// floor decides and the verdict says why.
+#[test]
+fn too_few_unseen_tickets_leave_the_floor_to_decide_and_say_so() {
+    let gate = QualityGate {
+        min_macro_f1: 0.6,
+        tolerance: 0.02,
+        min_compare_rows: 100,
+    };
+    let few = ChampionComparison {
+        compared_rows: 40,
+        ..same_rows(0.65, 0.95)
+    };
+    match gate.judge(0.65, Some(&few)) {
+        GateVerdict::Promoted {
+            note: Some(note), ..
+        } => assert!(
+            note.contains("only 40 tickets neither model trained on (the gate needs 100)"),
+            "{note}"
+        ),
+        other => panic!("expected promotion by the floor alone, got {other:?}"),
+    }
+    assert!(matches!(
+        gate.judge(0.55, Some(&few)),
+        GateVerdict::Rejected { reason } if reason.contains("below the minimum")
+    ));
+    // At the minimum, the comparison counts.
+    let enough = ChampionComparison {
+        compared_rows: 100,
+        ..same_rows(0.65, 0.95)
+    };
+    assert!(matches!(
+        gate.judge(0.65, Some(&enough)),
+        GateVerdict::Rejected { .. }
+    ));
 }
