@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer setup-bench clean-var
+.PHONY: setup build demo test lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer bench-routing setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -37,7 +37,7 @@ test: setup lint deny
 
 ## bench: every number in docs/benchmarks.md and docs/capacity.md, one benchmark after the other
 ## (about 25 minutes on 2 cores; results in var/bench/*.json).
-bench: bench-embed bench-pipeline bench-coordinator bench-memory bench-chroma bench-incremental bench-trainer
+bench: bench-embed bench-pipeline bench-coordinator bench-memory bench-chroma bench-incremental bench-trainer bench-routing
 
 ## bench-embed: ticketflow embed vs sentence-transformers on the first 1,000 dev rows.
 setup-bench: setup
@@ -65,6 +65,12 @@ bench-incremental: build
 ## against the same trainer without its sample limit at 100k (scripts/bench_trainer.sh).
 bench-trainer: setup
 	$(ENV) scripts/bench_trainer.sh
+
+## bench-routing: over 20 id-hash splits of the dev file, auto-routing's precision on the held-out
+## 20 % (goal: >= 0.85 in >= 90 % of splits) and its coverage, against the point-estimate rule it
+## replaced; then the 5-language sample (scripts/bench_routing.sh, workers/benches/routing.rs).
+bench-routing: build
+	$(ENV) scripts/bench_routing.sh
 
 ## bench-memory: peak RSS of every worker role and the coordinator over a full dev-file run.
 bench-memory: build

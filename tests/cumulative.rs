@@ -221,6 +221,10 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
         &workers,
     );
     let card3 = read_json(&store_dir.join(format!("models/{run3}/card.json")));
+    eprintln!(
+        "day 3 card: verdict {} champion {}",
+        card3["verdict"], card3["champion"]
+    );
     assert_eq!(card3["verdict"]["verdict"], "rejected", "{out3}\n{card3}");
     let reason = card3["verdict"]["reason"].as_str().expect("reason");
     assert!(reason.contains("tickets neither trained on"), "{reason}");

@@ -285,8 +285,10 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
             .expect("card"),
     )
     .expect("json");
+    // Generated tickets are as hard as real ones now (overlapping Incident/Problem wording,
+    // label noise): about 0.83 held out on this seed, no longer 1.0.
     assert!(
-        card["holdout"]["macro_f1"].as_f64().expect("f1") > 0.8,
+        card["holdout"]["macro_f1"].as_f64().expect("f1") > 0.75,
         "{card}"
     );
 

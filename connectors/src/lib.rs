@@ -5,9 +5,12 @@
 //!   files, tensors, models and reports under deterministic keys.
 //! - [`chroma`]: the Chroma 1.x vector store (v2 HTTP API).
 //! - [`nats`]: the JetStream topology (streams, consumers, run-state KV buckets).
+//!
+//! Every connector's error says whether retrying can help ([`retry::Retryable`]).
 
 pub mod chroma;
 pub mod nats;
 pub mod redact;
+pub mod retry;
 pub mod secret;
 pub mod store;

@@ -226,6 +226,26 @@ impl Default for ConsumerSettings {
 }
 
 /// A connected client with the topology in place.
+impl BusError {
+    /// Whether the same call may succeed later. An unreachable server and JetStream's own
+    /// failures (timeouts, a stream without a leader during an election) pass; refused
+    /// credentials, a failed TLS handshake, a wrong setting, a run that does not exist, a
+    /// replica mismatch, a message that JetStream dropped as a duplicate and a message that does
+    /// not decode are the same on every try.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BusError::Connect { .. } | BusError::JetStream { .. } => true,
+            BusError::Auth { .. }
+            | BusError::Tls { .. }
+            | BusError::Config(_)
+            | BusError::RunNotFound { .. }
+            | BusError::Replicas { .. }
+            | BusError::UnexpectedDuplicate { .. }
+            | BusError::Schema(_) => false,
+        }
+    }
+}
+
 impl From<crate::secret::SecretError> for BusError {
     /// A password or token file that cannot be used is a configuration error, never retried.
     fn from(e: crate::secret::SecretError) -> Self {

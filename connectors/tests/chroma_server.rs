@@ -465,6 +465,45 @@ async fn update_metadata_merges_sets_and_removes_keys() {
     assert!(matches!(err, ChromaError::InvalidInput { .. }), "{err:?}");
 }
 
+/// What the indexer relies on to keep Chroma's metadata in step with the ticket (issue 23,
+/// defect 2): an upsert *merges* metadata, so a key left out keeps its old value, and only an
+/// explicit null removes it.
+#[tokio::test]
+async fn an_upsert_keeps_keys_it_leaves_out_and_removes_keys_it_sets_to_null() {
+    let Some(server) = server().await else { return };
+    let client = connect(server, "upsert-null", None).await;
+    let record = |metadata: Value| VectorRecord {
+        id: "n0".into(),
+        embedding: vector(7, 8),
+        document: "doc".into(),
+        metadata: meta(metadata),
+    };
+    client
+        .upsert(&[record(
+            json!({"type": "Incident", "queue": "IT", "embedding_model": "m1"}),
+        )])
+        .await
+        .expect("upsert");
+    client
+        .upsert(&[record(json!({"type": "Incident"}))])
+        .await
+        .expect("upsert without the keys");
+    let got = client.get(&strings(&["n0"])).await.expect("get");
+    assert_eq!(got[0].metadata["queue"], json!("IT"), "left out: kept");
+    client
+        .upsert(&[record(
+            json!({"type": "Incident", "queue": null, "embedding_model": null}),
+        )])
+        .await
+        .expect("upsert with nulls");
+    let got = client.get(&strings(&["n0"])).await.expect("get");
+    assert_eq!(
+        Value::Object(got[0].metadata.clone()),
+        json!({"type": "Incident"}),
+        "null: removed"
+    );
+}
+
 #[tokio::test]
 async fn bad_requests_are_permanent_errors() {
     let Some(server) = server().await else { return };

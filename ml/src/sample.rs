@@ -130,7 +130,8 @@ impl<T> BottomK<T> {
 }
 
 /// Each stratum's share of `k`: proportional to its count, by largest remainders, at least one
-/// row for every non-empty stratum when `k` allows. A total at or under `k` keeps everything.
+/// row for every non-empty stratum when `k` allows. A total at or under `k` keeps everything;
+/// above it, the quotas add up to exactly `k`, however many strata there are.
 pub fn proportional_quotas(counts: &BTreeMap<String, u64>, k: usize) -> BTreeMap<String, usize> {
     let total: u64 = counts.values().sum();
     if total <= k as u64 {
@@ -148,6 +149,28 @@ pub fn proportional_quotas(counts: &BTreeMap<String, u64>, k: usize) -> BTreeMap
             .min(n as usize);
         quotas.insert(stratum.clone(), floor);
         remainders.push((exact - exact.floor(), stratum.clone(), n as usize));
+    }
+    // The one-row minimum can overshoot `k` (many small strata): take rows back from the
+    // largest quotas, then, with more strata than `k`, drop the smallest strata's single rows.
+    let mut excess = quotas.values().sum::<usize>().saturating_sub(k);
+    while excess > 0 {
+        let largest = quotas
+            .iter()
+            .filter(|(_, q)| **q > 1)
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(s, _)| s.clone());
+        let victim = largest.or_else(|| {
+            counts
+                .iter()
+                .filter(|(s, _)| quotas.get(*s).is_some_and(|q| *q > 0))
+                .min_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(s, _)| s.clone())
+        });
+        let Some(victim) = victim else { break };
+        if let Some(q) = quotas.get_mut(&victim) {
+            *q -= 1;
+        }
+        excess -= 1;
     }
     // Hand out what the floors left, largest remainder first (ties by name: deterministic).
     remainders.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
@@ -283,6 +306,48 @@ mod tests {
         let q = proportional_quotas(&counts, 5000);
         assert_eq!(q["Incident"], 600);
         assert_eq!(q.values().sum::<usize>(), 1000);
+    }
+
+    /// Defect (issue 23): the one-row minimum per stratum made the quotas add up to more than
+    /// `k` when there were many small strata, or more strata than `k`.
+    #[test]
+    fn quotas_never_exceed_k_however_many_strata() {
+        let many_small: BTreeMap<String, u64> = std::iter::once(("big".to_string(), 10_000))
+            .chain((0..50).map(|i| (format!("tiny{i:02}"), 1)))
+            .collect();
+        let q = proportional_quotas(&many_small, 100);
+        assert_eq!(q.values().sum::<usize>(), 100, "{q:?}");
+        assert!(
+            q.iter()
+                .filter(|(s, _)| s.starts_with("tiny"))
+                .all(|(_, n)| *n == 1)
+        );
+        assert_eq!(q["big"], 50);
+
+        let more_than_k: BTreeMap<String, u64> =
+            (0..150).map(|i| (format!("s{i:03}"), 1 + i % 3)).collect();
+        let q = proportional_quotas(&more_than_k, 100);
+        assert_eq!(q.values().sum::<usize>(), 100, "{q:?}");
+        assert!(q.values().all(|n| *n <= 1));
+        // The strata left out are the smallest ones.
+        let kept_min = more_than_k
+            .iter()
+            .filter(|(s, _)| q[*s] == 1)
+            .map(|(_, n)| *n)
+            .min();
+        let dropped_max = more_than_k
+            .iter()
+            .filter(|(s, _)| q[*s] == 0)
+            .map(|(_, n)| *n)
+            .max();
+        assert!(kept_min >= dropped_max, "{kept_min:?} {dropped_max:?}");
+
+        let mut s = StratifiedSample::new(10, 1);
+        for i in 0..40 {
+            s.offer(&format!("class{i}"), &format!("t{i}"), i);
+        }
+        let (rows, info) = s.finish();
+        assert_eq!((rows.len(), info.rows), (10, 10));
     }
 
     #[test]

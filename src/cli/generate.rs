@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use ticketflow_ml::synth::GenOptions;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -16,16 +17,34 @@ pub struct GenerateArgs {
     /// Output CSV (columns: id, subject, body, type, queue, priority, language).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Share of tickets that exactly repeat an earlier one (same text and fields, their own id),
+    /// as real exports do; between 0 and 1.
+    #[arg(long, default_value_t = GenOptions::DEFAULT_REPEAT_SHARE)]
+    pub repeat_share: f64,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.repeat_share) {
+        anyhow::bail!(
+            "--repeat-share must be between 0 and 1, got {}",
+            args.repeat_share
+        );
+    }
+    let options = GenOptions {
+        repeat_share: args.repeat_share,
+    };
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let file = std::fs::File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    ticketflow_ml::synth::write_csv(std::io::BufWriter::new(file), args.seed, args.rows)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    ticketflow_ml::synth::write_csv_with(
+        std::io::BufWriter::new(file),
+        args.seed,
+        args.rows,
+        &options,
+    )
+    .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
         "generated {} tickets into {}",
         args.rows,

@@ -351,16 +351,16 @@ fn print_training_lines(result: &serde_json::Value) {
         if r.is_object() {
             match r["threshold"].as_f64() {
                 Some(t) => println!(
-                    "    routing    auto when probability >= {t:.3} (precision >= {} with {} confidence): out of fold coverage {} at precision {} (lower bound {}); held out {} of {} tickets routed, coverage {} at precision {}",
+                    "    routing    auto when probability >= {t:.3}: precision >= {} with {} confidence, certified on {} held-out tickets ({} routed, coverage {}, precision {}, lower bound {}); the fold models out of fold: coverage {} at precision {}",
                     f(&r["target_precision"]),
                     f(&r["confidence"]),
-                    f(&r["oof_coverage"]),
-                    f(&r["oof_precision"]),
-                    f(&r["oof_lower_bound"]),
-                    r["holdout_routed"],
                     r["holdout_rows"],
+                    r["holdout_routed"],
                     f(&r["holdout_coverage"]),
-                    f(&r["holdout_precision"])
+                    f(&r["holdout_precision"]),
+                    f(&r["lower_bound"]),
+                    f(&r["oof_coverage"]),
+                    f(&r["oof_precision"])
                 ),
                 None => println!(
                     "    routing    no threshold certified at precision {}: every ticket goes to people",

@@ -247,6 +247,35 @@ impl RecordsIndexed {
     }
 }
 
+/// The embedder's vector cache failed (a lookup or keeping new vectors): the shard goes on
+/// without reuse, so this is a warning and a count, never a failed shard.
+pub struct VectorCacheFailed<'a> {
+    /// `lookup` or `keep`.
+    pub operation: &'a str,
+    pub transient: bool,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl VectorCacheFailed<'_> {
+    pub fn emit(self) {
+        let error_type = if self.transient {
+            "transient"
+        } else {
+            "permanent"
+        };
+        METRICS
+            .vector_cache_errors
+            .with_label_values(&[self.operation, error_type])
+            .inc();
+        tracing::warn!(
+            operation = self.operation,
+            error_type,
+            error = %self.error,
+            "vector cache failed; embedding without reuse"
+        );
+    }
+}
+
 /// The trainer suspended automatic routing of a data set: a run drifted from its reference.
 pub struct RoutingSuspended<'a> {
     pub dataset: &'a str,

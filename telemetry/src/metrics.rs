@@ -66,6 +66,7 @@ pub(crate) struct Metrics {
     pub vectors: IntCounterVec,
     pub records: IntCounterVec,
     pub routing_suspensions: IntCounterVec,
+    pub vector_cache_errors: IntCounterVec,
     pub store_duration: HistogramVec,
     pub store_errors: IntCounterVec,
     pub chroma_duration: HistogramVec,
@@ -152,6 +153,12 @@ impl Metrics {
                  `unchanged` (same text and metadata already in Chroma; not written).",
                 &["outcome"],
             ),
+            vector_cache_errors: counter(
+                "ticketflow_embedder_vector_cache_errors_total",
+                "Vector-cache calls that failed, by operation (lookup, keep) and error_type \
+                 (transient, permanent); the shard embedded its texts without reuse.",
+                &["operation", "error_type"],
+            ),
             routing_suspensions: counter(
                 "ticketflow_routing_suspensions_total",
                 "Times the trainer suspended automatic routing of a data set because a run \
@@ -208,6 +215,7 @@ impl Metrics {
             Box::new(self.vectors.clone()),
             Box::new(self.records.clone()),
             Box::new(self.routing_suspensions.clone()),
+            Box::new(self.vector_cache_errors.clone()),
             Box::new(self.store_duration.clone()),
             Box::new(self.store_errors.clone()),
             Box::new(self.chroma_duration.clone()),

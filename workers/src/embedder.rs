@@ -14,7 +14,7 @@ use ndarray::Array2;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_ml::embed::{EMBEDDING_DIM, EmbeddingModel, Precision};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, ReuseCounts, Stage};
-use ticketflow_telemetry::internal_events::{EmbeddingBatch, VectorsReused};
+use ticketflow_telemetry::internal_events::{EmbeddingBatch, VectorCacheFailed, VectorsReused};
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
 use crate::tensors;
@@ -74,18 +74,32 @@ impl Plan {
         }
     }
 
-    async fn with_cache(cache: &VectorCache, texts: &[String]) -> Result<Self, StageError> {
+    /// The texts the cache has no vector for; all of them when the cache cannot be asked.
+    /// Reuse saves work and is never worth failing a shard over: a cache failure is warned
+    /// about, counted, and the shard embeds everything.
+    async fn with_cache(cache: &VectorCache, texts: &[String]) -> Self {
         let hashes: Vec<TextHash> = texts.iter().map(|t| text_hash(t)).collect();
-        let found = cache.lookup(&hashes).await?;
+        let found = match cache.lookup(&hashes).await {
+            Ok(found) => found,
+            Err(e) => {
+                VectorCacheFailed {
+                    operation: "lookup",
+                    transient: e.is_transient(),
+                    error: &e,
+                }
+                .emit();
+                vec![None; texts.len()]
+            }
+        };
         let mut first = HashMap::new();
         let todo = (0..texts.len())
             .filter(|&i| found[i].is_none() && *first.entry(hashes[i]).or_insert(i) == i)
             .collect();
-        Ok(Self {
+        Self {
             hashes,
             found,
             todo,
-        })
+        }
     }
 
     /// The shard's matrix: found vectors, and the model's rows for the rest (a repeated text
@@ -136,7 +150,7 @@ impl StageWorker for Embedder {
         let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
         let n = texts.len() as u32;
         let plan = match &self.cache {
-            Some(cache) => Plan::with_cache(cache, &texts).await?,
+            Some(cache) => Plan::with_cache(cache, &texts).await,
             None => Plan::everything(texts.len()),
         };
         let to_embed: Vec<String> = plan.todo.iter().map(|&i| texts[i].clone()).collect();
@@ -180,7 +194,14 @@ impl StageWorker for Embedder {
         };
         if let Some(cache) = &self.cache {
             let kept: Vec<TextHash> = plan.todo.iter().map(|&i| plan.hashes[i]).collect();
-            cache.keep(&kept, &embedded).await?;
+            if let Err(e) = cache.keep(&kept, &embedded).await {
+                VectorCacheFailed {
+                    operation: "keep",
+                    transient: e.is_transient(),
+                    error: &e,
+                }
+                .emit();
+            }
         }
         let vectors = if self.cache.is_some() {
             plan.assemble(&embedded)?

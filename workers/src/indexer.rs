@@ -39,9 +39,13 @@ pub const CONTENT_KEYS: [&str; 7] = [
     "language",
 ];
 
-/// Whether Chroma's `stored` metadata already says what `new` says.
+/// Whether Chroma's `stored` metadata already says what `new` says. A key Chroma does not
+/// hold and a key `new` sets to null both mean "absent".
 pub fn unchanged(stored: &Map<String, Value>, new: &Map<String, Value>) -> bool {
-    CONTENT_KEYS.iter().all(|k| stored.get(*k) == new.get(*k))
+    let value = |m: &Map<String, Value>, k: &str| m.get(k).filter(|v| !v.is_null()).cloned();
+    CONTENT_KEYS
+        .iter()
+        .all(|k| value(stored, k) == value(new, k))
 }
 
 /// BLAKE3 of a record's document, 32 hex digits.
@@ -50,12 +54,18 @@ fn text_hash(text: &str) -> String {
 }
 
 /// The Chroma record of one ticket.
+///
+/// Chroma *merges* the metadata of an upsert into what it holds: a key left out keeps its old
+/// value. So every content key the ticket does not have is sent as an explicit null, which
+/// removes it; otherwise a queue that became empty, or the model digest of an older embedder,
+/// would stay in Chroma and make the record look unchanged (or changed) forever.
 pub fn record(msg: &EmbeddedShard, ticket: CleanTicket, embedding: Vec<f32>) -> VectorRecord {
     let mut metadata = Map::new();
     let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            metadata.insert(k.to_string(), Value::String(v));
-        }
+        let value = v
+            .filter(|v| !v.is_empty())
+            .map_or(Value::Null, Value::String);
+        metadata.insert(k.to_string(), value);
     };
     put("type", ticket.ticket_type);
     put("queue", ticket.queue);
@@ -63,10 +73,7 @@ pub fn record(msg: &EmbeddedShard, ticket: CleanTicket, embedding: Vec<f32>) -> 
     put("language", ticket.language);
     put("run_id", Some(msg.run_id.clone()));
     put("embedding_precision", Some(msg.precision.clone()));
-    put(
-        "embedding_model",
-        Some(msg.model_digest.clone()).filter(|d| !d.is_empty()),
-    );
+    put("embedding_model", Some(msg.model_digest.clone()));
     put("text_hash", Some(text_hash(&ticket.text)));
     metadata.insert("shard".into(), Value::from(msg.shard));
     metadata.insert("row".into(), Value::from(ticket.row));
@@ -134,5 +141,69 @@ impl StageWorker for Indexer {
             downstream: None,
             counts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(model_digest: &str) -> EmbeddedShard {
+        EmbeddedShard {
+            run_id: "run-1".into(),
+            shard: 3,
+            shard_count: 4,
+            clean_key: "runs/run-1/clean/3".into(),
+            embeddings_key: "runs/run-1/embeddings/3.npy".into(),
+            tickets: 1,
+            dim: 3,
+            precision: "fp32".into(),
+            model_digest: model_digest.into(),
+            vectors_reused: 0,
+        }
+    }
+
+    fn ticket(queue: Option<&str>) -> CleanTicket {
+        CleanTicket {
+            id: "t1".into(),
+            row: 1,
+            text: "VPN down".into(),
+            tokens: vec!["vpn".into(), "down".into()],
+            language: Some("en".into()),
+            language_source: "given".into(),
+            ticket_type: Some("Incident".into()),
+            queue: queue.map(str::to_string),
+            priority: None,
+            has_subject: true,
+            placeholder_count: 0,
+        }
+    }
+
+    /// Defect (issue 23): absent values were left out of the upsert, and Chroma merges
+    /// metadata, so a queue that became empty kept its old value; `unchanged` then compared
+    /// `Some` with `None` and rewrote the record every day without fixing it; an upsert with an
+    /// empty model digest left another model's `embedding_model` in place.
+    #[test]
+    fn absent_content_keys_are_sent_as_null_and_compare_as_absent() {
+        let before = record(&shard("m1"), ticket(Some("IT")), vec![0.0; 3]).metadata;
+        let after = record(&shard(""), ticket(None), vec![0.0; 3]).metadata;
+        for key in ["queue", "priority", "embedding_model"] {
+            assert_eq!(
+                after.get(key),
+                Some(&Value::Null),
+                "{key} is removed, not kept"
+            );
+        }
+        assert!(!unchanged(&before, &after), "the emptied queue is a change");
+        // What Chroma holds after that upsert: the null keys gone.
+        let stored: Map<String, Value> = after
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert!(
+            unchanged(&stored, &after),
+            "written once, the record is unchanged on the next day"
+        );
     }
 }

@@ -63,6 +63,9 @@ pub enum RegistryError {
     NotFound { run_id: String },
     #[error("model {key} is unreadable: {detail}")]
     Corrupt { key: String, detail: String },
+    /// The id already holds another model: model ids are written once.
+    #[error("model {model_id} already holds another model; a retrain is registered under a new id")]
+    ModelExists { model_id: String },
     /// Another trainer moved the data set's `latest` while this model was judged against the
     /// one before: promoting it would skip the comparison with the new one. Nothing was moved;
     /// judging again (the trainer retries) compares it with the new `latest`.
@@ -85,8 +88,17 @@ impl RegistryError {
         match self {
             RegistryError::Store(e) => e.is_transient(),
             RegistryError::LatestMoved { .. } => true,
-            _ => false,
+            RegistryError::NoLatest { .. }
+            | RegistryError::NotFound { .. }
+            | RegistryError::Corrupt { .. }
+            | RegistryError::ModelExists { .. } => false,
         }
+    }
+}
+
+impl ticketflow_connectors::retry::Retryable for RegistryError {
+    fn is_transient(&self) -> bool {
+        RegistryError::is_transient(self)
     }
 }
 
@@ -435,6 +447,18 @@ pub struct Registration<'a> {
     pub now_ms: u64,
 }
 
+/// Models one run may register (`R`, `R.2` … `R.100`): a run retrained more often than this
+/// is a loop, not a workflow.
+pub const MAX_MODEL_VERSIONS: u32 = 100;
+
+/// The id a trained model was registered under ([`Registry::claim_model_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelClaim {
+    pub id: String,
+    /// The id already held these very bytes: the same model, registered before.
+    pub existing: bool,
+}
+
 /// The current `latest` of a data set, loaded to be compared with a challenger.
 pub struct Champion {
     pub run_id: String,
@@ -549,7 +573,9 @@ impl Registry {
     }
 
     /// Stores the model, its card and evaluation, runs the gate and moves `latest` if it
-    /// passes. Idempotent for a run: registering again rewrites the same keys.
+    /// passes. The model's bytes are written once ([`claim_model_id`](Self::claim_model_id)
+    /// picks a free id for a retrain); registering the same model again rewrites the same
+    /// card and pages.
     pub async fn register(
         &self,
         classifier: &Classifier,
@@ -608,14 +634,12 @@ impl Registry {
                 )
                 .await?;
         }
-        let model_bytes =
-            rmp_serde::to_vec_named(classifier).map_err(|e| RegistryError::Corrupt {
-                key: keys::model(run_id),
-                detail: e.to_string(),
-            })?;
-        self.store
-            .put(&keys::model(run_id), Bytes::from(model_bytes))
-            .await?;
+        let bytes = model_bytes(classifier, run_id).map_err(|e| *e)?;
+        if !self.write_model_once(run_id, &bytes).await? {
+            return Err(RegistryError::ModelExists {
+                model_id: run_id.to_string(),
+            });
+        }
         self.store
             .put(
                 &keys::model_evaluation(run_id, "json"),
@@ -673,6 +697,63 @@ impl Registry {
             .put(&keys::model_card(run_id), Bytes::from(pretty(&card)))
             .await?;
         Ok(card)
+    }
+
+    /// Writes `models/<id>/model.msgpack` if nothing is there yet. `true` when the id now holds
+    /// exactly `bytes` (written now, or by an earlier attempt), `false` when it holds another
+    /// model: a model id is written once and never changes.
+    async fn write_model_once(&self, model_id: &str, bytes: &Bytes) -> Result<bool, RegistryError> {
+        let key = keys::model(model_id);
+        match self
+            .store
+            .put_if(&key, bytes.clone(), &Expected::Absent)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(self.store.get(&key).await? == *bytes),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The id a trained model is registered under: `base` (the run id for the trainer's model),
+    /// or, when `base` already holds another model, the first free `base.2`, `base.3`, …
+    /// The model's bytes are written here, once. `existing` is true when the id already held
+    /// these very bytes: the same model, trained again (a retry).
+    pub async fn claim_model_id(
+        &self,
+        base: &str,
+        classifier: &Classifier,
+    ) -> Result<ModelClaim, RegistryError> {
+        let bytes = model_bytes(classifier, base).map_err(|e| *e)?;
+        for n in 1..=MAX_MODEL_VERSIONS {
+            let id = if n == 1 {
+                base.to_string()
+            } else {
+                format!("{base}.{n}")
+            };
+            let key = keys::model(&id);
+            match self
+                .store
+                .put_if(&key, bytes.clone(), &Expected::Absent)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(ModelClaim {
+                        id,
+                        existing: false,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    if self.store.get(&key).await? == bytes {
+                        return Ok(ModelClaim { id, existing: true });
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RegistryError::ModelExists {
+            model_id: format!("{base}.{MAX_MODEL_VERSIONS}"),
+        })
     }
 
     /// Points the data set's `latest` at `latest`, but only if it still names `seen` (what the
@@ -952,31 +1033,32 @@ pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
         );
         match r.threshold {
             Some(t) => {
-                let guarantee = match (r.confidence, r.oof_lower_bound) {
+                let guarantee = match (r.confidence, r.lower_bound) {
                     (Some(c), Some(lb)) => format!(
-                        "It is the lowest threshold whose precision is at least {:.2} with {:.0} % confidence on out-of-fold predictions of the training part (one-sided Clopper–Pearson lower bound {lb:.3}, tested in fixed sequence from the most confident down: Learn-then-Test). ",
+                        "It is the lowest threshold whose precision is at least {:.2} with {:.0} % confidence, certified on the {} held-out tickets with this model (one-sided Clopper–Pearson lower bound {lb:.3}, thresholds tested in fixed sequence from the most confident down: Learn-then-Test). ",
                         r.target_precision,
-                        c * 100.0
+                        c * 100.0,
+                        r.holdout_rows
                     ),
                     _ => "It was chosen on out-of-fold predictions of the training part (a point estimate, no confidence bound). ".to_string(),
                 };
                 let _ = writeln!(
                     md,
-                    "Tickets whose top-class probability is at least **{t:.4}** are routed automatically (`auto = true`), unless they are unlike the training data (another language, or far from every training ticket) or routing is suspended; the rest go to people. {guarantee}Precision is the share of routed tickets whose type is right.\n\n| tickets | coverage | precision |\n| --- | ---: | ---: |\n| out-of-fold (where chosen; {} routed) | {:.3} | {:.3} |\n| held-out ({} of {} routed, {} held back as unfamiliar) | {:.3} | {:.3} |\n",
-                    r.oof_routed,
-                    r.oof_coverage,
-                    r.oof_precision,
-                    r.holdout_routed,
+                    "Tickets whose top-class probability is at least **{t:.4}** are routed automatically (`auto = true`), unless they are unlike the training data (another language, or far from every training ticket) or routing is suspended; the rest go to people. {guarantee}Precision is the share of routed tickets whose type is right.\n\n| tickets | routed | coverage | precision |\n| --- | ---: | ---: | ---: |\n| held out ({} tickets, {} held back as unfamiliar; where certified) | {} | {:.3} | {:.3} |\n| train part, fold models out of fold (for comparison) | {} | {:.3} | {:.3} |\n",
                     r.holdout_rows,
                     r.holdout_held,
+                    r.holdout_routed,
                     r.holdout_coverage,
-                    r.holdout_precision
+                    r.holdout_precision,
+                    r.oof_routed,
+                    r.oof_coverage,
+                    r.oof_precision
                 );
             }
             None => {
                 let _ = writeln!(
                     md,
-                    "No confidence threshold could be certified at the target on out-of-fold predictions: every ticket goes to people (`auto = false`).\n"
+                    "No confidence threshold could be certified at the target on the held-out tickets: every ticket goes to people (`auto = false`).\n"
                 );
             }
         }
@@ -988,6 +1070,18 @@ pub fn evaluation_markdown(card: &ModelCard, holdout: &Evaluation) -> String {
     let _ = writeln!(md, "## Held-out evaluation\n");
     md.push_str(&holdout.to_markdown());
     md
+}
+
+/// The classifier as stored (`model.msgpack`).
+fn model_bytes(classifier: &Classifier, model_id: &str) -> Result<Bytes, Box<RegistryError>> {
+    rmp_serde::to_vec_named(classifier)
+        .map(Bytes::from)
+        .map_err(|e| {
+            Box::new(RegistryError::Corrupt {
+                key: keys::model(model_id),
+                detail: e.to_string(),
+            })
+        })
 }
 
 /// Pretty JSON. Our own types always serialise; should one ever fail, the stored file says so

@@ -193,8 +193,9 @@ pub async fn run_features_sample(
     let bytes = store.get(&keys::features(run_id)).await?;
     let mut sample = UniformSample::new(max_rows);
     for row in csv::Reader::from_reader(&bytes[..]).deserialize::<FeatureRow>() {
-        let row =
-            row.map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))?;
+        let row = row
+            .map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))?
+            .restored();
         let id = row.id.clone();
         sample.offer_with(&id, || row);
     }

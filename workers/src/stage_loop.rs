@@ -42,6 +42,7 @@ use async_nats::jetstream::{AckKind, Message as JsMessage};
 use bytes::Bytes;
 use futures::StreamExt;
 use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings};
+use ticketflow_connectors::retry::Retryable;
 use ticketflow_schemas::{DeadLetter, DeadShard, ReuseCounts, Routed, RunCompleted, Stage};
 use ticketflow_telemetry::internal_events::{
     ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried, WorkerStarted,
@@ -90,8 +91,9 @@ pub type ErrorSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Why a stage could not process a message.
 ///
 /// Whether to retry is decided once, where the error is made: the connectors' errors know
-/// whether they are transient (`is_transient`), and the `From` conversions below ask them, so
-/// every stage classifies an object-store, Chroma, registry or NATS failure the same way.
+/// whether they are transient ([`Retryable`]), and the `From` conversions below ask them
+/// through [`StageError::from_retryable`], so every stage classifies an object-store, Chroma,
+/// registry or NATS failure the same way, variant by variant.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     /// A dependency is unavailable (object store, Chroma, NATS): retry with backoff.
@@ -145,33 +147,40 @@ impl StageError {
     }
 }
 
-impl From<BusError> for StageError {
-    /// NATS failures are retried: the bus is a dependency, never the input.
-    fn from(e: BusError) -> Self {
-        StageError::classified(e, true)
+impl StageError {
+    /// A connector's error, transient or permanent as it says itself ([`Retryable`]), kept as
+    /// the source for logs that show the whole chain.
+    pub fn from_retryable(e: impl Retryable + Send + Sync + 'static) -> Self {
+        let transient = e.is_transient();
+        StageError::classified(e, transient)
     }
 }
 
+/// NATS failures: an outage is retried; refused credentials, a bad message or a missing run
+/// are not (they fail the same way every time).
+impl From<BusError> for StageError {
+    fn from(e: BusError) -> Self {
+        StageError::from_retryable(e)
+    }
+}
+
+/// Transient object-store failures are retried with backoff; the rest count against the
+/// shard's attempts too (a missing object may still be in flight from a slow writer).
 impl From<ticketflow_connectors::store::StoreError> for StageError {
-    /// Transient object-store failures are retried with backoff; the rest count against the
-    /// shard's attempts too (a missing object may still be in flight from a slow writer).
     fn from(e: ticketflow_connectors::store::StoreError) -> Self {
-        let transient = e.is_transient();
-        StageError::classified(e, transient)
+        StageError::from_retryable(e)
     }
 }
 
 impl From<ticketflow_connectors::chroma::ChromaError> for StageError {
     fn from(e: ticketflow_connectors::chroma::ChromaError) -> Self {
-        let transient = e.is_transient();
-        StageError::classified(e, transient)
+        StageError::from_retryable(e)
     }
 }
 
 impl From<crate::registry::RegistryError> for StageError {
     fn from(e: crate::registry::RegistryError) -> Self {
-        let transient = e.is_transient();
-        StageError::classified(e, transient)
+        StageError::from_retryable(e)
     }
 }
 

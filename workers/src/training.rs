@@ -153,6 +153,34 @@ pub async fn train_run(
         embed_input: &manifest.embed_input,
         classes: &classifier.classes,
     };
+    // A model id is written once: a retrain of a run whose model is registered (a redrive, a
+    // retry after a later step failed, a second trainer) gets a new id, and is judged against
+    // the champion like any challenger. The same bytes again are the same model: its card
+    // stands, nothing is judged twice.
+    let registry = Registry::new(store.clone());
+    let claim = registry
+        .claim_model_id(model_id, &classifier)
+        .await
+        .map_err(StageError::from)?;
+    let model_id = claim.id.as_str();
+    if claim.existing
+        && let Ok(card) = registry.card(model_id).await
+    {
+        tracing::info!(
+            model_id,
+            "this model is registered already; its card stands"
+        );
+        return Ok(outcome(
+            tickets.len(),
+            &ticket_of,
+            manifest,
+            model_id,
+            classifier,
+            &report,
+            &card,
+            sample,
+        ));
+    }
     // A model is never compared with itself (a re-registration of the same model id).
     let comparison = champion
         .filter(|c| c.run_id != model_id)
@@ -178,7 +206,7 @@ pub async fn train_run(
         .collect();
     let curve = precision_coverage_curve(&train_probs, &train_truth);
     let dataset = manifest.dataset();
-    let card = Registry::new(store.clone())
+    let card = registry
         .register(
             &classifier,
             Registration {
@@ -210,7 +238,32 @@ pub async fn train_run(
         verdict = ?card.verdict,
         "model trained"
     );
-    let mut oof_probs = vec![None; tickets.len()];
+    Ok(outcome(
+        tickets.len(),
+        &ticket_of,
+        manifest,
+        model_id,
+        classifier,
+        &report,
+        &card,
+        sample,
+    ))
+}
+
+/// What [`train_run`] reports of a registered model: its summary, and its out-of-fold
+/// predictions by ticket.
+#[allow(clippy::too_many_arguments)]
+fn outcome(
+    tickets: usize,
+    ticket_of: &[usize],
+    manifest: &RunManifest,
+    model_id: &str,
+    classifier: Classifier,
+    report: &ticketflow_ml::classify::TrainReport,
+    card: &crate::registry::ModelCard,
+    sample: Option<SampleInfo>,
+) -> TrainOutcome {
+    let mut oof_probs = vec![None; tickets];
     for (example_row, probs) in report.out_of_fold.iter().enumerate() {
         if let Some(&ticket) = ticket_of.get(example_row) {
             oof_probs[ticket] = Some(probs.clone());
@@ -239,9 +292,9 @@ pub async fn train_run(
         card: Some(keys::model_card(model_id)),
         sample,
     };
-    Ok(TrainOutcome {
+    TrainOutcome {
         summary,
         classifier: Some(classifier),
         out_of_fold: Some(out_of_fold),
-    })
+    }
 }

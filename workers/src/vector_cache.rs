@@ -73,16 +73,38 @@ struct Index {
 }
 
 impl Index {
+    /// A segment found in the store; one already known (read before, or found unreadable) is
+    /// not read again.
     fn add(&mut self, segment: &str, hashes: &[TextHash]) {
-        if !self.known.insert(segment.to_string()) {
+        if self.known.contains(segment) {
             return;
         }
-        let number = self.segments.len() as u32;
-        self.segments.push(segment.to_string());
+        self.serve(segment, hashes);
+    }
+
+    /// A segment this process has just written: complete, so it serves its texts even if an
+    /// earlier copy of it was found unreadable. The newest segment that holds a text serves
+    /// it: after a segment is lost, the texts embedded again land in a new one, which must
+    /// take over.
+    fn serve(&mut self, segment: &str, hashes: &[TextHash]) {
+        let number = match self.segments.iter().position(|s| s == segment) {
+            Some(n) => n as u32,
+            None => {
+                self.segments.push(segment.to_string());
+                (self.segments.len() - 1) as u32
+            }
+        };
+        self.known.insert(segment.to_string());
         for (row, hash) in hashes.iter().enumerate() {
-            // The first segment that holds a text keeps it: any of them serves.
-            self.rows.entry(short(hash)).or_insert((number, row as u32));
+            self.rows.insert(short(hash), (number, row as u32));
         }
+    }
+
+    /// Stops serving texts from a segment that is gone or unreadable: they become misses, are
+    /// embedded again and kept in a new segment. It stays known, so listing the store does not
+    /// bring its (still readable) hashes back.
+    fn forget(&mut self, number: u32) {
+        self.rows.retain(|_, (segment, _)| *segment != number);
     }
 }
 
@@ -115,6 +137,7 @@ impl VectorCache {
             }
         }
         let mut found = vec![None; hashes.len()];
+        let mut lost = Vec::new();
         for (segment, wanted) in by_segment {
             let name = &index.segments[segment as usize];
             let key = keys::vector_segment(&self.space, name, "npy");
@@ -133,12 +156,17 @@ impl VectorCache {
                     }
                 }
                 Ok(v) => {
-                    tracing::warn!(%key, dim = v.ncols(), "vector segment of the wrong width; embedding again")
+                    tracing::warn!(%key, dim = v.ncols(), "vector segment of the wrong width; embedding again");
+                    lost.push(segment);
                 }
                 Err(e) => {
-                    tracing::warn!(%key, error = %e, "vector segment unreadable; embedding again")
+                    tracing::warn!(%key, error = %e, "vector segment unreadable; embedding again");
+                    lost.push(segment);
                 }
             }
+        }
+        for segment in lost {
+            index.forget(segment);
         }
         Ok(found)
     }
@@ -174,7 +202,7 @@ impl VectorCache {
                 Bytes::from(all),
             )
             .await?;
-        self.index.lock().await.add(&segment, hashes);
+        self.index.lock().await.serve(&segment, hashes);
         Ok(())
     }
 
@@ -253,6 +281,45 @@ mod tests {
             let found = other.lookup(&asked).await.expect("lookup");
             assert!(found.iter().all(Option::is_none), "{model} {precision}");
         }
+    }
+
+    /// Defect (issue 23): after a segment was corrupted, its texts stayed mapped to it (the
+    /// index kept the first segment that held a text and never forgot one), so they were
+    /// embedded again on every shard until the process restarted, although a new segment held
+    /// them.
+    #[tokio::test]
+    async fn texts_of_a_corrupted_segment_are_found_again_once_kept_anew() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = VectorCache::new(store(dir.path()), "m", "fp32", 3);
+        let xy = [text_hash("x"), text_hash("y")];
+        cache.keep(&xy, &vectors(&[1.0, 2.0])).await.expect("keep");
+        let npy = store(dir.path())
+            .list(cache.space())
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|k| k.ends_with(".npy"))
+            .expect("npy");
+        store(dir.path())
+            .put(&npy, Bytes::from_static(b"not an npy file"))
+            .await
+            .expect("corrupt");
+        let found = cache
+            .lookup(&xy)
+            .await
+            .expect("a corrupt segment is a miss");
+        assert!(found.iter().all(Option::is_none));
+        // The next shard embeds x and y again, with a new text z: another segment.
+        let xyz = [text_hash("x"), text_hash("y"), text_hash("z")];
+        cache
+            .keep(&xyz, &vectors(&[1.0, 2.0, 3.0]))
+            .await
+            .expect("keep anew");
+        let found = cache.lookup(&xy).await.expect("lookup");
+        assert!(
+            found.iter().all(Option::is_some),
+            "the same process finds x and y in the new segment"
+        );
     }
 
     #[tokio::test]

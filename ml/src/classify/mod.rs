@@ -409,9 +409,10 @@ pub struct Routing {
     /// Coverage and precision at the threshold on the out-of-fold predictions.
     pub oof_coverage: f64,
     pub oof_precision: f64,
-    /// Clopper–Pearson lower bound on `oof_precision` at `confidence`.
+    /// Clopper–Pearson lower bound at `confidence` on the precision of the held-out tickets
+    /// the threshold was certified on.
     #[serde(default)]
-    pub oof_lower_bound: Option<f64>,
+    pub lower_bound: Option<f64>,
 }
 
 /// Labels turned into class indices, plus the per-example work shared by every fit on this data.

@@ -41,8 +41,11 @@ pub struct FeatureRow {
     pub predicted_type: String,
     #[serde(default)]
     pub predicted_probability: Option<f64>,
-    /// Whether production routed the ticket automatically (its probability reached the
-    /// model's threshold); empty when there was no production model.
+    /// Production's per-ticket routing decision: its probability reached the model's threshold
+    /// and the ticket is like the training data. A suspension of the whole batch (drift) is
+    /// applied on top of it and recorded in `result.json`, `predictions.csv` and Chroma, not
+    /// here: this column shows what production would route, which is what drift compares.
+    /// Empty when there was no production model.
     #[serde(default)]
     pub auto: Option<bool>,
     /// The run's own model, out of fold (labelled runs only).
@@ -190,9 +193,31 @@ impl<W: std::io::Write> FeatureCsv<W> {
     }
 }
 
-/// Reads a table from CSV bytes (a file fetched from the object store).
+impl FeatureRow {
+    /// The row as it was before [`FeatureCsv`] neutralised its text cells: what a table read
+    /// back must hold, so that `-` compares equal to `-` and not to `'-`.
+    pub fn restored(self) -> Self {
+        use crate::csv_safe::restore;
+        let r = |v: String| restore(&v).into_owned();
+        FeatureRow {
+            id: r(self.id),
+            language: r(self.language),
+            queue: r(self.queue),
+            priority: r(self.priority),
+            label: r(self.label),
+            predicted_type: r(self.predicted_type),
+            oof_predicted_type: r(self.oof_predicted_type),
+            ..self
+        }
+    }
+}
+
+/// Reads a table from CSV bytes (a file fetched from the object store), its text cells restored.
 pub fn read_csv_bytes(bytes: &[u8]) -> Result<Vec<FeatureRow>, csv::Error> {
-    csv::Reader::from_reader(bytes).deserialize().collect()
+    csv::Reader::from_reader(bytes)
+        .deserialize::<FeatureRow>()
+        .map(|row| row.map(FeatureRow::restored))
+        .collect()
 }
 
 /// Reads a table written by [`write_csv`] (or by anyone, with the same header).
@@ -202,7 +227,8 @@ pub fn read_csv(path: &Path) -> Result<Vec<FeatureRow>, FeatureTableError> {
         detail: e.to_string(),
     };
     let mut r = csv::Reader::from_path(path).map_err(err)?;
-    r.deserialize()
+    r.deserialize::<FeatureRow>()
+        .map(|row| row.map(FeatureRow::restored))
         .collect::<Result<Vec<FeatureRow>, _>>()
         .map_err(err)
 }
@@ -274,6 +300,44 @@ mod tests {
         .expect("write");
         let back = read_csv(&path).expect("read");
         assert_eq!(back, vec![row, unlabelled]);
+    }
+
+    /// Defect (issue 23): the reference side of drift is read back from the neutralised CSV,
+    /// the current side is the raw rows; a priority of `-` (or any value starting with
+    /// `= + - @`) then drifted against itself.
+    #[test]
+    fn formula_like_values_survive_the_round_trip_and_do_not_drift_against_themselves() {
+        let raw: Vec<FeatureRow> = (0..200)
+            .map(|i| FeatureRow {
+                id: format!("t{i}"),
+                priority: ["-", "+1", "=high"][i % 3].to_string(),
+                queue: "@ops".into(),
+                ..feature_row(&ticket(), None, None)
+            })
+            .collect();
+        let mut out = FeatureCsv::new(Vec::new());
+        for row in &raw {
+            out.push(row).expect("write");
+        }
+        let bytes = out.finish().expect("finish");
+        assert!(
+            String::from_utf8_lossy(&bytes).contains(",'@ops,'-,"),
+            "still neutralised on disk"
+        );
+        let back = read_csv_bytes(&bytes).expect("read");
+        assert_eq!(back, raw);
+        let report = crate::drift::compare::compare(
+            "reference",
+            &back,
+            "current",
+            &raw,
+            None,
+            &crate::drift::DriftOptions::default(),
+            0,
+        );
+        for c in report.columns {
+            assert!(!c.drifted, "{} drifted against itself", c.column);
+        }
     }
 
     #[test]

@@ -38,3 +38,53 @@ fn connector_errors_classify_themselves_and_stay_the_source() {
     let registry_outage = crate::registry::RegistryError::Store(backend(true));
     assert!(StageError::from(registry_outage).is_transient());
 }
+
+/// Defect (issue 23): every NATS error became a transient stage error, so a refused credential,
+/// a message that does not decode or a run that does not exist were retried for the whole
+/// transient hold instead of failing the attempt.
+#[test]
+fn nats_errors_are_classified_variant_by_variant() {
+    let permanent = [
+        BusError::Auth {
+            url: "nats://n:4222".into(),
+            what: "refused the credentials".into(),
+            reason: "authorization violation".into(),
+            hint: "check NATS_USER".into(),
+        },
+        BusError::Tls {
+            url: "tls://n:4222".into(),
+            reason: "unknown issuer".into(),
+            hint: "check NATS_CA_FILE".into(),
+        },
+        BusError::Config("NATS_CREDS_FILE: no such file".into()),
+        BusError::RunNotFound {
+            run_id: "run-x".into(),
+        },
+        BusError::UnexpectedDuplicate {
+            subject: "tf.clean".into(),
+            msg_id: "m".into(),
+        },
+        BusError::Schema(ticketflow_schemas::SchemaError::Decode {
+            kind: "ShardTask",
+            detail: "truncated".into(),
+        }),
+    ];
+    for e in permanent {
+        let shown = e.to_string();
+        assert!(!StageError::from(e).is_transient(), "{shown}");
+    }
+    let transient = [
+        BusError::Connect {
+            url: "nats://n:4222".into(),
+            detail: "connection refused".into(),
+        },
+        BusError::JetStream {
+            what: "publish".into(),
+            detail: "timed out".into(),
+        },
+    ];
+    for e in transient {
+        let shown = e.to_string();
+        assert!(StageError::from(e).is_transient(), "{shown}");
+    }
+}
