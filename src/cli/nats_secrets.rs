@@ -15,7 +15,9 @@
 //! | `auth.conf` | nats-server `authorization` block admitting that NKey's public key | 0644 |
 //!
 //! Running it again keeps what is there (compose runs it on every `up`); `--force` makes new
-//! ones. `auth.conf` is written last, so a directory that has it is complete.
+//! ones. `auth.conf` is written last, so a directory that has it is complete; `--force` first
+//! removes the old `auth.conf`, so a renewal cut short (new CA, old client key) is never taken
+//! for a complete set: the next run says the set is partial.
 
 use std::fs;
 use std::io::Write;
@@ -78,6 +80,14 @@ pub fn run(args: NatsSecretsArgs) -> anyhow::Result<()> {
     }
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let set = SecretSet::generate(&args.server_names)?;
+    // From here until the new auth.conf is written, the directory holds no complete set.
+    match fs::remove_file(args.out.join(AUTH_CONF)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("removing the old {AUTH_CONF}"));
+        }
+    }
     set.write(&args.out)?;
     println!(
         "nats-secrets: wrote a CA, server and client certificates and an NKey user ({}) to {}",

@@ -317,6 +317,15 @@ impl EmbeddingModel {
     /// ONNX graph, `tokenizer.json` and the truncation limit. Two embedders with the same digest
     /// give a text the same vector, so a vector made by one can be reused by the other
     /// (the embedder's vector reuse keys its index on it).
+    ///
+    /// Pooling and normalisation are covered: `models/export_onnx.py` builds the masked mean
+    /// and the L2 norm into the graph, so changing either changes the graph's bytes. The ONNX
+    /// Runtime version is deliberately not part of it: the same graph on another runtime gives
+    /// the same vector within float rounding (the same order as the 2e-8 batch dependence
+    /// measured in `embed`'s docs), far below what moves a search result or a prediction, and
+    /// keying on it would re-embed every ticket at each runtime upgrade. The int8 graph is made
+    /// by the runtime's quantiser, so a runtime that quantises differently writes another
+    /// graph, hence another digest.
     pub fn digest(&self) -> &str {
         &self.digest
     }
