@@ -32,7 +32,10 @@ const METRICS: &[(&str, Kind)] = &[
     ),
     ("ticketflow_embedding_batch_size", Kind::Histogram),
     ("ticketflow_embedder_vectors_total", Kind::Counter),
-    ("ticketflow_embedder_vector_cache_errors_total", Kind::Counter),
+    (
+        "ticketflow_embedder_vector_cache_errors_total",
+        Kind::Counter,
+    ),
     ("ticketflow_indexer_records_total", Kind::Counter),
     ("ticketflow_routing_suspensions_total", Kind::Counter),
     (

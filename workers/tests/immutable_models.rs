@@ -151,7 +151,10 @@ fn a_retrain_of_the_latest_run_never_overwrites_the_model_production_loads() {
             &store, "run-r", &manifest, &progress, &good, &cfg, lenient, &incumbent, None,
         ))
         .expect("train the same again");
-    assert_eq!(again.summary.card.as_deref(), Some(keys::model_card("run-r").as_str()));
+    assert_eq!(
+        again.summary.card.as_deref(),
+        Some(keys::model_card("run-r").as_str())
+    );
     assert!(matches!(
         again.summary.verdict,
         Some(GateVerdict::Promoted { .. })
