@@ -595,6 +595,23 @@ fn poison_shard_is_dead_lettered_named_and_redriven_after_a_fix() {
         );
     };
 
+    // A redrive cut short after it took the shard out of `dead` (a crash, a lost connection):
+    // the shard must not fall between "dead" and "in flight" (issue 23, defect 5). The run
+    // says so, and the next redrive sends it.
+    fail::cfg("redrive::shards_taken", "1*return").expect("fail point");
+    let cut = rt.block_on(ticketflow_coordinator::redrive(&bus, &run_id));
+    fail::remove("redrive::shards_taken");
+    assert!(
+        matches!(cut, Err(ticketflow_coordinator::RedriveError::Interrupted)),
+        "{cut:?}"
+    );
+    let v = c.env.show(&run_id).expect("runs show");
+    assert_eq!(
+        v["shards"]["redriving"][0], 2,
+        "the shard is kept in between: {v}"
+    );
+    assert_eq!(v["status"], "running", "{v}");
+
     // A redrive before the fix: the shard dies again within JetStream's de-duplication window.
     // Its second letter must be kept (its id carries the redrive generation), or the next
     // redrive would call the shard missing.

@@ -5,11 +5,16 @@
 //! For each dead shard of the run, the dead-letter stream still holds the original message and
 //! the subject it came from. Redrive, in this order:
 //!
-//! 1. bumps the run's redrive generation and takes the shards out of `dead` (so the run is
-//!    running again, and a completion published by a fast worker cannot be lost);
+//! 1. bumps the run's redrive generation and moves the shards from `dead` to `redriving` (so
+//!    the run is running again, and a completion published by a fast worker cannot be lost);
 //! 2. publishes each original message back to its subject, under a message id that carries the
 //!    generation (JetStream would otherwise drop it as a duplicate of the first attempt);
-//! 3. deletes those dead letters.
+//! 3. takes the published shards out of `redriving`;
+//! 4. deletes those dead letters.
+//!
+//! A redrive cut short between 1 and 3 (a crash, a lost connection) leaves its shards in
+//! `redriving`, never nowhere: the next `runs redrive` sends them again under the same
+//! generation, and JetStream's de-duplication drops a message that did go out.
 //!
 //! When the redriven shards finish, the run completes again with a new `runs.completed`, and the
 //! trainer records a new result. A shard whose dead letter is gone (expired) stays dead.
@@ -27,6 +32,10 @@ pub enum RedriveError {
     RunNotFound(String),
     #[error("reading the dead-letter stream: {0}")]
     DeadLetters(String),
+    /// Only from a test's fail point: the redrive stopped after taking its shards out of
+    /// `dead`; running it again sends them.
+    #[error("redrive interrupted after taking the shards out of dead; run it again")]
+    Interrupted,
 }
 
 /// What a redrive did.
@@ -50,13 +59,17 @@ pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveE
         .progress(run_id)
         .await?
         .ok_or_else(|| RedriveError::RunNotFound(run_id.to_string()))?;
-    if progress.dead.is_empty() {
+    if progress.dead.is_empty() && progress.redriving.is_empty() {
         return Ok(RedriveOutcome {
             generation: progress.redrives,
             ..Default::default()
         });
     }
-    let letters = dead_letters_of(bus, run_id, &progress.dead).await?;
+    // Shards an earlier redrive took out of `dead` without knowing they were sent, then the
+    // dead ones.
+    let mut wanted = progress.redriving.clone();
+    wanted.extend(progress.dead.clone());
+    let letters = dead_letters_of(bus, run_id, &wanted).await?;
     let missing: Vec<u32> = progress
         .dead
         .keys()
@@ -71,46 +84,62 @@ pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveE
         });
     }
 
-    // 1. Out of `dead`, into a new generation: the run is running again.
+    // 1. Out of `dead`, into `redriving` and a new generation: the run is running again. A
+    //    redrive that only resumes an interrupted one keeps its generation (same message ids).
     let shards: Vec<u32> = letters.iter().map(|l| l.shard).collect();
-    let (removed, updated) = bus
+    let ((), updated) = bus
         .update_progress(run_id, |p| {
-            p.redrives += 1;
-            let removed: Vec<(u32, DeadShard)> = shards
+            let newly_dead: Vec<u32> = shards
                 .iter()
-                .filter_map(|s| p.dead.remove(s).map(|d| (*s, d)))
+                .copied()
+                .filter(|s| p.dead.contains_key(s))
                 .collect();
+            if newly_dead.is_empty() {
+                return;
+            }
+            p.redrives += 1;
+            for s in newly_dead {
+                if let Some(d) = p.dead.remove(&s) {
+                    p.redriving.insert(s, d);
+                }
+            }
             p.completed_at_ms = None;
             p.completion_published = false;
             p.trained_at_ms = None;
-            removed
         })
         .await?;
     let generation = updated.redrives;
+    // Tests cut a redrive short here, where a crash leaves shards neither dead nor sent.
+    fail::fail_point!("redrive::shards_taken", |_| Err(RedriveError::Interrupted));
 
     // 2. The original messages, back to their subjects.
     let mut redriven = Vec::new();
     for l in &letters {
         let stage = l.letter.stage;
         let msg_id = redrive_msg_id(run_id, stage, l.shard, generation);
+        // A duplicate is a message an interrupted redrive of this generation did send.
         let published = bus
-            .publish_new_bytes(
+            .publish_bytes(
                 &l.letter.subject,
                 Bytes::from(l.letter.payload.clone()),
                 &msg_id,
+                None,
             )
             .await;
         if let Err(e) = published {
             // Put back what was not sent, so the run says why it is incomplete.
-            let unsent: Vec<(u32, DeadShard)> = removed
-                .iter()
-                .filter(|(s, _)| !redriven.iter().any(|(r, _)| r == s))
-                .cloned()
-                .collect();
             let _ = bus
                 .update_progress(run_id, |p| {
-                    for (s, d) in &unsent {
-                        p.dead.insert(*s, d.clone());
+                    let unsent: Vec<u32> = p
+                        .redriving
+                        .keys()
+                        .copied()
+                        .filter(|s| !redriven.iter().any(|(r, _)| r == s))
+                        .collect();
+                    for s in unsent {
+                        if let Some(d) = p.redriving.remove(&s) {
+                            p.dead.insert(s, d);
+                        }
                     }
                 })
                 .await;
@@ -120,7 +149,15 @@ pub async fn redrive(bus: &Bus, run_id: &str) -> Result<RedriveOutcome, RedriveE
         redriven.push((l.shard, stage));
     }
 
-    // 3. The letters are handled; a failed delete only leaves history behind.
+    // 3. Sent: no longer in between.
+    bus.update_progress(run_id, |p| {
+        for (s, _) in &redriven {
+            p.redriving.remove(s);
+        }
+    })
+    .await?;
+
+    // 4. The letters are handled; a failed delete only leaves history behind.
     if let Ok(stream) = bus.jetstream().get_stream(DEAD_LETTER_STREAM).await {
         for l in &letters {
             if let Err(e) = stream.delete_message(l.seq).await {

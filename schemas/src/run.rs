@@ -221,6 +221,11 @@ pub struct RunProgress {
     pub embedded: ShardSet,
     pub indexed: ShardSet,
     pub dead: BTreeMap<u32, DeadShard>,
+    /// Dead shards a redrive took out of `dead` and is sending again, until it knows they are
+    /// published: a redrive cut short between the two leaves them here (not lost between
+    /// "dead" and "in flight"), and the next `runs redrive` sends them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redriving: BTreeMap<u32, DeadShard>,
     pub tickets_indexed: u64,
     /// Sum of per-shard processing time per stage (cleaner, embedder, indexer), milliseconds.
     /// Read and add through [`busy_ms_of`](Self::busy_ms_of) and [`add_busy_ms`](Self::add_busy_ms),

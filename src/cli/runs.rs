@@ -142,6 +142,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
                 "embedded": p.embedded.len(),
                 "indexed": p.indexed.len(),
                 "dead": p.dead.iter().map(|(s, d)| serde_json::json!({"shard": s, "stage": d.stage, "reason": d.reason})).collect::<Vec<_>>(),
+                "redriving": p.redriving.keys().collect::<Vec<_>>(),
             },
             "tickets_indexed": p.tickets_indexed,
             "reuse": p.reuse,
@@ -180,6 +181,13 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             "pending"
         }
     );
+    if !p.redriving.is_empty() {
+        println!(
+            "  re-driving   shards {:?} are being sent again; if no redrive is running, it was cut short: run `ticketflow runs redrive {}` again",
+            p.redriving.keys().collect::<Vec<_>>(),
+            p.run_id
+        );
+    }
     for (shard, dead) in &p.dead {
         println!("  dead shard {shard} at {}: {}", dead.stage, dead.reason);
     }
