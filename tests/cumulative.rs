@@ -221,6 +221,8 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
         &workers,
     );
     let card3 = read_json(&store_dir.join(format!("models/{run3}/card.json")));
+    let result3 = read_json(&store_dir.join(format!("runs/{run3}/result.json")));
+    eprintln!("day 3 ({run3}) drift: {}", result3["drift"]);
     eprintln!(
         "day 3 card: verdict {} champion {}",
         card3["verdict"], card3["champion"]

@@ -43,6 +43,7 @@ mod conditional;
 mod config;
 mod error;
 pub mod keys;
+mod upload;
 
 use std::sync::Arc;
 
@@ -58,6 +59,7 @@ use object_store::{
 pub use conditional::{Expected, ObjectVersion};
 pub use config::{S3Options, S3Retry, StoreConfig};
 pub use error::{Op, StoreError};
+pub use upload::Upload;
 
 use crate::redact::redact_url;
 use config::{Location, process_env};

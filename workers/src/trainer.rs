@@ -153,12 +153,6 @@ impl StageWorker for Trainer {
                 oof_meta.as_ref(),
             )
             .await?;
-        self.store
-            .put(
-                &keys::features(run_id),
-                Bytes::from(std::mem::take(&mut pass.features_csv)),
-            )
-            .await?;
         summary.drift = Some(match &reference {
             None => {
                 tracing::info!(run_id, %dataset, "no drift reference yet for this data set");
@@ -285,7 +279,6 @@ struct RunPass {
     /// Per ticket: whether production trained on it (its figures leave it out), its label.
     trained: Vec<bool>,
     labels: Vec<Option<String>>,
-    features_csv: Vec<u8>,
     drift_rows: Vec<FeatureRow>,
     drift_vectors: Vec<Vec<f32>>,
 }
@@ -312,12 +305,18 @@ impl Trainer {
         let mut rows = Vec::new();
         let mut trained = Vec::new();
         let mut labels = Vec::new();
-        let mut csv = FeatureCsv::new(Vec::new());
+        // The feature table goes to the store a shard at a time, never whole in memory.
+        let mut table = self.store.upload(&keys::features(&manifest.run_id)).await?;
         let mut drift_rows = UniformSample::new(self.max_rows);
         let mut drift_vectors = UniformSample::new(embedding_sample_rows());
         let csv_err = |e: csv::Error| StageError::permanent(format!("feature table: {e}"));
         for &shard in shards.shards() {
             let tickets = shards.with_vectors(shard).await?;
+            let mut csv = if table.bytes() == 0 {
+                FeatureCsv::new(Vec::new())
+            } else {
+                FeatureCsv::continued(Vec::new())
+            };
             let shard_predictions = champion.map(|c| {
                 let examples: Vec<Example> = tickets
                     .iter()
@@ -344,7 +343,9 @@ impl Trainer {
             if let (Some(all), Some(p)) = (production.as_mut(), shard_predictions) {
                 all.extend(p);
             }
+            table.write(&csv.finish().map_err(csv_err)?).await?;
         }
+        table.finish().await?;
         let sampled = drift_rows.seen() > self.max_rows as u64;
         if sampled {
             tracing::info!(run_id = %manifest.run_id, rows = self.max_rows, of = drift_rows.seen(), "drift on a seeded sample of the run");
@@ -355,7 +356,6 @@ impl Trainer {
             rows,
             trained,
             labels,
-            features_csv: csv.finish().map_err(csv_err)?,
             drift_rows: drift_rows.into_vec(),
             drift_vectors: drift_vectors.into_vec(),
         })

@@ -170,6 +170,16 @@ impl<W: std::io::Write> FeatureCsv<W> {
         }
     }
 
+    /// More rows of a table whose header was written already (a table written in pieces, a
+    /// shard at a time).
+    pub fn continued(out: W) -> Self {
+        Self {
+            writer: csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(out),
+        }
+    }
+
     pub fn push(&mut self, row: &FeatureRow) -> csv::Result<()> {
         use crate::csv_safe::neutralize;
         let safe = FeatureRow {
