@@ -446,9 +446,9 @@ fn the_routing_threshold_is_certified_on_tickets_the_shipped_model_never_saw() {
     assert!(stored.is_some(), "0.6 is certifiable on this data");
     assert_eq!(report.routing.holdout_threshold, on_held_out);
     assert_eq!(report.routing.oof_threshold, on_oof);
-    // It must pass both: the held-out tickets with the model that ships, and the fold models'
-    // out-of-fold predictions.
-    assert_eq!(stored, on_held_out.zip(on_oof).map(|(a, b)| a.max(b)));
+    // Certified on the held-out tickets with the model that ships; the out-of-fold one is
+    // reported beside it.
+    assert_eq!(stored, on_held_out);
     // The same test on the train rows, in sample, would pick another threshold: a test that
     // passed either way would prove nothing.
     let picked: Vec<Example> = train.iter().map(|&r| examples[r].clone()).collect();

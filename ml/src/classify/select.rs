@@ -104,11 +104,11 @@ pub struct RoutingReport {
     /// whose threshold was a point estimate.
     #[serde(default)]
     pub confidence: Option<f64>,
-    /// The higher of the two certified thresholds below; `None` when either could not be
-    /// certified (everything goes to people).
+    /// The lowest threshold certified on the held-out tickets with the model that ships; `None`
+    /// when none could be (everything goes to people).
     pub threshold: Option<f32>,
-    /// The lowest threshold certified on the held-out tickets with the model that ships (the
-    /// guarantee), and on the train part's out-of-fold predictions (the guard).
+    /// The threshold certified on the held-out tickets (the one shipped), and the one the same
+    /// test gives on the train part's out-of-fold predictions (reported for comparison).
     #[serde(default)]
     pub holdout_threshold: Option<f32>,
     #[serde(default)]
@@ -273,10 +273,9 @@ fn select_on(
         cfg.routing_min_rows,
     )
     .map(|c| c.threshold);
-    // The same test on the train part's out-of-fold predictions: a larger sample from weaker
-    // fits. A threshold must pass both; the held-out test carries the guarantee, the
-    // out-of-fold one guards its sampling error (the bench shows the lowest certified
-    // threshold on 570 tickets alone misses the target on a later batch too often).
+    // The same test on the train part's out-of-fold predictions (a larger sample from weaker
+    // fits), reported beside it: requiring both cost 2 points of coverage in the bench and
+    // protected nothing at 0.99 confidence (20 of 20 splits either way).
     let train_probs: Vec<Vec<f32>> = train.iter().map(|&r| out_of_fold[r].clone()).collect();
     let train_truth: Vec<usize> = train.iter().map(|&r| data.y[r]).collect();
     let on_oof = choose_certified_threshold(
@@ -287,7 +286,7 @@ fn select_on(
         cfg.routing_min_rows,
     )
     .map(|c| c.threshold);
-    let threshold = on_holdout.zip(on_oof).map(|(a, b)| a.max(b));
+    let threshold = on_holdout;
     let at_holdout = routed_at(&calibration_probs, &calibration_truth, threshold);
     let at_oof = routed_at(&train_probs, &train_truth, threshold);
     let routing = RoutingReport {
