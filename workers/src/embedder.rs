@@ -145,8 +145,9 @@ impl StageWorker for Embedder {
 
     async fn process(&self, msg: &CleanedShard) -> Result<Processed, StageError> {
         let bytes = self.store.get(&msg.clean_key).await?;
-        let file: CleanShardFile = ticketflow_schemas::decode(&bytes)
-            .map_err(|e| StageError::permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
+        let file: CleanShardFile = ticketflow_schemas::decode(&bytes).map_err(|e| {
+            StageError::permanent_from(format!("cleaned shard {}", msg.clean_key), e)
+        })?;
         let texts: Vec<String> = file.tickets.into_iter().map(|t| t.text).collect();
         let n = texts.len() as u32;
         let plan = match &self.cache {
@@ -174,7 +175,7 @@ impl StageWorker for Embedder {
                     .emit();
                     batch_started = std::time::Instant::now();
                 })
-                .map_err(|e| StageError::permanent(format!("embedding: {e}")))?;
+                .map_err(|e| StageError::permanent_from("embedding", e))?;
             Ok(vectors)
         })
         .await
@@ -182,9 +183,9 @@ impl StageWorker for Embedder {
             // A panic is about this shard (its text, a bug), not an outage: it counts as an
             // attempt, and after the last one the shard is dead-lettered, not retried forever.
             if e.is_panic() {
-                StageError::permanent(format!("the embedder panicked on this shard: {e}"))
+                StageError::permanent_from("the embedder panicked on this shard", e)
             } else {
-                StageError::transient(format!("embedding task: {e}"))
+                StageError::transient_from("embedding task", e)
             }
         })??;
         let counts = ReuseCounts {

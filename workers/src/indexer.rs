@@ -98,8 +98,9 @@ impl StageWorker for Indexer {
             self.store.get(&msg.clean_key),
             self.store.get(&msg.embeddings_key)
         )?;
-        let file: CleanShardFile = ticketflow_schemas::decode(&clean)
-            .map_err(|e| StageError::permanent(format!("cleaned shard {}: {e}", msg.clean_key)))?;
+        let file: CleanShardFile = ticketflow_schemas::decode(&clean).map_err(|e| {
+            StageError::permanent_from(format!("cleaned shard {}", msg.clean_key), e)
+        })?;
         let vectors = tensors::from_npy(&npy)
             .map_err(|e| StageError::permanent(format!("{}: {e}", msg.embeddings_key)))?;
         if vectors.nrows() != file.tickets.len() {

@@ -53,7 +53,7 @@ impl<'a> RunShards<'a> {
             .get(&keys::clean_shard(&self.run_id, shard))
             .await?;
         let file: CleanShardFile = ticketflow_schemas::decode(&clean)
-            .map_err(|e| StageError::permanent(format!("shard {shard}: {e}")))?;
+            .map_err(|e| StageError::permanent_from(format!("shard {shard}"), e))?;
         Ok(file.tickets)
     }
 
@@ -180,7 +180,7 @@ impl<T> UniformSample<T> {
 pub async fn run_features(store: &Store, run_id: &str) -> Result<Vec<FeatureRow>, StageError> {
     let bytes = store.get(&keys::features(run_id)).await?;
     read_csv_bytes(&bytes[..])
-        .map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))
+        .map_err(|e| StageError::permanent_from(format!("features of run {run_id}"), e))
 }
 
 /// At most `max_rows` rows of a run's feature table: a seeded sample by ticket id, read row by
@@ -194,7 +194,7 @@ pub async fn run_features_sample(
     let mut sample = UniformSample::new(max_rows);
     for row in csv::Reader::from_reader(&bytes[..]).deserialize::<FeatureRow>() {
         let row = row
-            .map_err(|e| StageError::permanent(format!("features of run {run_id}: {e}")))?
+            .map_err(|e| StageError::permanent_from(format!("features of run {run_id}"), e))?
             .restored();
         let id = row.id.clone();
         sample.offer_with(&id, || row);

@@ -62,7 +62,7 @@ pub async fn write_run_profile(
         (p, html)
     })
     .await
-    .map_err(|e| StageError::transient(format!("profile task: {e}")))?;
+    .map_err(|e| StageError::transient_from("profile task", e))?;
     let (p, html) = made;
     let json = serde_json::to_vec_pretty(&p).map_err(|e| StageError::permanent(e.to_string()))?;
     store

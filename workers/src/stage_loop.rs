@@ -142,6 +142,29 @@ impl StageError {
         }
     }
 
+    /// A permanent error about `context` (what was being done, to what), keeping `source`
+    /// for logs that show the whole chain. The message is `context: source`.
+    pub fn permanent_from(
+        context: impl std::fmt::Display,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StageError::Permanent {
+            message: format!("{context}: {source}"),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// [`permanent_from`](Self::permanent_from) for an outage: retried with backoff.
+    pub fn transient_from(
+        context: impl std::fmt::Display,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StageError::Transient {
+            message: format!("{context}: {source}"),
+            source: Some(Box::new(source)),
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(self, StageError::Transient { .. })
     }

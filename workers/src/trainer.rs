@@ -309,7 +309,7 @@ impl Trainer {
         let mut table = self.store.upload(&keys::features(&manifest.run_id)).await?;
         let mut drift_rows = UniformSample::new(self.max_rows);
         let mut drift_vectors = UniformSample::new(embedding_sample_rows());
-        let csv_err = |e: csv::Error| StageError::permanent(format!("feature table: {e}"));
+        let csv_err = |e: csv::Error| StageError::permanent_from("feature table", e);
         for &shard in shards.shards() {
             let tickets = shards.with_vectors(shard).await?;
             let mut csv = if table.bytes() == 0 {
@@ -396,7 +396,7 @@ impl Trainer {
             )
         })
         .await
-        .map_err(|e| StageError::transient(format!("drift task: {e}")))?;
+        .map_err(|e| StageError::transient_from("drift task", e))?;
         let json =
             serde_json::to_vec_pretty(&report).map_err(|e| StageError::permanent(e.to_string()))?;
         let html = render_drift_report(&report);
@@ -475,7 +475,7 @@ impl Trainer {
             });
         };
         let csv = predictions_csv(production, ids, rows)
-            .map_err(|e| StageError::permanent(format!("writing predictions: {e}")))?;
+            .map_err(|e| StageError::permanent_from("writing predictions", e))?;
         let key = keys::predictions(&manifest.run_id);
         self.store.put(&key, Bytes::from(csv)).await?;
         if let Some(chroma) = &self.chroma {

@@ -133,7 +133,7 @@ pub async fn train_run(
         (result, examples, labels, config)
     })
     .await
-    .map_err(|e| StageError::transient(format!("training task: {e}")))?;
+    .map_err(|e| StageError::transient_from("training task", e))?;
     let (result, examples, labels, config) = trained;
     let (classifier, report) = match result {
         Ok(ok) => ok,
