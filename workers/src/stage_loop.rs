@@ -285,11 +285,7 @@ async fn wait_for_signal() {
     }
 }
 
-/// Delay before a failed message is redelivered: 1 s, 2 s, 4 s … capped at 30 s.
-pub fn backoff(delivered: u32) -> Duration {
-    let exp = delivered.saturating_sub(1).min(5);
-    Duration::from_secs(1 << exp).min(Duration::from_secs(30))
-}
+pub use decision::backoff;
 
 /// Runs `worker` until `shutdown` triggers. Returns the number of messages handled.
 pub async fn run_stage<W: StageWorker>(
@@ -425,11 +421,7 @@ async fn handle_in_span<W: StageWorker>(
     };
 
     // A delivery past the limit means earlier attempts crashed or timed out without a verdict.
-    if delivered > settings.max_attempts {
-        let reason = format!(
-            "no attempt finished within {} deliveries (worker crashes or ack timeouts)",
-            settings.max_attempts
-        );
+    if let Some(Decision::DeadLetter(reason)) = decision::on_arrival(delivered, &settings) {
         span.record("otel.status_code", "error");
         dead_letter::<W>(bus, msg, &subject, delivered, &reason).await;
         return;
@@ -478,14 +470,26 @@ async fn process_one<W: StageWorker>(
         // A dependency is down: keep the shard and try again here, with growing pauses,
         // rather than hand it back (which would burn its attempts, and let the next shard
         // hit the same outage at once).
-        match result {
-            Err(e)
-                if e.is_transient()
-                    && started.elapsed() < settings.transient_hold
-                    && !delivery.shutdown.is_triggered() =>
-            {
+        let state = DeliveryState {
+            delivered: delivery.delivered,
+            held: started.elapsed(),
+            waits,
+            shutting_down: delivery.shutdown.is_triggered(),
+        };
+        let hold = match &result {
+            Err(e) => decision::after_attempt(
+                Attempt::Failed {
+                    transient: e.is_transient(),
+                },
+                "",
+                state,
+                &settings,
+            ),
+            Ok(_) => Decision::Ack,
+        };
+        match (result, hold) {
+            (Err(e), Decision::Hold(pause)) => {
                 waits += 1;
-                let pause = backoff(waits);
                 ShardRetried {
                     stage: stage.as_str(),
                     delivered: delivery.delivered,
@@ -500,7 +504,7 @@ async fn process_one<W: StageWorker>(
                     _ = stop.changed() => {}
                 }
             }
-            other => break other,
+            (other, _) => break other,
         }
     };
     drop(keepalive);
@@ -646,15 +650,24 @@ async fn fail<W: StageWorker>(
     } = *delivery;
     // The message's span (the caller's) ends in error; a later delivery gets its own span.
     tracing::Span::current().record("otel.status_code", "error");
-    if delivered >= settings.max_attempts {
-        let reason = format!("attempt {delivered} of {}: {error}", settings.max_attempts);
-        dead_letter::<W>(bus, msg, subject, delivered, &reason).await;
-        return;
-    }
-    let delay = if error.is_transient() {
-        backoff(delivered)
-    } else {
-        Duration::from_secs(1)
+    // Held as long as allowed (or shutting down): hand it back, or give up.
+    let state = DeliveryState {
+        delivered,
+        held: settings.transient_hold,
+        waits: 0,
+        shutting_down: true,
+    };
+    let attempt = Attempt::Failed {
+        transient: error.is_transient(),
+    };
+    let delay = match decision::after_attempt(attempt, &error.to_string(), state, &settings) {
+        Decision::DeadLetter(reason) => {
+            dead_letter::<W>(bus, msg, subject, delivered, &reason).await;
+            return;
+        }
+        Decision::Nak(delay) => delay,
+        // Not reachable with the state above; a second is the safe choice.
+        Decision::Ack | Decision::Hold(_) => Duration::from_secs(1),
     };
     ShardRetried {
         stage: W::STAGE.as_str(),
@@ -777,6 +790,10 @@ impl Drop for BacklogPoller {
         self.0.abort();
     }
 }
+
+pub mod decision;
+
+use decision::{Attempt, Decision, DeliveryState};
 
 #[cfg(test)]
 mod tests;
