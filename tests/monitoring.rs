@@ -38,6 +38,7 @@ const METRICS: &[(&str, Kind)] = &[
     ),
     ("ticketflow_indexer_records_total", Kind::Counter),
     ("ticketflow_routing_suspensions_total", Kind::Counter),
+    ("ticketflow_stage_loop_errors_total", Kind::Counter),
     (
         "ticketflow_object_store_request_duration_seconds",
         Kind::Histogram,

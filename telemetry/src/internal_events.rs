@@ -247,6 +247,43 @@ impl RecordsIndexed {
     }
 }
 
+/// One of the stage loop's own calls to JetStream failed: pulling or receiving a message,
+/// acknowledging it (ack, NAK, term), publishing a dead letter or a run's completion, or
+/// recording a dead shard. The loop recovers from each (it retries, or JetStream redelivers),
+/// so each is a log line and a count, per operation.
+pub struct StageLoopFailed<'a> {
+    pub stage: &'a str,
+    /// `pull`, `receive`, `ack`, `nak`, `term`, `dead_letter`, `dead_shard` or `completion`.
+    pub operation: &'a str,
+    pub transient: bool,
+    /// What the loop does about it, for the log line.
+    pub recovery: &'a str,
+    pub error: &'a dyn std::error::Error,
+}
+
+impl StageLoopFailed<'_> {
+    pub fn emit(self) {
+        let error_type = if self.transient {
+            "transient"
+        } else {
+            "permanent"
+        };
+        METRICS
+            .loop_errors
+            .with_label_values(&[self.stage, self.operation, error_type])
+            .inc();
+        tracing::warn!(
+            stage = self.stage,
+            operation = self.operation,
+            error_type,
+            error = %self.error,
+            "{} failed; {}",
+            self.operation,
+            self.recovery
+        );
+    }
+}
+
 /// The embedder's vector cache failed (a lookup or keeping new vectors): the shard goes on
 /// without reuse, so this is a warning and a count, never a failed shard.
 pub struct VectorCacheFailed<'a> {

@@ -67,6 +67,7 @@ pub(crate) struct Metrics {
     pub records: IntCounterVec,
     pub routing_suspensions: IntCounterVec,
     pub vector_cache_errors: IntCounterVec,
+    pub loop_errors: IntCounterVec,
     pub store_duration: HistogramVec,
     pub store_errors: IntCounterVec,
     pub chroma_duration: HistogramVec,
@@ -153,6 +154,13 @@ impl Metrics {
                  `unchanged` (same text and metadata already in Chroma; not written).",
                 &["outcome"],
             ),
+            loop_errors: counter(
+                "ticketflow_stage_loop_errors_total",
+                "Failures of the stage loop's own JetStream calls, by stage, operation (pull, \
+                 receive, ack, nak, term, dead_letter, dead_shard, completion) and error_type \
+                 (transient, permanent); each is recovered (retried, redelivered) but counted.",
+                &["stage", "operation", "error_type"],
+            ),
             vector_cache_errors: counter(
                 "ticketflow_embedder_vector_cache_errors_total",
                 "Vector-cache calls that failed, by operation (lookup, keep) and error_type \
@@ -216,6 +224,7 @@ impl Metrics {
             Box::new(self.records.clone()),
             Box::new(self.routing_suspensions.clone()),
             Box::new(self.vector_cache_errors.clone()),
+            Box::new(self.loop_errors.clone()),
             Box::new(self.store_duration.clone()),
             Box::new(self.store_errors.clone()),
             Box::new(self.chroma_duration.clone()),

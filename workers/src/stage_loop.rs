@@ -45,7 +45,8 @@ use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings};
 use ticketflow_connectors::retry::Retryable;
 use ticketflow_schemas::{DeadLetter, DeadShard, ReuseCounts, Routed, RunCompleted, Stage};
 use ticketflow_telemetry::internal_events::{
-    ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried, WorkerStarted,
+    ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried,
+    StageLoopFailed, WorkerStarted,
 };
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -313,7 +314,7 @@ pub async fn run_stage<W: StageWorker>(
         let mut batch = match batch {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(%stage, error = %e, "pull failed; retrying");
+                loop_failed(stage, "pull", true, "pulling again in 1 s", &e);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -325,7 +326,7 @@ pub async fn run_stage<W: StageWorker>(
         match next {
             None => continue, // the pull expired with nothing to do
             Some(Err(e)) => {
-                tracing::warn!(%stage, error = %e, "receiving failed");
+                loop_failed(stage, "receive", true, "pulling again", &*e);
                 continue;
             }
             Some(Ok(msg)) => {
@@ -513,7 +514,13 @@ async fn process_one<W: StageWorker>(
             tracing::Span::current().record("tickets", i64::from(tickets));
             if let Err(e) = msg.double_ack().await {
                 // The effects are idempotent: a redelivery will redo them harmlessly.
-                tracing::warn!(error = %e, "ack failed; the shard may be redelivered");
+                loop_failed(
+                    stage,
+                    "ack",
+                    true,
+                    "the shard may be redelivered (its effects are idempotent)",
+                    &*e,
+                );
             }
             ShardProcessed {
                 stage: stage.as_str(),
@@ -678,7 +685,7 @@ async fn fail<W: StageWorker>(
     }
     .emit();
     if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
-        tracing::warn!(error = %e, "nak failed; the ack wait will redeliver");
+        loop_failed(W::STAGE, "nak", true, "the ack wait will redeliver", &*e);
     }
 }
 
@@ -721,7 +728,13 @@ async fn dead_letter<W: StageWorker>(
     };
     if let Err(e) = published {
         // Without the dead letter recorded, keep the message: NAK so it comes back later.
-        tracing::error!(error = %e, "cannot publish the dead letter; keeping the message");
+        loop_failed(
+            stage,
+            "dead_letter",
+            e.is_transient(),
+            "keeping the message (NAK, back in 30 s)",
+            &e,
+        );
         let _ = msg
             .ack_with(AckKind::Nak(Some(Duration::from_secs(30))))
             .await;
@@ -741,10 +754,22 @@ async fn dead_letter<W: StageWorker>(
         {
             Ok((_, progress)) => {
                 if let Err(e) = publish_completion_if_due(bus, &progress).await {
-                    tracing::error!(error = %e, "cannot publish runs.completed");
+                    loop_failed(
+                        stage,
+                        "completion",
+                        e.is_transient(),
+                        "the next shard to finish publishes it",
+                        &e,
+                    );
                 }
             }
-            Err(e) => tracing::error!(error = %e, "cannot record the dead shard"),
+            Err(e) => loop_failed(
+                stage,
+                "dead_shard",
+                e.is_transient(),
+                "the run will not know this shard is dead until it is redelivered",
+                &e,
+            ),
         }
     }
     ShardDeadLettered {
@@ -755,7 +780,7 @@ async fn dead_letter<W: StageWorker>(
     }
     .emit();
     if let Err(e) = msg.ack_with(AckKind::Term).await {
-        tracing::warn!(error = %e, "term failed");
+        loop_failed(stage, "term", true, "JetStream may deliver it again", &*e);
     }
 }
 
@@ -789,6 +814,24 @@ impl Drop for BacklogPoller {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Counts and logs a failure of the loop's own JetStream calls ([`StageLoopFailed`]).
+fn loop_failed(
+    stage: Stage,
+    operation: &str,
+    transient: bool,
+    recovery: &str,
+    error: &(dyn std::error::Error + 'static),
+) {
+    StageLoopFailed {
+        stage: stage.as_str(),
+        operation,
+        transient,
+        recovery,
+        error,
+    }
+    .emit();
 }
 
 pub mod decision;
