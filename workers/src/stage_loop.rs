@@ -42,13 +42,10 @@ use async_nats::jetstream::{AckKind, Message as JsMessage};
 use bytes::Bytes;
 use futures::StreamExt;
 use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings};
-use ticketflow_connectors::retry::Retryable;
-use ticketflow_schemas::{DeadLetter, DeadShard, ReuseCounts, Routed, RunCompleted, Stage};
+use ticketflow_schemas::{ReuseCounts, Routed, RunCompleted, Stage};
 use ticketflow_telemetry::internal_events::{
-    ConsumerBacklog, ShardDeadLettered, ShardProcessed, ShardReceived, ShardRetried,
-    StageLoopFailed, WorkerStarted,
+    ConsumerBacklog, ShardProcessed, ShardReceived, ShardRetried, StageLoopFailed, WorkerStarted,
 };
-use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::now_ms;
@@ -86,128 +83,6 @@ impl Downstream {
     }
 }
 
-/// An error a stage keeps as the cause of its own (for logs that show the whole chain).
-pub type ErrorSource = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Why a stage could not process a message.
-///
-/// Whether to retry is decided once, where the error is made: the connectors' errors know
-/// whether they are transient ([`Retryable`]), and the `From` conversions below ask them
-/// through [`StageError::from_retryable`], so every stage classifies an object-store, Chroma,
-/// registry or NATS failure the same way, variant by variant.
-#[derive(Debug, thiserror::Error)]
-pub enum StageError {
-    /// A dependency is unavailable (object store, Chroma, NATS): retry with backoff.
-    #[error("{message}")]
-    Transient {
-        message: String,
-        #[source]
-        source: Option<ErrorSource>,
-    },
-    /// The input itself is bad (corrupt shard file, wrong shape): retrying will not help, but
-    /// we still retry up to the limit in case the cause was a half-written object.
-    #[error("{message}")]
-    Permanent {
-        message: String,
-        #[source]
-        source: Option<ErrorSource>,
-    },
-}
-
-impl StageError {
-    pub fn transient(message: impl Into<String>) -> Self {
-        StageError::Transient {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    pub fn permanent(message: impl Into<String>) -> Self {
-        StageError::Permanent {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// Wraps `source`, transient or not as it says, with its message.
-    pub fn classified(
-        source: impl std::error::Error + Send + Sync + 'static,
-        transient: bool,
-    ) -> Self {
-        let message = source.to_string();
-        let source = Some(Box::new(source) as ErrorSource);
-        if transient {
-            StageError::Transient { message, source }
-        } else {
-            StageError::Permanent { message, source }
-        }
-    }
-
-    /// A permanent error about `context` (what was being done, to what), keeping `source`
-    /// for logs that show the whole chain. The message is `context: source`.
-    pub fn permanent_from(
-        context: impl std::fmt::Display,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        StageError::Permanent {
-            message: format!("{context}: {source}"),
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// [`permanent_from`](Self::permanent_from) for an outage: retried with backoff.
-    pub fn transient_from(
-        context: impl std::fmt::Display,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        StageError::Transient {
-            message: format!("{context}: {source}"),
-            source: Some(Box::new(source)),
-        }
-    }
-
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StageError::Transient { .. })
-    }
-}
-
-impl StageError {
-    /// A connector's error, transient or permanent as it says itself ([`Retryable`]), kept as
-    /// the source for logs that show the whole chain.
-    pub fn from_retryable(e: impl Retryable + Send + Sync + 'static) -> Self {
-        let transient = e.is_transient();
-        StageError::classified(e, transient)
-    }
-}
-
-/// NATS failures: an outage is retried; refused credentials, a bad message or a missing run
-/// are not (they fail the same way every time).
-impl From<BusError> for StageError {
-    fn from(e: BusError) -> Self {
-        StageError::from_retryable(e)
-    }
-}
-
-/// Transient object-store failures are retried with backoff; the rest count against the
-/// shard's attempts too (a missing object may still be in flight from a slow writer).
-impl From<ticketflow_connectors::store::StoreError> for StageError {
-    fn from(e: ticketflow_connectors::store::StoreError) -> Self {
-        StageError::from_retryable(e)
-    }
-}
-
-impl From<ticketflow_connectors::chroma::ChromaError> for StageError {
-    fn from(e: ticketflow_connectors::chroma::ChromaError) -> Self {
-        StageError::from_retryable(e)
-    }
-}
-
-impl From<crate::registry::RegistryError> for StageError {
-    fn from(e: crate::registry::RegistryError) -> Self {
-        StageError::from_retryable(e)
-    }
-}
-
 /// One stage's work on one message. The input names its run and (per-shard messages) its
 /// shard through [`Routed`], which is all the loop needs to keep the run's progress.
 pub trait StageWorker: Send + Sync + 'static {
@@ -224,66 +99,6 @@ pub trait StageWorker: Send + Sync + 'static {
         &self,
         input: &Self::Input,
     ) -> impl Future<Output = Result<Processed, StageError>> + Send;
-}
-
-/// Tells the loop to stop pulling. Cloned into signal handlers.
-#[derive(Clone)]
-pub struct Shutdown(watch::Sender<bool>);
-
-impl Shutdown {
-    pub fn new() -> Self {
-        Self(watch::channel(false).0)
-    }
-
-    pub fn trigger(&self) {
-        let _ = self.0.send(true);
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    fn subscribe(&self) -> watch::Receiver<bool> {
-        self.0.subscribe()
-    }
-
-    /// Triggers on SIGTERM or Ctrl-C.
-    pub fn on_signals(&self) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutdown requested: finishing the shard in hand, then exiting");
-            me.trigger();
-        });
-    }
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 pub use decision::backoff;
@@ -689,101 +504,6 @@ async fn fail<W: StageWorker>(
     }
 }
 
-/// Gives up on a message: dead-letter stream, progress, then terminate redelivery.
-async fn dead_letter<W: StageWorker>(
-    bus: &Bus,
-    msg: &JsMessage,
-    subject: &str,
-    delivered: u32,
-    reason: &str,
-) {
-    let stage = W::STAGE;
-    let decoded: Option<W::Input> = ticketflow_schemas::decode(&msg.payload).ok();
-    let run_id = decoded.as_ref().map(|m| m.run_id().to_string());
-    let shard = decoded.as_ref().and_then(|m| m.shard());
-    // The letter's id carries the run's redrive generation: without it, a shard redriven and
-    // dead again within JetStream's de-duplication window would be dropped as a repeat.
-    let redrive = match &run_id {
-        Some(run) => bus.progress(run).await.map(|p| p.map_or(0, |p| p.redrives)),
-        None => Ok(0),
-    };
-    let published = match redrive {
-        Ok(redrive) => {
-            let letter = DeadLetter {
-                run_id: run_id.clone(),
-                shard,
-                stage,
-                subject: subject.to_string(),
-                deliveries: u64::from(delivered),
-                stream_sequence: msg.info().map(|i| i.stream_sequence).unwrap_or(0),
-                redrive,
-                reason: reason.to_string(),
-                payload: msg.payload.to_vec(),
-            };
-            // A duplicate is this generation's letter, published before a crash: kept once.
-            bus.publish(letter.subject(), &letter, &letter.msg_id(), None)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = published {
-        // Without the dead letter recorded, keep the message: NAK so it comes back later.
-        loop_failed(
-            stage,
-            "dead_letter",
-            e.is_transient(),
-            "keeping the message (NAK, back in 30 s)",
-            &e,
-        );
-        let _ = msg
-            .ack_with(AckKind::Nak(Some(Duration::from_secs(30))))
-            .await;
-        return;
-    }
-    if let (Some(run), Some(shard)) = (&run_id, shard) {
-        let dead = DeadShard {
-            stage,
-            reason: reason.to_string(),
-        };
-        match bus
-            .update_progress(run, |p| {
-                p.dead.entry(shard).or_insert_with(|| dead.clone());
-                mark_completed_if_final(p);
-            })
-            .await
-        {
-            Ok((_, progress)) => {
-                if let Err(e) = publish_completion_if_due(bus, &progress).await {
-                    loop_failed(
-                        stage,
-                        "completion",
-                        e.is_transient(),
-                        "the next shard to finish publishes it",
-                        &e,
-                    );
-                }
-            }
-            Err(e) => loop_failed(
-                stage,
-                "dead_shard",
-                e.is_transient(),
-                "the run will not know this shard is dead until it is redelivered",
-                &e,
-            ),
-        }
-    }
-    ShardDeadLettered {
-        stage: stage.as_str(),
-        run_id: run_id.as_deref(),
-        shard,
-        reason,
-    }
-    .emit();
-    if let Err(e) = msg.ack_with(AckKind::Term).await {
-        loop_failed(stage, "term", true, "JetStream may deliver it again", &*e);
-    }
-}
-
 /// Polls the stage consumer's backlog into the `ticketflow_consumer_*` gauges every few
 /// seconds, for dashboards and the backlog alerts (and what KEDA scales the embedder on).
 struct BacklogPoller(tokio::task::JoinHandle<()>);
@@ -834,7 +554,14 @@ fn loop_failed(
     .emit();
 }
 
+mod dead_letter;
 pub mod decision;
+mod error;
+mod shutdown;
+
+use dead_letter::dead_letter;
+pub use error::{ErrorSource, StageError};
+pub use shutdown::Shutdown;
 
 use decision::{Attempt, Decision, DeliveryState};
 
