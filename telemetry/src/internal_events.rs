@@ -29,6 +29,31 @@ impl WorkerStarted<'_> {
                 .with_label_values(&[self.stage, outcome]);
         }
         METRICS.tickets_processed.with_label_values(&[self.stage]);
+        for operation in [
+            "pull",
+            "receive",
+            "ack",
+            "nak",
+            "term",
+            "dead_letter",
+            "dead_shard",
+            "completion",
+        ] {
+            for error_type in ["transient", "permanent"] {
+                METRICS
+                    .loop_errors
+                    .with_label_values(&[self.stage, operation, error_type]);
+            }
+        }
+        if self.stage == "embedder" {
+            for operation in ["lookup", "keep"] {
+                for error_type in ["transient", "permanent"] {
+                    METRICS
+                        .vector_cache_errors
+                        .with_label_values(&[operation, error_type]);
+                }
+            }
+        }
         METRICS.redeliveries.with_label_values(&[self.stage]);
         METRICS.dead_lettered.with_label_values(&[self.stage]);
         METRICS.in_flight.with_label_values(&[self.stage]);

@@ -83,12 +83,14 @@ pub fn run_metrics(summary: &RunSummary, finished_at_secs: f64) -> BatchMetrics 
             &[("dataset", summary.dataset.as_str())],
             if routing.suspended.is_some() { 1.0 } else { 0.0 },
         );
-        if let Some(precision) = routing.precision {
+        // Labelled runs only; NaN when production routed none of them (a precision of nothing
+        // is undefined, and a dashboard shows the gap rather than a made-up 0 or 1).
+        if summary.model.is_some() {
             m.gauge(
                 "ticketflow_run_auto_routed_precision",
-                "Share of production's automatically routed tickets whose type was right, on labelled tickets it never trained on.",
+                "Share of production's automatically routed tickets whose type was right, on labelled tickets it never trained on (NaN when none was routed).",
                 &run,
-                precision,
+                routing.precision.unwrap_or(f64::NAN),
             );
         }
     }
