@@ -272,6 +272,11 @@ impl RecordsIndexed {
     }
 }
 
+/// The `error_type` label of failure counters, Vector's convention.
+fn error_type(transient: bool) -> &'static str {
+    if transient { "transient" } else { "permanent" }
+}
+
 /// One of the stage loop's own calls to JetStream failed: pulling or receiving a message,
 /// acknowledging it (ack, NAK, term), publishing a dead letter or a run's completion, or
 /// recording a dead shard. The loop recovers from each (it retries, or JetStream redelivers),
@@ -288,11 +293,7 @@ pub struct StageLoopFailed<'a> {
 
 impl StageLoopFailed<'_> {
     pub fn emit(self) {
-        let error_type = if self.transient {
-            "transient"
-        } else {
-            "permanent"
-        };
+        let error_type = error_type(self.transient);
         METRICS
             .loop_errors
             .with_label_values(&[self.stage, self.operation, error_type])
@@ -320,11 +321,7 @@ pub struct VectorCacheFailed<'a> {
 
 impl VectorCacheFailed<'_> {
     pub fn emit(self) {
-        let error_type = if self.transient {
-            "transient"
-        } else {
-            "permanent"
-        };
+        let error_type = error_type(self.transient);
         METRICS
             .vector_cache_errors
             .with_label_values(&[self.operation, error_type])

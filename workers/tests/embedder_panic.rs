@@ -15,19 +15,7 @@ use ticketflow_workers::embedder::Embedder;
 use ticketflow_workers::{StageError, StageWorker};
 
 fn ticket(id: &str, text: &str) -> CleanTicket {
-    CleanTicket {
-        id: id.into(),
-        row: 1,
-        text: text.into(),
-        tokens: vec![],
-        language: Some("en".into()),
-        language_source: "given".into(),
-        ticket_type: None,
-        queue: None,
-        priority: None,
-        has_subject: true,
-        placeholder_count: 0,
-    }
+    support::clean_ticket(id, text)
 }
 
 async fn put_shard(store: &Store, run: &str, shard: u32) -> CleanedShard {

@@ -16,19 +16,7 @@ use ticketflow_workers::StageWorker;
 use ticketflow_workers::embedder::Embedder;
 
 fn ticket(id: &str, text: &str) -> CleanTicket {
-    CleanTicket {
-        id: id.into(),
-        row: 1,
-        text: text.into(),
-        tokens: vec![],
-        language: Some("en".into()),
-        language_source: "given".into(),
-        ticket_type: None,
-        queue: None,
-        priority: None,
-        has_subject: true,
-        placeholder_count: 0,
-    }
+    support::clean_ticket(id, text)
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -30,3 +30,20 @@ pub fn model_config() -> Option<ticketflow_ml::embed::EmbeddingModelConfig> {
         "model or ONNX Runtime missing: run `make setup`",
     )
 }
+
+/// A prepared English ticket with this id and text, no label or metadata.
+pub fn clean_ticket(id: &str, text: &str) -> ticketflow_schemas::CleanTicket {
+    ticketflow_schemas::CleanTicket {
+        id: id.into(),
+        row: 1,
+        text: text.into(),
+        tokens: vec![],
+        language: Some("en".into()),
+        language_source: "given".into(),
+        ticket_type: None,
+        queue: None,
+        priority: None,
+        has_subject: true,
+        placeholder_count: 0,
+    }
+}
