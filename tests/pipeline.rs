@@ -340,7 +340,7 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
         text.lines()
             .next()
             .expect("header")
-            .starts_with("id,row,predicted_type,probability,auto,p_")
+            .starts_with("id,row,predicted_type,probability,auto,auto_reason,p_")
     );
 
     // An unlabelled input is an inference run: predictions in the store and in Chroma.
