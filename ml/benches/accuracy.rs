@@ -5,7 +5,7 @@
 //! cargo bench -p ticketflow-ml --bench accuracy -- \
 //!     --data ../shared/data/tickets_dev.csv --embeddings var/bench/dev.npy \
 //!     [--seed 13] [--folds 5] [--out var/bench/accuracy.json] [--threads N] [--l2 X] \
-//!     [--no-grid] [--no-sweep]
+//!     [--no-grid] [--no-sweep] [--try SPEC]...
 //! ```
 //!
 //! Relative paths are taken from the workspace root (where that command is typed), although
@@ -51,6 +51,17 @@
 //!   a slightly optimistic estimate; the held-out section instead picks it on the 80%'s
 //!   out-of-fold predictions and applies it, unchanged, to the 20%.
 //!
+//! 4. **Experiments** (`--try SPEC`, repeatable; then nothing else runs): cross-validation of
+//!    `TrainConfig::default()` with the overrides of each SPEC, comma-separated `path=value`
+//!    pairs over the config's JSON (`logistic.l2=3e-5,neighbours.weight=2`; values are JSON, or
+//!    plain strings), plus `model=rf`. `default` or an empty SPEC is the default itself. Each
+//!    gives one row of the feature-set table. With `--holdout-splits N`, each is also fitted
+//!    and scored on the held-out 20% of the N id-hash splits of `make bench-routing` (salt
+//!    `bench-routing-{i}`), fitted on the rows the trainer fits its model on there (the other
+//!    80% less the trainer's own id-hash held-out part): the `macro_f1` of `routing.json`, one
+//!    fit per split instead of a whole `train_and_select`. `--reference FILE` (the JSON of
+//!    `scripts/reference_tfidf_lr.py`) adds the scikit-learn reference's per-split differences.
+//!
 //! Results go to stdout as Markdown and to `--out` as JSON. Missing data or embeddings skip the
 //! benchmark with a message (exit code 0), so `cargo bench` works on machines without the data.
 
@@ -61,10 +72,11 @@ use std::time::Instant;
 use serde::Serialize;
 use ticketflow_ml::classify::routing::{curve_svg, precision_coverage_curve, routed_at};
 use ticketflow_ml::classify::{
-    CandidateReport, Classifier, CrossValidation, Evaluation, Example, FeatureSet, LexicalConfig,
-    LexicalSource, LogisticConfig, ModelKind, ThresholdChoice, TrainConfig, TrainReport,
-    apply_temperature, choose_threshold, cross_validate_oof, evaluate, fit_temperature, log_loss,
-    stratified_kfold, stratified_split, train_and_select,
+    BlockWeights, CandidateReport, Classifier, CrossValidation, Evaluation, Example, FeatureSet,
+    LexicalConfig, LexicalSource, LogisticConfig, ModelKind, NeighbourConfig, SplitRule,
+    ThresholdChoice, TrainConfig, TrainReport, apply_temperature, choose_threshold,
+    cross_validate_oof, evaluate, fit_temperature, log_loss, stratified_kfold, stratified_split,
+    train_and_select,
 };
 use ticketflow_ml::dataset::load_embedded;
 use ticketflow_schemas::Ticket;
@@ -82,6 +94,10 @@ usage: cargo bench -p ticketflow-ml --bench accuracy -- [options]
   --no-grid           skip the feature-set grid and the kNN vote
   --no-sweep          skip the default sweep and its seed check
   --unseen CSV NPY    also train on all rows and test on this other labelled file
+  --try SPEC          only cross-validate the default with these overrides (repeatable), e.g.
+                      'logistic.l2=3e-5,neighbours.enabled=false,model=lr'
+  --holdout-splits N  with --try: also score each on the N held-out splits of bench-routing
+  --reference FILE    with --holdout-splits: compare with scripts/reference_tfidf_lr.py's JSON
 relative paths are resolved from the workspace root";
 
 /// Weighted precision the routing threshold must reach.
@@ -108,6 +124,12 @@ struct Args {
     sweep: bool,
     /// Another labelled file (and its embeddings) to test the full-data model on.
     unseen: Option<(PathBuf, PathBuf, String)>,
+    /// `--try` specs: when given, only these are cross-validated.
+    tries: Vec<String>,
+    /// `--holdout-splits`: bench-routing's id-hash splits each `--try` is also scored on.
+    holdout_splits: u64,
+    /// The scikit-learn reference's JSON, to compare per split.
+    reference: Option<PathBuf>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -135,6 +157,9 @@ fn parse_args() -> Result<Args, String> {
         grid: true,
         sweep: true,
         unseen: None,
+        tries: Vec::new(),
+        holdout_splits: 0,
+        reference: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -165,6 +190,13 @@ fn parse_args() -> Result<Args, String> {
                 .push(FeatureSet::parse(&value()?).map_err(|e| format!("--only: {e}"))?),
             "--no-grid" => args.grid = false,
             "--no-sweep" => args.sweep = false,
+            "--try" => args.tries.push(value()?),
+            "--holdout-splits" => {
+                args.holdout_splits = value()?
+                    .parse()
+                    .map_err(|e| format!("--holdout-splits: {e}"))?
+            }
+            "--reference" => args.reference = Some(resolve(value()?)),
             "--unseen" => {
                 let name = value()?;
                 let data = resolve(name.clone());
@@ -359,6 +391,18 @@ fn previous_default(base: &TrainConfig) -> TrainConfig {
             ..LogisticConfig::default()
         },
         candidates: vec![ModelKind::LogisticRegression],
+        neighbours: NeighbourConfig::off(),
+        block_weights: BlockWeights::default(),
+        ..base.clone()
+    }
+}
+
+/// The default before the neighbour block (0.791 ± 0.010 at seed 13): today's lexical and L2
+/// settings, no neighbour features, the embeddings at full scale.
+fn without_neighbours(base: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        neighbours: NeighbourConfig::off(),
+        block_weights: BlockWeights::default(),
         ..base.clone()
     }
 }
@@ -626,6 +670,9 @@ fn sweep(
 fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     let data = load(&args.data, &args.embeddings)?;
+    if !args.tries.is_empty() {
+        return experiments(args, &data);
+    }
     let (tickets, examples, labels) = (&data.tickets, &data.examples, &data.labels);
     println!(
         "# Ticket-type classifier accuracy\n\n{} labelled tickets from `{}`; embeddings `{}`; seed {}; {} folds. \
@@ -954,6 +1001,12 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let holdout = vec![
         holdout_of("default", &model, &select_cfg, true)?,
+        holdout_of(
+            "default without the neighbour block (embeddings at full scale)",
+            &fit(&without_neighbours(&select_cfg))?,
+            &without_neighbours(&select_cfg),
+            true,
+        )?,
         holdout_of("previous default", &fit(&previous)?, &previous, true)?,
         holdout_of(
             "baseline: TF-IDF words 1–2 + LR",
@@ -1069,6 +1122,10 @@ fn run(args: &Args) -> Result<(), String> {
         // Which change moves the score on this file: the default with one setting put back.
         let mut variants = Vec::new();
         for (variant, cfg) in [
+            (
+                "default without the neighbour block (embeddings at full scale)",
+                without_neighbours(&select_cfg),
+            ),
             (
                 "default with λ = 1e-4",
                 TrainConfig {
@@ -1257,4 +1314,190 @@ fn knn_fold(
         truth.push(class_of(&labels[q]));
     }
     evaluate(&classes, &truth, &probs).macro_avg.f1
+}
+
+/// `TrainConfig::default()` (with `--seed`, `--folds`, `--threads`) and the overrides of `spec`
+/// (see the header), with the model kind it names (LR unless `model=rf`).
+fn config_from_spec(args: &Args, spec: &str) -> Result<(TrainConfig, ModelKind), String> {
+    let base = TrainConfig {
+        seed: args.seed,
+        folds: args.folds,
+        threads: args.threads,
+        ..TrainConfig::default()
+    };
+    let mut json = serde_json::to_value(&base).map_err(|e| e.to_string())?;
+    let mut kind = ModelKind::LogisticRegression;
+    // A piece without `=` belongs to the previous value (`lexical.char_ngrams=[3,5]`).
+    let mut pairs: Vec<String> = Vec::new();
+    for piece in spec.split(',') {
+        match pairs.last_mut() {
+            Some(last) if !piece.contains('=') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => pairs.push(piece.trim().to_owned()),
+        }
+    }
+    for pair in pairs.iter().map(|p| p.trim()) {
+        if pair.is_empty() || pair == "default" {
+            continue;
+        }
+        let (path, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--try: {pair:?} is not path=value"))?;
+        if path == "model" {
+            kind = ModelKind::parse(value).map_err(|e| e.to_string())?;
+            continue;
+        }
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        let mut node = &mut json;
+        for key in path.split('.') {
+            node = node
+                .get_mut(key)
+                .ok_or_else(|| format!("--try: no setting {path:?}"))?;
+        }
+        *node = value;
+    }
+    let cfg = serde_json::from_value(json).map_err(|e| format!("--try {spec:?}: {e}"))?;
+    Ok((cfg, kind))
+}
+
+/// `--try`: cross-validates each spec on all rows, one table row each, and writes them to `--out`.
+fn experiments(args: &Args, data: &Labelled) -> Result<(), String> {
+    println!(
+        "## Experiments: {}-fold cross-validation on all {} rows, seed {}\n",
+        args.folds,
+        data.labels.len(),
+        args.seed
+    );
+    println!("| overrides | model {TABLE_HEADER}");
+    println!("| --- | --- {TABLE_RULE}");
+    let mut rows = Vec::new();
+    let mut held_out = Vec::new();
+    for spec in &args.tries {
+        let (cfg, kind) = config_from_spec(args, spec)?;
+        let row = measure(data, spec, &cfg, kind, None)?;
+        println!("| {spec} | {} {}", kind.abbreviation(), cells(&row));
+        rows.push(row);
+        if args.holdout_splits > 0 {
+            held_out.push((spec.clone(), routing_splits(args, data, &cfg, kind)?));
+        }
+    }
+    if !held_out.is_empty() {
+        print_routing_splits(args, &held_out)?;
+    }
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let json = serde_json::json!({ "cross_validation": rows, "holdout_splits": held_out });
+    let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, json).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!("\nJSON written to {}", args.out_name);
+    Ok(())
+}
+
+/// Held-out macro-F1 of one configuration on each of bench-routing's splits (see the header):
+/// fitted on the rows the trainer fits on there, scored on the split's held-out 20%.
+fn routing_splits(
+    args: &Args,
+    data: &Labelled,
+    cfg: &TrainConfig,
+    kind: ModelKind,
+) -> Result<Vec<f64>, String> {
+    let ids: Vec<&str> = data.tickets.iter().map(|t| t.id.as_str()).collect();
+    let trainer = SplitRule::default();
+    let one = |split: u64| -> Result<f64, String> {
+        let outer = SplitRule {
+            salt: format!("bench-routing-{split}"),
+            ..SplitRule::id_hash(0.2)
+        };
+        let (mut fit_x, mut fit_y, mut test) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, id) in ids.iter().enumerate() {
+            if outer.is_held_out(id) {
+                test.push(i);
+            } else if !trainer.is_held_out(id) {
+                fit_x.push(data.examples[i].clone());
+                fit_y.push(data.labels[i].clone());
+            }
+        }
+        let model = Classifier::fit(&fit_x, &fit_y, kind, cfg).map_err(|e| e.to_string())?;
+        let test_x: Vec<Example> = test.iter().map(|&i| data.examples[i].clone()).collect();
+        let truth: Vec<usize> = test
+            .iter()
+            .map(|&i| {
+                let label = &data.labels[i];
+                model.classes.iter().position(|c| c == label).unwrap_or(0)
+            })
+            .collect();
+        let probs = model.predict_proba_batch(&test_x);
+        Ok(evaluate(&model.classes, &truth, &probs).macro_avg.f1)
+    };
+    let workers = cfg.worker_threads().clamp(1, args.holdout_splits as usize) as u64;
+    let scores: Vec<Result<(u64, f64), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let one = &one;
+                scope.spawn(move || {
+                    (w..args.holdout_splits)
+                        .step_by(workers as usize)
+                        .map(|s| one(s).map(|f1| (s, f1)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut by_split = vec![0.0; args.holdout_splits as usize];
+    for score in scores {
+        let (s, f1) = score?;
+        by_split[s as usize] = f1;
+    }
+    Ok(by_split)
+}
+
+/// The held-out split scores of every `--try`, with the reference's when `--reference` is set.
+fn print_routing_splits(args: &Args, held_out: &[(String, Vec<f64>)]) -> Result<(), String> {
+    let reference: Option<Vec<f64>> = match &args.reference {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let splits = json["splits"].as_array().cloned().unwrap_or_default();
+            Some(
+                splits
+                    .iter()
+                    .map(|s| s["macro_f1_same_rows"].as_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    println!(
+        "\n## Held out: {} id-hash splits of bench-routing, fitted on the trainer's rows\n\n\
+         | overrides | macro-F1 mean ± sd | min | − reference: mean | min | not worse |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |",
+        args.holdout_splits
+    );
+    for (spec, scores) in held_out {
+        let n = scores.len().max(1) as f64;
+        let mean = scores.iter().sum::<f64>() / n;
+        let sd = (scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let min = scores.iter().copied().fold(f64::INFINITY, f64::min);
+        let vs = reference.as_ref().map_or("| – | – | –".to_owned(), |r| {
+            let d: Vec<f64> = scores.iter().zip(r).map(|(a, b)| a - b).collect();
+            format!(
+                "| {:+.3} | {:+.3} | {}/{}",
+                d.iter().sum::<f64>() / d.len().max(1) as f64,
+                d.iter().copied().fold(f64::INFINITY, f64::min),
+                d.iter().filter(|v| **v >= 0.0).count(),
+                d.len()
+            )
+        });
+        println!("| {spec} | {mean:.3} ± {sd:.3} | {min:.3} {vs} |");
+    }
+    Ok(())
 }

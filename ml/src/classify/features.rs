@@ -3,14 +3,16 @@
 //! A row has a **dense** part and a **sparse** part:
 //!
 //! ```text
-//!   dense:  [ embedding (384) | metadata one-hot (~20) ]     every column stored
+//!   dense:  [ embedding (384) | metadata one-hot (~20) | neighbours (4) ]   every column stored
 //!   sparse: [ word n-grams | character n-grams ]             (column, value) pairs, ~1–2k of
 //!                                                            ~100k columns per row
 //! ```
 //!
 //! Each block that is switched on by the [`FeatureSet`] has unit length (the embedding already is;
 //! see [`metadata`](super::metadata) and [`lexical`](super::lexical) for the others), so one L2
-//! penalty treats the blocks alike.
+//! penalty treats the blocks alike. The neighbour block (the nearest training ticket of each
+//! class, see [`neighbours`](super::neighbours)) comes with the embeddings when
+//! [`NeighbourConfig::enabled`] is on; its scale is a setting.
 //!
 //! The [`Featurizer`] is *fitted*: metadata vocabularies and lexical IDF come from the training
 //! rows only (looking at test rows would leak information into the evaluation), and it is
@@ -23,7 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::lexical::{LexicalConfig, LexicalEncoder, NgramCounts, count_example};
 use super::metadata::MetadataEncoder;
-use super::{ClassifyError, Example};
+#[cfg(doc)]
+use super::neighbours::NeighbourConfig;
+use super::neighbours::NeighbourEncoder;
+use super::{ClassifyError, Example, TrainConfig};
 
 /// Which feature blocks a classifier uses.
 ///
@@ -53,7 +58,9 @@ impl FeatureSet {
     /// settings: 0.791 ± 0.010 at seed 13 and 0.782 ± 0.018 at seed 7 (the previous default,
     /// the same blocks over the cleaned tokens, gave 0.778 / 0.770). `metadata+lexical` is
     /// within noise of it (0.790 ± 0.013) and needs no embedder; lexical alone gives 0.777,
-    /// embeddings alone 0.714. See `ml/benches/accuracy.rs` and `docs/accuracy.md`.
+    /// embeddings alone 0.714. With the embeddings come their neighbour features
+    /// ([`NeighbourConfig`], on by default) and, at a quarter scale ([`BlockWeights`]), the
+    /// vector itself: 0.807 at seed 13. See `ml/benches/accuracy.rs` and `docs/accuracy.md`.
     pub const DEFAULT: FeatureSet = FeatureSet {
         embeddings: true,
         metadata: true,
@@ -141,6 +148,35 @@ impl FromStr for FeatureSet {
     }
 }
 
+/// Scale of each block in the model's input. Each block has unit length before scaling, and one
+/// L2 penalty covers all weights, so a block scaled up is in effect penalised less: its scale says
+/// how much the model may lean on it.
+///
+/// `Default` is all 1, what every model stored before the weights existed was fitted with;
+/// [`TrainConfig::default`] trains with the embeddings at 0.25 (chosen on the dev data: the
+/// neighbour block carries most of what the embeddings add, and the full 384-d vector then adds
+/// more variance than signal: 5-fold CV 0.799 → 0.807, held-out splits 0.776 → 0.785; 0 and
+/// 0.5 are within 0.004 of 0.25, the lexical block at 1.5 or metadata at 0.5 or 2 are not
+/// better).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(default)]
+pub struct BlockWeights {
+    pub embeddings: f32,
+    pub metadata: f32,
+    pub lexical: f32,
+}
+
+impl Default for BlockWeights {
+    /// All 1: what every model stored before the weights existed was fitted with.
+    fn default() -> Self {
+        Self {
+            embeddings: 1.0,
+            metadata: 1.0,
+            lexical: 1.0,
+        }
+    }
+}
+
 /// A batch of featurised rows: dense row-major values and sparse rows in CSR form.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FeatureRows {
@@ -186,10 +222,18 @@ pub(crate) struct Featurizer {
     pub embedding_dim: usize,
     pub metadata: Option<MetadataEncoder>,
     pub lexical: Option<LexicalEncoder>,
+    /// The nearest training ticket of each class; `None` when off, and on models stored before
+    /// it existed.
+    #[serde(default)]
+    pub neighbours: Option<NeighbourEncoder>,
+    /// Block scales (all 1 on models stored before they existed).
+    #[serde(default)]
+    pub weights: BlockWeights,
 }
 
 impl Featurizer {
-    /// Fits on the training rows `rows` of `examples` (`counts` from [`precompute`]).
+    /// Fits on the training rows `rows` of `examples` (`counts` from [`precompute`]; `y` the
+    /// class index of every example, of `n_classes`, which the neighbour block remembers).
     ///
     /// Fails when embeddings are requested but a training row has none, a different length, or a
     /// non-finite value: training on silently zeroed vectors would teach the model nonsense.
@@ -197,9 +241,10 @@ impl Featurizer {
         examples: &[Example],
         counts: &[NgramCounts],
         rows: &[usize],
-        features: FeatureSet,
-        lexical: &LexicalConfig,
+        (y, n_classes): (&[usize], usize),
+        cfg: &TrainConfig,
     ) -> Result<Self, ClassifyError> {
+        let (features, lexical) = (cfg.features, &cfg.lexical);
         if features.is_empty() {
             return Err(ClassifyError::EmptyFeatureSet);
         }
@@ -237,16 +282,30 @@ impl Featurizer {
         } else {
             None
         };
+        let neighbours = (features.embeddings && cfg.neighbours.enabled).then(|| {
+            NeighbourEncoder::fit(
+                |r| examples[r].embedding.clone(),
+                rows,
+                y,
+                n_classes,
+                embedding_dim,
+                &cfg.neighbours,
+            )
+        });
         Ok(Featurizer {
             features,
             embedding_dim,
             metadata,
             lexical,
+            neighbours,
+            weights: cfg.block_weights,
         })
     }
 
     pub fn dense_dim(&self) -> usize {
-        self.embedding_dim + self.metadata.as_ref().map_or(0, MetadataEncoder::width)
+        self.embedding_dim
+            + self.metadata.as_ref().map_or(0, MetadataEncoder::width)
+            + self.neighbours.as_ref().map_or(0, NeighbourEncoder::width)
     }
 
     pub fn sparse_dim(&self) -> usize {
@@ -255,6 +314,11 @@ impl Featurizer {
 
     /// Featurises `rows` of `examples`, using precomputed `counts` when given (training) or
     /// counting n-grams on the fly (prediction).
+    ///
+    /// With `counts` given, `examples` must be the very slice the featuriser was fitted on (the
+    /// training [`Dataset`](super::Dataset)'s): a row it was fitted on then leaves itself out of
+    /// its neighbour features, so no training row sees its own label. Without, every example is
+    /// a new ticket.
     pub fn transform(
         &self,
         examples: &[Example],
@@ -274,7 +338,7 @@ impl Featurizer {
         for (i, &r) in rows.iter().enumerate() {
             let example = &examples[r];
             let dense = &mut out.dense[i * dense_dim..(i + 1) * dense_dim];
-            self.fill_dense(example, dense);
+            self.fill_dense(example, counts.is_some().then_some(r), dense);
             if let Some(lexical) = &self.lexical {
                 let sparse = match counts.and_then(|c| c.get(r)) {
                     Some(c) => lexical.transform(c),
@@ -282,7 +346,7 @@ impl Featurizer {
                 };
                 for (col, v) in sparse {
                     out.indices.push(col);
-                    out.values.push(v);
+                    out.values.push(v * self.weights.lexical);
                 }
             }
             out.indptr.push(out.indices.len());
@@ -290,18 +354,25 @@ impl Featurizer {
         out
     }
 
-    fn fill_dense(&self, example: &Example, dense: &mut [f32]) {
-        let (emb, meta) = dense.split_at_mut(self.embedding_dim);
+    fn fill_dense(&self, example: &Example, row: Option<usize>, dense: &mut [f32]) {
+        let (emb, rest) = dense.split_at_mut(self.embedding_dim);
+        let meta_width = self.metadata.as_ref().map_or(0, MetadataEncoder::width);
+        let (meta, near) = rest.split_at_mut(meta_width);
         // Prediction must not fail: an embedding of the wrong length is treated as missing
         // (zeros), and non-finite values as 0. `Classifier::check` reports both to callers
         // that prefer an error.
+        let w = self.weights;
         if example.embedding.len() == self.embedding_dim {
             for (d, &v) in emb.iter_mut().zip(&example.embedding) {
-                *d = if v.is_finite() { v } else { 0.0 };
+                *d = if v.is_finite() { v * w.embeddings } else { 0.0 };
             }
         }
         if let Some(metadata) = &self.metadata {
             metadata.encode(example, meta);
+            meta.iter_mut().for_each(|v| *v *= w.metadata);
+        }
+        if let Some(neighbours) = &self.neighbours {
+            neighbours.encode(&example.embedding, row, near);
         }
     }
 }
