@@ -2,23 +2,21 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{AckKind, Message as JsMessage};
-use ticketflow_connectors::nats::Bus;
 use ticketflow_schemas::{DeadLetter, DeadShard, Routed};
 use ticketflow_telemetry::internal_events::ShardDeadLettered;
 
-use super::{StageWorker, loop_failed, mark_completed_if_final, publish_completion_if_due};
+use super::progress::{mark_completed_if_final, publish_completion_if_due};
+use super::{Delivery, StageBus, StageWorker, loop_failed};
 
 /// Gives up on a message: dead-letter stream, progress, then terminate redelivery.
-pub(super) async fn dead_letter<W: StageWorker>(
-    bus: &Bus,
-    msg: &JsMessage,
-    subject: &str,
+pub(super) async fn dead_letter<W: StageWorker, B: StageBus, D: Delivery>(
+    bus: &B,
+    msg: &D,
     delivered: u32,
     reason: &str,
 ) {
     let stage = W::STAGE;
-    let decoded: Option<W::Input> = ticketflow_schemas::decode(&msg.payload).ok();
+    let decoded: Option<W::Input> = ticketflow_schemas::decode(msg.payload()).ok();
     let run_id = decoded.as_ref().map(|m| m.run_id().to_string());
     let shard = decoded.as_ref().and_then(|m| m.shard());
     // The letter's id carries the run's redrive generation: without it, a shard redriven and
@@ -33,16 +31,15 @@ pub(super) async fn dead_letter<W: StageWorker>(
                 run_id: run_id.clone(),
                 shard,
                 stage,
-                subject: subject.to_string(),
+                subject: msg.subject().to_string(),
                 deliveries: u64::from(delivered),
-                stream_sequence: msg.info().map(|i| i.stream_sequence).unwrap_or(0),
+                stream_sequence: msg.stream_sequence(),
                 redrive,
                 reason: reason.to_string(),
-                payload: msg.payload.to_vec(),
+                payload: msg.payload().to_vec(),
             };
             // A duplicate is this generation's letter, published before a crash: kept once.
-            bus.publish(letter.subject(), &letter, &letter.msg_id(), None)
-                .await
+            bus.publish_dead_letter(&letter).await
         }
         Err(e) => Err(e),
     };
@@ -55,9 +52,7 @@ pub(super) async fn dead_letter<W: StageWorker>(
             "keeping the message (NAK, back in 30 s)",
             &e,
         );
-        let _ = msg
-            .ack_with(AckKind::Nak(Some(Duration::from_secs(30))))
-            .await;
+        let _ = msg.nak(Duration::from_secs(30)).await;
         return;
     }
     if let (Some(run), Some(shard)) = (&run_id, shard) {
@@ -99,7 +94,7 @@ pub(super) async fn dead_letter<W: StageWorker>(
         reason,
     }
     .emit();
-    if let Err(e) = msg.ack_with(AckKind::Term).await {
+    if let Err(e) = msg.term().await {
         loop_failed(stage, "term", true, "JetStream may deliver it again", &*e);
     }
 }
