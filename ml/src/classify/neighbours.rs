@@ -45,20 +45,27 @@ pub struct NeighbourConfig {
     pub weight: f32,
     /// Neighbours in the optional vote; 0 leaves the vote out.
     pub vote_k: usize,
+    /// Most training tickets kept in the memory. Every prediction scans the whole memory
+    /// (`max_memory × 384` multiply-adds, about 0.2 ms a ticket on one core at 5,000), so a
+    /// larger training set keeps an evenly spaced subset of its rows: the trainer's pass over a
+    /// 1M-ticket run then costs a bounded, known amount more, whatever the training sample.
+    pub max_memory: usize,
 }
 
 impl Default for NeighbourConfig {
     /// Chosen on the dev data (`ml/benches/accuracy.rs --try`, 5-fold CV at seed 13 and the 20
     /// held-out splits of `make bench-routing`): the block lifts macro-F1 from 0.791 to 0.799
     /// and routing coverage at 0.85 precision from 76.5% to 83.5% with the embeddings at full
-    /// scale (0.807 with them at 0.25, the default). τ 0.03–0.1, β 0.5–5 and a 5- or 10-vote
-    /// all land within 0.005 of it.
+    /// scale (0.807 with them at 0.25, [`TrainConfig`](super::TrainConfig)'s default). τ
+    /// 0.03–0.1, β 0.5–5 and a 5- or 10-vote all land within 0.005 of it. The dev file's
+    /// training sets (≤ 3,553 tickets) fit in the memory whole.
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             temperature: 0.05,
             weight: 1.0,
             vote_k: 0,
+            max_memory: 5_000,
         }
     }
 }
@@ -128,6 +135,7 @@ impl NeighbourEncoder {
         dim: usize,
         config: &NeighbourConfig,
     ) -> Self {
+        let rows = &memory_rows(rows, config.max_memory);
         let mut memory = Vec::with_capacity(rows.len() * dim);
         let mut scale = Vec::with_capacity(rows.len());
         for &r in rows {
@@ -201,6 +209,16 @@ impl NeighbourEncoder {
             }
         }
     }
+}
+
+/// At most `max` of `rows`, evenly spaced (all of them when they fit). The caller's rows are a
+/// seeded sample or fold in no particular order of type, so every type keeps about its share.
+fn memory_rows(rows: &[usize], max: usize) -> Vec<usize> {
+    let max = max.max(1);
+    if rows.len() <= max {
+        return rows.to_vec();
+    }
+    (0..max).map(|i| rows[i * rows.len() / max]).collect()
 }
 
 /// Keeps `top` the `k` largest similarities seen, in descending order.
@@ -445,6 +463,28 @@ mod tests {
                 model.predict_proba_batch(&examples)
             );
         }
+    }
+
+    #[test]
+    fn the_memory_is_bounded_and_evenly_spaced() {
+        let rows: Vec<usize> = (100..110).collect();
+        assert_eq!(memory_rows(&rows, 20), rows);
+        assert_eq!(memory_rows(&rows, 5), vec![100, 102, 104, 106, 108]);
+        let v = unit(&[1.0, 0.0, 0.0]);
+        let enc = NeighbourEncoder::fit(
+            |_| v.clone(),
+            &rows,
+            &[0; 110],
+            1,
+            3,
+            &NeighbourConfig {
+                max_memory: 4,
+                ..NeighbourConfig::default()
+            },
+        );
+        assert_eq!((enc.class.len(), enc.memory.len()), (4, 12));
+        // A fitted row left out of the memory sees all of it; one inside leaves itself out.
+        assert_eq!(enc.fitted_rows.len(), 4);
     }
 
     #[test]
