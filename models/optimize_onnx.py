@@ -36,7 +36,7 @@ Both are checked before they replace anything:
   it) and off;
 * the int8 graph must contain the quantized nodes and stay within
   INT8_MIN_COSINE of the reference on every item (a canary for a broken
-  quantisation, not the accuracy claim: that is ml/tests/int8.rs and
+  quantisation, not the accuracy claim: that is embed/tests/int8.rs and
   `make bench-embed`).
 
 Only onnx, onnxruntime (with sympy for its symbolic shape inference), numpy
@@ -86,7 +86,7 @@ INT8 = "model.int8.onnx"
 # with onnxruntime 1.32 on AVX-512 VNNI: min 0.977 over the 43 reference items (median 0.991);
 # a per-tensor quantisation, the usual way to get this wrong, gives min 0.86.
 INT8_MIN_COSINE = 0.97
-# The run-time setting the embedder uses (ml/src/embed/mod.rs): see the module docstring.
+# The run-time setting the embedder uses (embed/src/lib.rs): see the module docstring.
 DISABLED_OPTIMIZERS = "SkipLayerNormFusion"
 
 

@@ -101,7 +101,7 @@ def accuracy(args) -> dict:
         rate = run_ticketflow(args, args.data, npy, VARIANTS[label])
         report = args.out / f"accuracy_{label}.json"
         cmd = [
-            "cargo", "bench", "-q", "-p", "ticketflow-ml", "--bench", "accuracy", "--",
+            "cargo", "bench", "-q", "-p", "ticketflow-analytics", "--bench", "accuracy", "--",
             "--data", str(args.data.resolve()), "--embeddings", str(npy.resolve()),
             "--only", "embeddings", "--only", "embeddings+metadata+lexical",
             "--seed", "13", "--folds", "5", "--threads", str(args.threads), "--out", str(report.resolve()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate tests/fixtures/drift/scipy.json: reference values for the drift statistics.
 
-`ml/src/drift/stats.rs` re-implements the scipy routines that Evidently's data-drift tests call
+`analytics/src/drift/stats.rs` re-implements the scipy routines that Evidently's data-drift tests call
 (`scipy.stats.ks_2samp`, `scipy.stats.chisquare`, `scipy.stats.wasserstein_distance`,
 `scipy.spatial.distance.jensenshannon`, `numpy.histogram_bin_edges(..., "sturges")`) plus the
 two-proportion Z-test Evidently writes itself. This script runs the originals on fixed inputs and

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate tests/fixtures/drift/evidently_*.json: Evidently's data-drift verdicts on two tables.
 
-`ml/src/drift/columns.rs` follows Evidently's DataDriftPreset defaults (which test per column,
+`analytics/src/drift/columns.rs` follows Evidently's DataDriftPreset defaults (which test per column,
 which threshold, when the dataset drifts). This script builds two small ticket feature tables,
 runs Evidently 0.7 on them and stores the inputs with Evidently's per-column test, statistic,
 threshold and drift flag, plus the dataset-level share and flag. The Rust test feeds the same

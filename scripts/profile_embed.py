@@ -31,7 +31,7 @@ from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("TICKETFLOW_MODEL_DIR", ROOT / "var/models/all-minilm-l6-v2"))
-# Same as ml/src/embed/mod.rs DISABLED_OPTIMIZERS.
+# Same as embed/src/lib.rs DISABLED_OPTIMIZERS.
 DISABLED_OPTIMIZERS = "SkipLayerNormFusion"
 MAX_TOKENS = 256
 

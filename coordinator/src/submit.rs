@@ -5,9 +5,9 @@ use std::io::Write;
 use bytes::Bytes;
 use ticketflow_connectors::nats::{Bus, BusError};
 use ticketflow_connectors::store::{S3Options, Store, StoreError, keys};
-use ticketflow_ml::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
-use ticketflow_ml::text::EmbedInput;
 use ticketflow_schemas::{Dataset, RunManifest, RunProgress, ShardTask, now_ms};
+use ticketflow_text::dataset::{LoadError, LoadOptions, Quarantined, TicketOutcome, TicketReader};
+use ticketflow_text::text::EmbedInput;
 use tracing::Instrument;
 
 use crate::input::{InputError, fetch_input};

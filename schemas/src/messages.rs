@@ -55,7 +55,7 @@ pub struct EmbeddedShard {
     /// Messages from before the field existed were fp32.
     #[serde(default = "default_precision")]
     pub precision: String,
-    /// The digest of the model that made the vectors (`EmbeddingModel::digest` in the ml crate;
+    /// The digest of the model that made the vectors (`EmbeddingModel::digest` in ticketflow-embed;
     /// empty in messages from before the field): the indexer records it with every vector.
     #[serde(default)]
     pub model_digest: String,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
-use ticketflow_ml::text::{self, LanguageSource};
+use ticketflow_text::dataset::{TicketOutcome, TicketReader};
+use ticketflow_text::text::{self, LanguageSource};
 
 use super::InputArgs;
 

@@ -7,11 +7,11 @@ use anyhow::Context;
 use clap::Args;
 use ndarray::Array2;
 use ndarray_npy::WriteNpyExt;
-use ticketflow_ml::dataset::{
+use ticketflow_embed::EmbeddingModel;
+use ticketflow_text::dataset::{
     ColumnSpec, Quarantined, RecordOutcome, RecordReader, TicketOutcome, TicketReader,
 };
-use ticketflow_ml::embed::EmbeddingModel;
-use ticketflow_ml::text;
+use ticketflow_text::text;
 
 use super::progress::Progress;
 use super::{InputArgs, ModelArgs, side_file};
@@ -143,7 +143,7 @@ fn write_rows(path: &Path, items: &[Item]) -> anyhow::Result<()> {
         csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
     w.write_record(["index", "row", "id"])?;
     for (i, item) in items.iter().enumerate() {
-        let id = ticketflow_ml::csv_safe::neutralize(&item.id);
+        let id = ticketflow_text::csv_safe::neutralize(&item.id);
         w.write_record([i.to_string(), item.row.to_string(), id.into_owned()])?;
     }
     w.flush()?;

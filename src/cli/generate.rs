@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use ticketflow_ml::synth::GenOptions;
+use ticketflow_text::synth::GenOptions;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -38,7 +38,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let file = std::fs::File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    ticketflow_ml::synth::write_csv_with(
+    ticketflow_text::synth::write_csv_with(
         std::io::BufWriter::new(file),
         args.seed,
         args.rows,

@@ -22,9 +22,9 @@ mod worker;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use ticketflow_ml::dataset::{DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, LoadOptions};
-use ticketflow_ml::embed::{EmbeddingModelConfig, Precision};
-use ticketflow_ml::text::EmbedInput;
+use ticketflow_embed::{EmbeddingModelConfig, Precision};
+use ticketflow_text::dataset::{DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, LoadOptions};
+use ticketflow_text::text::EmbedInput;
 
 /// ticketflow: support-ticket NLP pipeline — clean, embed (all-MiniLM-L6-v2 on ONNX Runtime),
 /// index, classify, watch drift.
@@ -98,13 +98,13 @@ impl InputArgs {
     pub fn write_quarantine(
         &self,
         output: &std::path::Path,
-        rows: &[ticketflow_ml::dataset::Quarantined],
+        rows: &[ticketflow_text::dataset::Quarantined],
     ) -> anyhow::Result<PathBuf> {
         let path = self
             .quarantine
             .clone()
             .unwrap_or_else(|| side_file(output, "quarantine.jsonl"));
-        ticketflow_ml::dataset::write_quarantine(&path, rows)
+        ticketflow_text::dataset::write_quarantine(&path, rows)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         if !rows.is_empty() {
             tracing::warn!(count = rows.len(), file = %path.display(), "rows quarantined");

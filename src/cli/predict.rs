@@ -10,12 +10,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use ticketflow_ml::classify::{Example, Predictions, predictions_csv};
-use ticketflow_ml::dataset::{TicketOutcome, TicketReader};
-use ticketflow_ml::drift::DriftOptions;
-use ticketflow_ml::drift::feature_table::{FeatureRow, feature_row};
-use ticketflow_ml::embed::EmbeddingModel;
+use ticketflow_analytics::classify::{Example, Predictions, predictions_csv};
+use ticketflow_analytics::drift::DriftOptions;
+use ticketflow_analytics::drift::feature_table::{FeatureRow, feature_row};
+use ticketflow_embed::EmbeddingModel;
 use ticketflow_schemas::Dataset;
+use ticketflow_text::dataset::{TicketOutcome, TicketReader};
 use ticketflow_workers::cleaner::clean_ticket;
 use ticketflow_workers::registry::Registry;
 use ticketflow_workers::run_artifacts::{

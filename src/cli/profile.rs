@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use ticketflow_ml::dataset::load_tickets;
-use ticketflow_ml::profile::{self, MODEL_MAX_TOKENS};
+use ticketflow_analytics::profile::{self, MODEL_MAX_TOKENS};
+use ticketflow_text::dataset::load_tickets;
 
 use super::InputArgs;
 

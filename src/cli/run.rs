@@ -8,8 +8,8 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ticketflow_connectors::store::keys;
 use ticketflow_coordinator::{SubmitOptions, follow, submit};
-use ticketflow_ml::text::EmbedInput;
 use ticketflow_schemas::{Dataset, RunProgress, RunStatus};
+use ticketflow_text::text::EmbedInput;
 
 use super::runs::print_summary;
 use super::services::{PushArgs, ServiceArgs, runtime};
@@ -38,11 +38,11 @@ pub struct RunArgs {
     #[arg(long, env = "TICKETFLOW_ID_COLUMN")]
     pub id_column: Option<String>,
     /// Rows with a field longer than this many bytes are quarantined.
-    #[arg(long, env = "TICKETFLOW_MAX_FIELD_BYTES", default_value_t = ticketflow_ml::dataset::DEFAULT_MAX_FIELD_BYTES)]
+    #[arg(long, env = "TICKETFLOW_MAX_FIELD_BYTES", default_value_t = ticketflow_text::dataset::DEFAULT_MAX_FIELD_BYTES)]
     pub max_field_bytes: usize,
     /// No record may be longer than this many bytes: bounds the coordinator's memory against an
     /// unclosed CSV quote (a longer CSV record stops the run, a longer JSON line is quarantined).
-    #[arg(long, env = "TICKETFLOW_MAX_RECORD_BYTES", default_value_t = ticketflow_ml::dataset::DEFAULT_MAX_RECORD_BYTES)]
+    #[arg(long, env = "TICKETFLOW_MAX_RECORD_BYTES", default_value_t = ticketflow_text::dataset::DEFAULT_MAX_RECORD_BYTES)]
     pub max_record_bytes: usize,
     /// The data set this export belongs to. Models, `latest` and the drift reference are kept
     /// per data set: `make demo` puts its synthetic tickets in `demo`, so they never judge or
@@ -68,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             shard_size: args.shard_size,
             run_id: args.run_id.clone(),
             embed_input: args.embed_input,
-            load: ticketflow_ml::dataset::LoadOptions {
+            load: ticketflow_text::dataset::LoadOptions {
                 id_column: args.id_column.clone(),
                 max_field_bytes: args.max_field_bytes,
                 max_record_bytes: args.max_record_bytes,

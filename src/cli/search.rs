@@ -2,8 +2,8 @@
 
 use clap::Args;
 use ticketflow_connectors::chroma::parse_where;
-use ticketflow_ml::embed::EmbeddingModel;
-use ticketflow_ml::text;
+use ticketflow_embed::EmbeddingModel;
+use ticketflow_text::text;
 
 use super::ModelArgs;
 use super::services::{ServiceArgs, runtime};

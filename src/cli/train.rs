@@ -2,7 +2,7 @@
 //! queue (the trainer worker does the same for every labelled run).
 
 use clap::Args;
-use ticketflow_ml::classify::{FeatureSet, TrainConfig};
+use ticketflow_analytics::classify::{FeatureSet, TrainConfig};
 use ticketflow_workers::registry::QualityGate;
 use ticketflow_workers::run_artifacts::{RunShards, labelled_sample};
 use ticketflow_workers::training::{load_champion, train_run};

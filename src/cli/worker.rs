@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ticketflow_connectors::nats::ConsumerSettings;
-use ticketflow_ml::embed::EmbeddingModel;
+use ticketflow_embed::EmbeddingModel;
 use ticketflow_schemas::Stage;
 use ticketflow_workers::{Shutdown, cleaner, embedder, indexer, run_stage, trainer};
 

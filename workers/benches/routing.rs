@@ -45,15 +45,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use serde::Serialize;
-use ticketflow_ml::classify::routing::choose_threshold;
-use ticketflow_ml::classify::{
+use ticketflow_analytics::classify::routing::choose_threshold;
+use ticketflow_analytics::classify::{
     Classifier, Example, SplitRule, TrainConfig, argmax, evaluate, train_and_select_held_out,
 };
-use ticketflow_ml::dataset::{EmbeddedTickets, load_embedded};
-use ticketflow_ml::drift::DriftOptions;
-use ticketflow_ml::drift::feature_table::feature_row;
-use ticketflow_ml::text::EmbedInput;
+use ticketflow_analytics::drift::DriftOptions;
+use ticketflow_analytics::drift::feature_table::feature_row;
+use ticketflow_analytics::embedded::{EmbeddedTickets, load_embedded};
 use ticketflow_schemas::Ticket;
+use ticketflow_text::text::EmbedInput;
 use ticketflow_workers::cleaner::clean_ticket;
 use ticketflow_workers::run_artifacts::{DriftSide, drift_report};
 use ticketflow_workers::summary::DriftSummary;
@@ -311,7 +311,12 @@ fn shifted(
     let holds: Vec<_> = data.examples.iter().filter_map(|e| model.hold(e)).collect();
     let by_language = holds
         .iter()
-        .filter(|h| matches!(h, ticketflow_ml::classify::Hold::UnseenLanguage { .. }))
+        .filter(|h| {
+            matches!(
+                h,
+                ticketflow_analytics::classify::Hold::UnseenLanguage { .. }
+            )
+        })
         .count();
     let side = |name: &str, tickets: &[Ticket], examples: &[Example]| DriftSide {
         name: name.to_string(),

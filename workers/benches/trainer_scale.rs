@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `prepare` writes a finished run the way the pipeline leaves it: raw shards (the profile reads
-//! them), cleaned shards (`ticketflow_ml::synth` tickets through the cleaner's own function) and
+//! them), cleaned shards (`ticketflow_text::synth` tickets through the cleaner's own function) and
 //! `.npy` tensors of 500 tickets, plus the run's manifest and progress in NATS KV. The vectors
 //! are generated, not embedded (1M tickets would take the embedder hours): each is its type's
 //! fixed random direction plus seeded noise, normalised. The bench measures cost, not quality:
@@ -24,8 +24,8 @@ use bytes::Bytes;
 use ndarray::Array2;
 use ticketflow_connectors::nats::{Bus, NatsConfig, NatsSecurity};
 use ticketflow_connectors::store::{Store, StoreConfig, keys};
-use ticketflow_ml::text::EmbedInput;
 use ticketflow_schemas::{CleanShardFile, RunCompleted, RunManifest, RunProgress};
+use ticketflow_text::text::EmbedInput;
 use ticketflow_workers::StageWorker;
 use ticketflow_workers::cleaner::clean_ticket;
 use ticketflow_workers::registry::QualityGate;
@@ -112,7 +112,7 @@ async fn prepare(args: &[String]) {
         let rows = first..(first + SHARD_SIZE).min(tickets);
         let raw: Vec<_> = rows
             .map(|i| {
-                let mut t = ticketflow_ml::synth::ticket(7, i);
+                let mut t = ticketflow_text::synth::ticket(7, i);
                 t.id = format!("bench-{i}");
                 t.row = i + 1;
                 t

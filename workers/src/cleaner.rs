@@ -1,13 +1,13 @@
 //! Cleaner: raw tickets in, prepared tickets out.
 //!
 //! Reads the shard's JSON lines of [`Ticket`]s, runs text preparation on each (the same
-//! [`ticketflow_ml::text::prepare`] the CLI uses) and stores a [`CleanShardFile`].
+//! [`ticketflow_text::text::prepare`] the CLI uses) and stores a [`CleanShardFile`].
 
 use bytes::Bytes;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::dataset::parse_raw_shard;
-use ticketflow_ml::text::{self, EmbedInput};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, CleanedShard, ShardTask, Stage, Ticket};
+use ticketflow_text::dataset::parse_raw_shard;
+use ticketflow_text::text::{self, EmbedInput};
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
 

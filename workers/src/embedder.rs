@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use ndarray::Array2;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::embed::{EMBEDDING_DIM, EmbeddingModel, Precision};
+use ticketflow_embed::{EMBEDDING_DIM, EmbeddingModel, Precision};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, ReuseCounts, Stage};
 use ticketflow_telemetry::internal_events::{EmbeddingBatch, VectorCacheFailed, VectorsReused};
 

@@ -14,7 +14,8 @@
 //! [`stage_loop`] is what they share: pulling one shard at a time, in-progress acks on long
 //! shards, bounded redelivery with backoff, the dead-letter stream, progress bookkeeping, the
 //! single `runs.completed` per run, and draining on SIGTERM. A stage file only says how to turn
-//! its input into its output, and that in turn is plain library code from `ticketflow-ml`.
+//! its input into its output, and that in turn is plain library code from `ticketflow-text`,
+//! `ticketflow-embed` and `ticketflow-analytics`.
 
 pub mod cleaner;
 pub mod embedder;

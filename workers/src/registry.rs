@@ -32,12 +32,12 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use ticketflow_connectors::store::{Expected, Store, StoreError, keys};
-use ticketflow_ml::classify::routing::{CurvePoint, curve_svg};
-use ticketflow_ml::classify::{
+use ticketflow_analytics::classify::routing::{CurvePoint, curve_svg};
+use ticketflow_analytics::classify::{
     Classifier, Evaluation, RoutingReport, SplitRule, TicketSet, TrainConfig, TrainReport,
 };
-use ticketflow_ml::sample::SampleInfo;
+use ticketflow_analytics::sample::SampleInfo;
+use ticketflow_connectors::store::{Expected, Store, StoreError, keys};
 use ticketflow_schemas::Dataset;
 
 /// Identifies the embedding model the classifier's features came from; a classifier is only
@@ -892,7 +892,7 @@ impl Champion {
         &self,
         challenger: &Lineage<'_>,
         report: &TrainReport,
-        examples: &[ticketflow_ml::classify::Example],
+        examples: &[ticketflow_analytics::classify::Example],
         labels: &[String],
         ids: &[String],
     ) -> ChampionComparison {
@@ -935,7 +935,7 @@ impl Champion {
             .iter()
             .map(|&r| classes.iter().position(|c| *c == labels[r]).unwrap_or(0))
             .collect();
-        let picked: Vec<ticketflow_ml::classify::Example> =
+        let picked: Vec<ticketflow_analytics::classify::Example> =
             rows.iter().map(|&r| examples[r].clone()).collect();
         let champion_probs = self.classifier.predict_proba_batch(&picked);
         let challenger_probs: Vec<Vec<f32>> = rows
@@ -943,7 +943,7 @@ impl Champion {
             .map(|&r| report.out_of_fold[r].clone())
             .collect();
         let f1 = |probs: &[Vec<f32>]| {
-            ticketflow_ml::classify::evaluate(classes, &truth, probs)
+            ticketflow_analytics::classify::evaluate(classes, &truth, probs)
                 .macro_avg
                 .f1
         };

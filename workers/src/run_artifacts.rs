@@ -4,14 +4,16 @@
 //!
 //! A run can be larger than memory, so it is read a shard at a time ([`RunShards`]); what must
 //! see many tickets at once (training, the drift statistics) sees a seeded sample of at most
-//! `max_rows` of them ([`ticketflow_ml::sample`]).
+//! `max_rows` of them ([`ticketflow_analytics::sample`]).
 
+use ticketflow_analytics::drift::compare::compare;
+use ticketflow_analytics::drift::feature_table::{FeatureRow, read_csv_bytes};
+use ticketflow_analytics::drift::{
+    DriftOptions, DriftReport, EmbeddingDriftOptions, embedding_drift,
+};
+use ticketflow_analytics::sample::{BottomK, SampleInfo, StratifiedSample, priority};
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::drift::compare::compare;
-use ticketflow_ml::drift::feature_table::{FeatureRow, read_csv_bytes};
-use ticketflow_ml::drift::{DriftOptions, DriftReport, EmbeddingDriftOptions, embedding_drift};
-use ticketflow_ml::sample::{BottomK, SampleInfo, StratifiedSample, priority};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
 
 use crate::stage_loop::StageError;
@@ -148,7 +150,7 @@ pub async fn labelled_sample(
     Ok((out, sampled.then_some(info)))
 }
 
-/// A uniform seeded sample of at most `k` items, by ticket id (see [`ticketflow_ml::sample`]).
+/// A uniform seeded sample of at most `k` items, by ticket id (see [`ticketflow_analytics::sample`]).
 pub struct UniformSample<T> {
     rows: BottomK<T>,
 }

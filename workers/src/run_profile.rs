@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use ticketflow_analytics::profile::{self, Profile};
 use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::dataset::Quarantined;
-use ticketflow_ml::profile::{self, Profile};
 use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
+use ticketflow_text::dataset::Quarantined;
 
 use crate::run_artifacts::UniformSample;
 use crate::stage_loop::StageError;
-use ticketflow_ml::dataset::parse_raw_shard;
+use ticketflow_text::dataset::parse_raw_shard;
 
 /// Profiles the run's accepted tickets (every shard that was not dead-lettered; a seeded
 /// sample of `max_rows` of them when there are more, which the log says) and its quarantined

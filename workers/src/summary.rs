@@ -3,7 +3,7 @@
 //! metrics by [`crate::run_metrics`].
 
 use serde::Serialize;
-use ticketflow_ml::classify::{ClassMetrics, Predictions, RoutingReport};
+use ticketflow_analytics::classify::{ClassMetrics, Predictions, RoutingReport};
 use ticketflow_schemas::{ReuseCounts, RunManifest, RunProgress, Stage};
 
 use crate::now_ms;
@@ -67,7 +67,7 @@ pub struct DriftSummary {
 #[derive(Debug, Serialize)]
 pub struct ColumnVerdict {
     pub column: String,
-    pub test: ticketflow_ml::drift::StatTest,
+    pub test: ticketflow_analytics::drift::StatTest,
     pub statistic: f64,
     pub drifted: bool,
 }
@@ -75,7 +75,7 @@ pub struct ColumnVerdict {
 impl DriftSummary {
     /// The verdicts of a drift report against `reference`, with where the report was stored.
     pub fn of_report(
-        report: &ticketflow_ml::drift::DriftReport,
+        report: &ticketflow_analytics::drift::DriftReport,
         reference: &str,
         report_html: Option<String>,
         report_json: Option<String>,
@@ -235,7 +235,7 @@ pub struct ModelSummary {
     pub card: Option<String>,
     /// Set when the model was trained on a sample of the run's labelled tickets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sample: Option<ticketflow_ml::sample::SampleInfo>,
+    pub sample: Option<ticketflow_analytics::sample::SampleInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -287,7 +287,7 @@ impl RoutingSummary {
             tickets += 1;
             if matches!(
                 row.reason,
-                ticketflow_ml::classify::predictions::AutoReason::Held(_)
+                ticketflow_analytics::classify::predictions::AutoReason::Held(_)
             ) {
                 held += 1;
             }

@@ -23,7 +23,7 @@
 //!
 //! A run is read a shard at a time, never whole. What needs many tickets at once gets at most
 //! `max_rows` (`--train-max-rows`) of them, as a seeded sample by ticket id
-//! ([`ticketflow_ml::sample`]): training (stratified by type; the model card records the
+//! ([`ticketflow_analytics::sample`]): training (stratified by type; the model card records the
 //! sample), the drift statistics of both runs, and the profile. Per ticket it keeps only
 //! production's probabilities and the id and row for `predictions.csv`; the feature table is
 //! written as the shards go by.
@@ -34,10 +34,10 @@ use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 
-use ticketflow_ml::classify::{Example, Predictions, TrainConfig, predictions_csv};
-use ticketflow_ml::drift::feature_table::{FeatureCsv, FeatureRow, feature_row};
-use ticketflow_ml::drift::report_page::render_drift_report;
-use ticketflow_ml::drift::{DriftOptions, EmbeddingDriftOptions};
+use ticketflow_analytics::classify::{Example, Predictions, TrainConfig, predictions_csv};
+use ticketflow_analytics::drift::feature_table::{FeatureCsv, FeatureRow, feature_row};
+use ticketflow_analytics::drift::report_page::render_drift_report;
+use ticketflow_analytics::drift::{DriftOptions, EmbeddingDriftOptions};
 use ticketflow_schemas::Dataset;
 use ticketflow_schemas::{RunCompleted, RunManifest, Stage};
 

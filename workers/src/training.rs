@@ -2,12 +2,12 @@
 //! data set's `latest` (the champion) on the same rows before the gate decides. Shared by the
 //! trainer stage and `ticketflow train`.
 
-use ticketflow_connectors::store::{Store, keys};
-use ticketflow_ml::classify::routing::precision_coverage_curve;
-use ticketflow_ml::classify::{
+use ticketflow_analytics::classify::routing::precision_coverage_curve;
+use ticketflow_analytics::classify::{
     Classifier, Example, Predictions, SplitRule, TicketSet, TrainConfig, train_and_select_held_out,
 };
-use ticketflow_ml::sample::SampleInfo;
+use ticketflow_analytics::sample::SampleInfo;
+use ticketflow_connectors::store::{Store, keys};
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 
 use crate::now_ms;
@@ -259,7 +259,7 @@ fn outcome(
     manifest: &RunManifest,
     model_id: &str,
     classifier: Classifier,
-    report: &ticketflow_ml::classify::TrainReport,
+    report: &ticketflow_analytics::classify::TrainReport,
     card: &crate::registry::ModelCard,
     sample: Option<SampleInfo>,
 ) -> TrainOutcome {

@@ -30,7 +30,7 @@
 //! Memory: a 16-byte key and an 8-byte location per known text, about 50 MB at a million.
 //! Deleting the `vectors/` prefix is safe at any time: the next run embeds everything again.
 //!
-//! [`EmbeddingModel::digest`]: ticketflow_ml::embed::EmbeddingModel::digest
+//! [`EmbeddingModel::digest`]: ticketflow_embed::EmbeddingModel::digest
 
 use std::collections::{HashMap, HashSet};
 

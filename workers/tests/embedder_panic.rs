@@ -9,7 +9,7 @@ mod support;
 
 use bytes::Bytes;
 use ticketflow_connectors::store::{Store, StoreConfig, keys};
-use ticketflow_ml::embed::EmbeddingModel;
+use ticketflow_embed::EmbeddingModel;
 use ticketflow_schemas::{CleanShardFile, CleanTicket, CleanedShard};
 use ticketflow_workers::embedder::Embedder;
 use ticketflow_workers::{StageError, StageWorker};

@@ -8,11 +8,11 @@
 
 mod support;
 
+use ticketflow_analytics::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
+use ticketflow_analytics::drift::DriftOptions;
+use ticketflow_analytics::drift::compare::compare;
+use ticketflow_analytics::drift::feature_table::feature_table;
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
-use ticketflow_ml::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
-use ticketflow_ml::drift::DriftOptions;
-use ticketflow_ml::drift::compare::compare;
-use ticketflow_ml::drift::feature_table::feature_table;
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 use ticketflow_workers::registry::QualityGate;
 use ticketflow_workers::training::{Incumbent, train_run};

@@ -9,8 +9,8 @@
 
 mod support;
 
+use ticketflow_analytics::classify::{Example, FeatureSet, ModelKind, TrainConfig};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
-use ticketflow_ml::classify::{Example, FeatureSet, ModelKind, TrainConfig};
 use ticketflow_schemas::{CleanTicket, Dataset, RunManifest, RunProgress};
 use ticketflow_workers::registry::{GateVerdict, QualityGate, Registry};
 use ticketflow_workers::training::{load_champion, train_run};

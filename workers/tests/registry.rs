@@ -5,12 +5,12 @@
 
 mod support;
 
-use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
-use ticketflow_ml::classify::routing::choose_certified_threshold;
-use ticketflow_ml::classify::{
+use ticketflow_analytics::classify::routing::choose_certified_threshold;
+use ticketflow_analytics::classify::{
     Classifier, Example, FeatureSet, ModelKind, TicketSet, TrainConfig, TrainReport,
     train_and_select,
 };
+use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
 use ticketflow_schemas::Dataset;
 use ticketflow_workers::registry::{
     Champion, ChampionComparison, EMBEDDING_MODEL_ID, GateVerdict, Lineage, QualityGate,
@@ -94,7 +94,7 @@ fn registration<'a>(
     run_id: &'a str,
     labels: &'a [String],
     cfg: &'a TrainConfig,
-    report: &'a ticketflow_ml::classify::TrainReport,
+    report: &'a ticketflow_analytics::classify::TrainReport,
 ) -> Registration<'a> {
     Registration {
         run_id,

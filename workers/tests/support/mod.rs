@@ -15,7 +15,7 @@ pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
 
 /// The exported model's configuration, or `None` (the test skips, or fails under
 /// `TICKETFLOW_REQUIRE_MODEL=1`) before `make setup`.
-pub fn model_config() -> Option<ticketflow_ml::embed::EmbeddingModelConfig> {
+pub fn model_config() -> Option<ticketflow_embed::EmbeddingModelConfig> {
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let model_dir = std::env::var_os("TICKETFLOW_MODEL_DIR")
         .map(std::path::PathBuf::from)
@@ -23,7 +23,7 @@ pub fn model_config() -> Option<ticketflow_ml::embed::EmbeddingModelConfig> {
     let ort = std::env::var_os("ORT_DYLIB_PATH")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| workspace.join("var/lib/libonnxruntime.so"));
-    let cfg = ticketflow_ml::embed::EmbeddingModelConfig::new(model_dir, ort);
+    let cfg = ticketflow_embed::EmbeddingModelConfig::new(model_dir, ort);
     let ready = cfg.model_path().is_file() && cfg.ort_library.is_file();
     ticketflow_testkit::Requirement::Model.or_skip(
         ready.then_some(cfg),
