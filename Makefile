@@ -19,9 +19,11 @@ build: setup
 demo: build
 	@scripts/demo.sh
 
+## lint: formatting, clippy, and no import cycle between source files (scripts/check_structure.py).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	python3 scripts/check_structure.py --cycles-only
 
 ## deny: licenses, bans and sources of every dependency (deny.toml; advisories need GitHub).
 ## cargo-deny's `cargo metadata` needs every crate of Cargo.lock for every target (windows-sys,

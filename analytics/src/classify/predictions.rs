@@ -8,7 +8,17 @@
 use std::io::Write;
 
 use super::{Classifier, Example, Hold, argmax};
-use crate::drift::feature_table::RowPrediction;
+
+/// One model's prediction of one ticket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowPrediction<'a> {
+    pub class: &'a str,
+    pub probability: f32,
+    /// Whether the ticket is routed automatically.
+    pub auto: bool,
+    /// Why it is or is not.
+    pub reason: AutoReason<'a>,
+}
 
 /// A model's class probabilities for every ticket of a run, with the model's classes: what
 /// production predicted, or the run's own out-of-fold predictions.

@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use ticketflow_schemas::CleanTicket;
 
-use crate::classify::predictions::Predictions;
+use crate::classify::predictions::{Predictions, RowPrediction};
 
 /// One ticket's features. Column names are the CSV header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,17 +77,6 @@ fn or_unknown(v: &Option<String>) -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown")
         .to_string()
-}
-
-/// One model's prediction of one ticket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RowPrediction<'a> {
-    pub class: &'a str,
-    pub probability: f32,
-    /// Whether the ticket is routed automatically.
-    pub auto: bool,
-    /// Why it is or is not.
-    pub reason: crate::classify::predictions::AutoReason<'a>,
 }
 
 /// The feature row of a cleaned ticket, with production's prediction and the run's own

@@ -14,10 +14,6 @@ use super::error::StoreError;
 use super::keys;
 use crate::redact::redact_url;
 
-/// The URL forms [`StoreConfig::url`] accepts, quoted in every "bad URL" error.
-pub(crate) const ACCEPTED_FORMS: &str = "file:///abs/dir, file://relative/dir (relative to the \
-     working directory), a plain directory path, or s3://bucket[/prefix]";
-
 /// Where run data lives, and how to reach it.
 ///
 /// `url` takes one of these forms:

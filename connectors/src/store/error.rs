@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use object_store::client::{HttpError, HttpErrorKind};
 
-use super::config::ACCEPTED_FORMS;
+/// The URL forms [`StoreConfig::url`](super::StoreConfig::url) accepts, quoted in every "bad
+/// URL" error.
+const ACCEPTED_FORMS: &str = "file:///abs/dir, file://relative/dir (relative to the \
+     working directory), a plain directory path, or s3://bucket[/prefix]";
 
 /// The store operation that failed; part of every error message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,7 @@
 
 mod html_markup;
 mod language;
+mod language_code;
 mod normalize;
 mod placeholder;
 mod stopwords;
@@ -55,10 +56,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use language::{canonical_language_code, detect_language};
+pub use language::detect_language;
+pub use language_code::{SUPPORTED_STOPWORD_LANGUAGES, canonical_language_code};
 pub use normalize::normalize;
 pub use placeholder::is_placeholder;
-pub use stopwords::{SUPPORTED_STOPWORD_LANGUAGES, remove_stop_words};
+pub use stopwords::remove_stop_words;
 pub use tokenize::tokenize;
 
 /// Which text the embedder sees.

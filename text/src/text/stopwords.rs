@@ -9,22 +9,12 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use super::{is_placeholder, language};
+use super::is_placeholder;
+use super::language_code::{STOPWORD_LANGUAGES, canonical_language_code};
 
-/// The ISO 639-1 codes that have a stop-word list: every language of the
-/// stopwords-iso collection.
-pub const SUPPORTED_STOPWORD_LANGUAGES: &[&str] = &LANGUAGES;
-
-const LANGUAGES: [&str; 58] = [
-    "af", "ar", "bg", "bn", "br", "ca", "cs", "da", "de", "el", "en", "eo", "es", "et", "eu", "fa",
-    "fi", "fr", "ga", "gl", "gu", "ha", "he", "hi", "hr", "hu", "hy", "id", "it", "ja", "ko", "ku",
-    "la", "lt", "lv", "mr", "ms", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "so", "st", "sv",
-    "sw", "th", "tl", "tr", "uk", "ur", "vi", "yo", "zh", "zu",
-];
-
-/// One lazily built set per entry of [`LANGUAGES`], same index.
-static SETS: [OnceLock<HashSet<String>>; LANGUAGES.len()] =
-    [const { OnceLock::new() }; LANGUAGES.len()];
+/// One lazily built set per entry of [`STOPWORD_LANGUAGES`], same index.
+static SETS: [OnceLock<HashSet<String>>; STOPWORD_LANGUAGES.len()] =
+    [const { OnceLock::new() }; STOPWORD_LANGUAGES.len()];
 
 /// Words the stopwords-iso lists contain that carry signal in support
 /// tickets, so we keep them.
@@ -140,8 +130,8 @@ pub(crate) fn distinctive_votes(tokens: &[String], languages: &[&str]) -> Vec<us
 
 /// The cached stop-word set of `language`, built on first use.
 fn stop_word_set(language: &str) -> Option<&'static HashSet<String>> {
-    let code = language::canonical_language_code(language)?;
-    let index = LANGUAGES.iter().position(|&l| l == code)?;
+    let code = canonical_language_code(language)?;
+    let index = STOPWORD_LANGUAGES.iter().position(|&l| l == code)?;
     let words = stop_words::lookup(code)?;
     let set = SETS.get(index)?;
     Some(set.get_or_init(|| build_set(code, words)))
@@ -163,6 +153,7 @@ fn build_set(code: &str, words: &[&str]) -> HashSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::SUPPORTED_STOPWORD_LANGUAGES;
 
     fn strings(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| (*w).to_owned()).collect()
