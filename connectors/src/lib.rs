@@ -6,11 +6,13 @@
 //! - [`chroma`]: the Chroma 1.x vector store (v2 HTTP API).
 //! - [`nats`]: the JetStream topology (streams, consumers, run-state KV buckets).
 //!
-//! Every connector's error says whether retrying can help ([`retry::Retryable`]).
+//! Every connector's error says whether retrying can help ([`retry::Retryable`]), and becomes a
+//! [`stage_error::StageError`], transient or permanent as it says.
 
 pub mod chroma;
 pub mod nats;
 pub mod redact;
 pub mod retry;
 pub mod secret;
+pub mod stage_error;
 pub mod store;

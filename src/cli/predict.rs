@@ -14,14 +14,14 @@ use ticketflow_analytics::classify::{Example, Predictions, predictions_csv};
 use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::feature_table::{FeatureRow, feature_row};
 use ticketflow_embed::EmbeddingModel;
+use ticketflow_lifecycle::registry::Registry;
+use ticketflow_lifecycle::run_artifacts::{
+    DriftSide, drift_report, run_embeddings_sample, run_features_sample,
+};
+use ticketflow_lifecycle::summary::DriftSummary;
 use ticketflow_schemas::Dataset;
 use ticketflow_text::dataset::{TicketOutcome, TicketReader};
 use ticketflow_workers::cleaner::clean_ticket;
-use ticketflow_workers::registry::Registry;
-use ticketflow_workers::run_artifacts::{
-    DriftSide, drift_report, run_embeddings_sample, run_features_sample,
-};
-use ticketflow_workers::summary::DriftSummary;
 
 use super::progress::Progress;
 use super::services::{ServiceArgs, runtime};

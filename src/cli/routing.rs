@@ -7,8 +7,8 @@
 //! new data is promoted, or when an operator who has looked at the drift report says so here.
 
 use clap::{Args, Subcommand};
+use ticketflow_lifecycle::registry::{Registry, RoutingState};
 use ticketflow_schemas::Dataset;
-use ticketflow_workers::registry::{Registry, RoutingState};
 
 use super::services::{ServiceArgs, runtime};
 

@@ -76,7 +76,7 @@ pub fn run(args: RunsArgs) -> anyhow::Result<()> {
                 }
                 // A reference serves the data set its run belongs to, and no other.
                 let dataset = m.dataset();
-                ticketflow_workers::registry::Registry::new(store)
+                ticketflow_lifecycle::registry::Registry::new(store)
                     .set_reference(&dataset, &run_id, ticketflow_workers::now_ms())
                     .await?;
                 println!("run {run_id} is now the drift reference of data set {dataset}");

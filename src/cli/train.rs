@@ -3,9 +3,9 @@
 
 use clap::Args;
 use ticketflow_analytics::classify::{FeatureSet, TrainConfig};
-use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::run_artifacts::{RunShards, labelled_sample};
-use ticketflow_workers::training::{load_champion, train_run};
+use ticketflow_lifecycle::registry::QualityGate;
+use ticketflow_lifecycle::run_artifacts::{RunShards, labelled_sample};
+use ticketflow_lifecycle::training::{load_champion, train_run};
 
 use super::services::{ServiceArgs, runtime};
 

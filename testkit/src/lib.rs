@@ -5,7 +5,7 @@
 //! machine without them should still pass what it can, so such a test *skips*, saying why. Under
 //! `make test` the matching `TICKETFLOW_REQUIRE_*` variable is `1`, and a missing prerequisite
 //! *fails* instead: CI must never go green by skipping. This crate is the one place that rule
-//! lives.
+//! lives. Beside it, [`xorshift`]: the seeded generator several crates' tests draw noise from.
 
 use std::fmt::Display;
 
@@ -60,4 +60,15 @@ impl Requirement {
 pub fn assert_contains_all(text: &str, needles: &[&str], what: &str) {
     let missing: Vec<&&str> = needles.iter().filter(|n| !text.contains(**n)).collect();
     assert!(missing.is_empty(), "{what} lacks {missing:?}:\n{text}");
+}
+
+/// A tiny deterministic generator (xorshift64), so the tests need no extra crate.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed.max(1);
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
 }

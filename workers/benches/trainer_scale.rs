@@ -24,12 +24,12 @@ use bytes::Bytes;
 use ndarray::Array2;
 use ticketflow_connectors::nats::{Bus, NatsConfig, NatsSecurity};
 use ticketflow_connectors::store::{Store, StoreConfig, keys};
+use ticketflow_lifecycle::registry::QualityGate;
+use ticketflow_lifecycle::tensors;
 use ticketflow_schemas::{CleanShardFile, RunCompleted, RunManifest, RunProgress};
 use ticketflow_text::text::EmbedInput;
 use ticketflow_workers::StageWorker;
 use ticketflow_workers::cleaner::clean_ticket;
-use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::tensors;
 use ticketflow_workers::trainer::Trainer;
 
 const SHARD_SIZE: u64 = 500;

@@ -17,8 +17,8 @@ use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, ReuseCount
 use ticketflow_telemetry::internal_events::{EmbeddingBatch, VectorCacheFailed, VectorsReused};
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
-use crate::tensors;
 use crate::vector_cache::{TextHash, VectorCache, text_hash};
+use ticketflow_lifecycle::tensors;
 
 pub struct Embedder {
     store: Store,

@@ -20,7 +20,7 @@ use ticketflow_schemas::{CleanShardFile, CleanTicket, EmbeddedShard, ReuseCounts
 use ticketflow_telemetry::internal_events::RecordsIndexed;
 
 use crate::stage_loop::{Processed, StageError, StageWorker};
-use crate::tensors;
+use ticketflow_lifecycle::tensors;
 
 pub struct Indexer {
     pub store: Store,

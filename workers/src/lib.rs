@@ -5,11 +5,11 @@
 //! | [`cleaner`] | `tf.shards.raw` | text preparation | cleaned shard file, `tf.shards.clean` |
 //! | [`embedder`] | `tf.shards.clean` | all-MiniLM-L6-v2 embeddings of texts not embedded before ([`vector_cache`]) | `.npy` tensor, `tf.shards.embedded` |
 //! | [`indexer`] | `tf.shards.embedded` | Chroma upsert keyed by ticket id, of new or changed records | shard marked indexed |
-//! | [`trainer`] | `tf.runs.completed` | trains + registers a classifier (labelled runs) or predicts (inference runs) | model in [`registry`], `runs/<run>/result.json` |
+//! | [`trainer`] | `tf.runs.completed` | trains + registers a classifier (labelled runs) or predicts (inference runs) | model in the registry (`ticketflow_lifecycle::registry`), `runs/<run>/result.json` |
 //!
-//! Beside the stages: [`training`] (a challenger trained and judged against `latest`),
-//! [`registry`] (models and the gate), [`run_artifacts`] (a run read back, and the drift report),
-//! [`summary`] (`result.json`) and [`run_metrics`] (its Pushgateway metrics).
+//! The model lifecycle the trainer drives (training, the registry and its gate, a run read
+//! back, `result.json` and its metrics) is `ticketflow-lifecycle`, shared with the CLI; the
+//! stages' `.npy` tensors are its [`tensors`](ticketflow_lifecycle::tensors) format.
 //!
 //! [`stage_loop`] is what they share: pulling one shard at a time, in-progress acks on long
 //! shards, bounded redelivery with backoff, the dead-letter stream, progress bookkeeping, the
@@ -20,15 +20,8 @@
 pub mod cleaner;
 pub mod embedder;
 pub mod indexer;
-pub mod registry;
-pub mod run_artifacts;
-pub mod run_metrics;
-pub mod run_profile;
 pub mod stage_loop;
-pub mod summary;
-pub mod tensors;
 pub mod trainer;
-pub mod training;
 pub mod vector_cache;
 
 pub use stage_loop::{Processed, Shutdown, StageError, StageWorker, run_stage};

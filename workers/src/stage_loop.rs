@@ -42,7 +42,7 @@
 //! | `dead_letter.rs` | giving up on a message |
 //! | `background.rs` | in-progress acks and the backlog gauges |
 //! | `span.rs` | the `shard` span a message is handled in |
-//! | `error.rs`, `shutdown.rs` | [`StageError`] (transient or not) and [`Shutdown`] |
+//! | `shutdown.rs` | [`Shutdown`]; [`StageError`] (transient or not) is `ticketflow_connectors::stage_error`'s, shared with the model lifecycle |
 //!
 //! [`run_stage`] runs on NATS; [`run_stage_on`] runs on any [`StageBus`], which is how
 //! `loop_tests.rs` drives the real loop against an in-memory JetStream under tokio's paused
@@ -338,7 +338,6 @@ mod background;
 pub mod bus;
 mod dead_letter;
 pub mod decision;
-mod error;
 mod progress;
 mod shutdown;
 mod span;
@@ -347,10 +346,10 @@ mod worker;
 use background::{BacklogPoller, keep_alive};
 pub use bus::{Delivery, InProgress, PullError, StageBus, StageConsumer};
 use dead_letter::dead_letter;
-pub use error::{ErrorSource, StageError};
 pub use progress::publish_completion_if_due;
 pub use shutdown::Shutdown;
 use span::message_span;
+pub use ticketflow_connectors::stage_error::{ErrorSource, StageError};
 pub use worker::{Downstream, Processed, StageWorker};
 
 use decision::{Attempt, Decision, DeliveryState};

@@ -1,7 +1,7 @@
 //! Trainer: runs once per completed run.
 //!
 //! - **Labelled run** (tickets carry `type`): trains a challenger and lets the registry's gate
-//!   compare it with the data set's `latest` on the same rows ([`crate::training`]).
+//!   compare it with the data set's `latest` on the same rows ([`ticketflow_lifecycle::training`]).
 //! - **Inference run** (no labels): production (the data set's `latest`) classifies every
 //!   ticket: `runs/<run>/predictions.csv`, and `predicted_type`, `auto` and `auto_reason` in
 //!   Chroma. They are written after the drift check, because a drifted run is not routed.
@@ -13,8 +13,8 @@
 //! (`ticketflow routing resume`) or a model trained on the new data is promoted.
 //!
 //! Either way it writes the run's feature table (production's and out-of-fold predictions kept
-//! apart), its drift report against the data set's reference ([`crate::run_artifacts`]), its
-//! profile, and its summary as `runs/<run>/result.json` ([`crate::summary`]). It is idempotent: a
+//! apart), its drift report against the data set's reference ([`ticketflow_lifecycle::run_artifacts`]), its
+//! profile, and its summary as `runs/<run>/result.json` ([`ticketflow_lifecycle::summary`]). It is idempotent: a
 //! redelivered `runs.completed` for a run already trained is acknowledged without new work. A
 //! training failure (say, too few labelled rows) is recorded in the result rather than retried,
 //! because retrying cannot add rows.
@@ -42,16 +42,18 @@ use ticketflow_schemas::Dataset;
 use ticketflow_schemas::{RunCompleted, RunManifest, Stage};
 
 use crate::now_ms;
-use crate::registry::{GateVerdict, QualityGate, Registry, RegistryError, RoutingState};
-use crate::run_artifacts::{
+use crate::stage_loop::{Processed, StageError, StageWorker};
+use ticketflow_lifecycle::registry::{
+    GateVerdict, QualityGate, Registry, RegistryError, RoutingState,
+};
+use ticketflow_lifecycle::run_artifacts::{
     DriftSide, RunShards, UniformSample, drift_report, labelled_sample, run_embeddings_sample,
     run_features_sample,
 };
-use crate::run_metrics::{TRAINER_JOB, run_metrics};
-use crate::run_profile::write_run_profile;
-use crate::stage_loop::{Processed, StageError, StageWorker};
-use crate::summary::{DriftSummary, PredictionSummary, RoutingSummary, summarise};
-use crate::training::{load_champion, train_run};
+use ticketflow_lifecycle::run_metrics::{TRAINER_JOB, run_metrics};
+use ticketflow_lifecycle::run_profile::write_run_profile;
+use ticketflow_lifecycle::summary::{DriftSummary, PredictionSummary, RoutingSummary, summarise};
+use ticketflow_lifecycle::training::{load_champion, train_run};
 
 pub struct Trainer {
     pub store: Store,
@@ -291,7 +293,7 @@ impl Trainer {
         &self,
         manifest: &RunManifest,
         shards: &RunShards<'_>,
-        champion: Option<&crate::registry::Champion>,
+        champion: Option<&ticketflow_lifecycle::registry::Champion>,
         out_of_fold: &HashMap<String, Vec<f32>>,
         oof_meta: Option<&Predictions>,
     ) -> Result<RunPass, StageError> {

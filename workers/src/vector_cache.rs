@@ -38,7 +38,7 @@ use bytes::Bytes;
 use ndarray::Array2;
 use ticketflow_connectors::store::{Store, StoreError, keys};
 
-use crate::tensors;
+use ticketflow_lifecycle::tensors;
 
 /// BLAKE3 of the embedder's input text: the content a vector is found by.
 pub type TextHash = [u8; 32];

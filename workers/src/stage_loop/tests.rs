@@ -31,11 +31,11 @@ fn connector_errors_classify_themselves_and_stay_the_source() {
         "the store error is kept for logs"
     );
     assert!(!StageError::from(backend(false)).is_transient());
-    let missing = crate::registry::RegistryError::NotFound { run_id: "m".into() };
+    let missing = ticketflow_lifecycle::registry::RegistryError::NotFound { run_id: "m".into() };
     let e = StageError::from(missing);
     assert!(!e.is_transient());
     assert!(e.to_string().contains("model m not found"), "{e}");
-    let registry_outage = crate::registry::RegistryError::Store(backend(true));
+    let registry_outage = ticketflow_lifecycle::registry::RegistryError::Store(backend(true));
     assert!(StageError::from(registry_outage).is_transient());
 }
 

@@ -2,17 +2,6 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
-/// A tiny deterministic generator (xorshift64), so the tests need no extra crate.
-pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed.max(1);
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
-
 /// The exported model's configuration, or `None` (the test skips, or fails under
 /// `TICKETFLOW_REQUIRE_MODEL=1`) before `make setup`.
 pub fn model_config() -> Option<ticketflow_embed::EmbeddingModelConfig> {

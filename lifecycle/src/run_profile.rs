@@ -11,7 +11,7 @@ use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
 use ticketflow_text::dataset::Quarantined;
 
 use crate::run_artifacts::UniformSample;
-use crate::stage_loop::StageError;
+use ticketflow_connectors::stage_error::StageError;
 use ticketflow_text::dataset::parse_raw_shard;
 
 /// Profiles the run's accepted tickets (every shard that was not dead-lettered; a seeded

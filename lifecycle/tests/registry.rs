@@ -3,19 +3,17 @@
 //! `latest` only for a good enough model, and the routing threshold comes from out-of-fold
 //! predictions.
 
-mod support;
-
 use ticketflow_analytics::classify::routing::choose_certified_threshold;
 use ticketflow_analytics::classify::{
     Classifier, Example, FeatureSet, ModelKind, TicketSet, TrainConfig, TrainReport,
     train_and_select,
 };
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
-use ticketflow_schemas::Dataset;
-use ticketflow_workers::registry::{
+use ticketflow_lifecycle::registry::{
     Champion, ChampionComparison, EMBEDDING_MODEL_ID, GateVerdict, Lineage, QualityGate,
     Registration, Registry, RegistryError,
 };
+use ticketflow_schemas::Dataset;
 
 const CLASSES: [&str; 4] = ["Incident", "Request", "Problem", "Change"];
 const WORDS: [&[&str]; 4] = [
@@ -54,9 +52,9 @@ fn data(n: usize, seed: u64) -> (Vec<Example>, Vec<String>) {
     (examples, labels)
 }
 
-/// Uniform-ish values in [0, 1) from the shared xorshift.
+/// Uniform-ish values in [0, 1) from the shared xorshift (`ticketflow_testkit`).
 fn fastrand_like(seed: u64) -> impl FnMut() -> f32 {
-    let mut next = support::xorshift(seed);
+    let mut next = ticketflow_testkit::xorshift(seed);
     move || (next() % 10_000) as f32 / 10_000.0
 }
 

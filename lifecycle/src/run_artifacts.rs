@@ -16,8 +16,8 @@ use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
 
-use crate::stage_loop::StageError;
 use crate::tensors;
+use ticketflow_connectors::stage_error::StageError;
 
 /// Seeds the embedding-drift domain classifier, so the same two runs always give the same report.
 pub const EMBEDDING_DRIFT_SEED: u64 = 13;

@@ -10,10 +10,10 @@ use ticketflow_analytics::sample::SampleInfo;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 
-use crate::now_ms;
 use crate::registry::{Champion, EMBEDDING_MODEL_ID, Lineage, QualityGate, Registration, Registry};
-use crate::stage_loop::StageError;
 use crate::summary::ModelSummary;
+use ticketflow_connectors::stage_error::StageError;
+use ticketflow_schemas::now_ms;
 
 /// The run's embedding precision for the model card: `fp32` or `int8`, `mixed(…)` when shards
 /// were embedded at several precisions, `fp32` for runs recorded before precision was.

@@ -6,8 +6,8 @@ use serde::Serialize;
 use ticketflow_analytics::classify::{ClassMetrics, Predictions, RoutingReport};
 use ticketflow_schemas::{ReuseCounts, RunManifest, RunProgress, Stage};
 
-use crate::now_ms;
 use crate::registry::{ChampionComparison, GateVerdict};
+use ticketflow_schemas::now_ms;
 
 /// What `result.json` holds for a run.
 #[derive(Debug, Serialize)]

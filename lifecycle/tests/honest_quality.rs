@@ -6,22 +6,20 @@
 //! `feature_table`, then the drift comparison), must report the out-of-fold number. Feeding the freshly
 //! trained model's in-sample predictions into the table, as the first round did, fails this test.
 
-mod support;
-
 use ticketflow_analytics::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
 use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::compare::compare;
 use ticketflow_analytics::drift::feature_table::feature_table;
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
+use ticketflow_lifecycle::registry::QualityGate;
+use ticketflow_lifecycle::training::{Incumbent, train_run};
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
-use ticketflow_workers::registry::QualityGate;
-use ticketflow_workers::training::{Incumbent, train_run};
 
 const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
 
 /// Tickets whose words are their own (so a model can memorise them) and whose labels are noise.
 fn noisy_run(n: usize) -> Vec<(CleanTicket, Vec<f32>)> {
-    let mut next = support::xorshift(11);
+    let mut next = ticketflow_testkit::xorshift(11);
     (0..n)
         .map(|i| {
             let tokens: Vec<String> = (0..6).map(|_| format!("w{}", next() % 5_000)).collect();

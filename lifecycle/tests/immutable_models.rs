@@ -7,20 +7,18 @@
 //! `latest` names, and production loaded its bytes. Now a model id is written once; a retrain
 //! with other bytes gets a new id (`R.2`) and is judged against R like any challenger.
 
-mod support;
-
 use ticketflow_analytics::classify::{Example, FeatureSet, ModelKind, TrainConfig};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
+use ticketflow_lifecycle::registry::{GateVerdict, QualityGate, Registry};
+use ticketflow_lifecycle::training::{load_champion, train_run};
 use ticketflow_schemas::{CleanTicket, Dataset, RunManifest, RunProgress};
-use ticketflow_workers::registry::{GateVerdict, QualityGate, Registry};
-use ticketflow_workers::training::{load_champion, train_run};
 
 const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
 const WORDS: [&str; 4] = ["upgrade", "outage", "recurring", "please"];
 
 /// `n` tickets whose first word says their type; with `noise`, labels are random instead.
 fn tickets(n: usize, noise: bool) -> Vec<(CleanTicket, Vec<f32>)> {
-    let mut next = support::xorshift(if noise { 17 } else { 3 });
+    let mut next = ticketflow_testkit::xorshift(if noise { 17 } else { 3 });
     (0..n)
         .map(|i| {
             let class = i % 4;

@@ -1,7 +1,10 @@
 //! Why a stage could not process a message, and whether trying again can help.
+//!
+//! The stage workers return it, and so does the model lifecycle they call (training, a run read
+//! back), which is why it lives here, beside [`Retryable`], rather than in either of them.
 
-use ticketflow_connectors::nats::BusError;
-use ticketflow_connectors::retry::Retryable;
+use crate::nats::BusError;
+use crate::retry::Retryable;
 
 /// An error a stage keeps as the cause of its own (for logs that show the whole chain).
 pub type ErrorSource = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -107,20 +110,14 @@ impl From<BusError> for StageError {
 
 /// Transient object-store failures are retried with backoff; the rest count against the
 /// shard's attempts too (a missing object may still be in flight from a slow writer).
-impl From<ticketflow_connectors::store::StoreError> for StageError {
-    fn from(e: ticketflow_connectors::store::StoreError) -> Self {
+impl From<crate::store::StoreError> for StageError {
+    fn from(e: crate::store::StoreError) -> Self {
         StageError::from_retryable(e)
     }
 }
 
-impl From<ticketflow_connectors::chroma::ChromaError> for StageError {
-    fn from(e: ticketflow_connectors::chroma::ChromaError) -> Self {
-        StageError::from_retryable(e)
-    }
-}
-
-impl From<crate::registry::RegistryError> for StageError {
-    fn from(e: crate::registry::RegistryError) -> Self {
+impl From<crate::chroma::ChromaError> for StageError {
+    fn from(e: crate::chroma::ChromaError) -> Self {
         StageError::from_retryable(e)
     }
 }
