@@ -17,8 +17,9 @@
 //! | [`jensen_shannon_distance`] | `scipy.spatial.distance.jensenshannon(p, q)` (natural logarithm) |
 //! | [`sturges_bin_edges`], [`histogram`] | `numpy.histogram_bin_edges(x, "sturges")`, `numpy.histogram(x, edges)` |
 //!
-//! Files: `ks.rs` (the two-sample test), `kstwo.rs` (the law of its statistic), `chi2.rs`
-//! (chi-square and the Z-test), `distance.rs` (Wasserstein, Jensen–Shannon), `histogram.rs`.
+//! Files: `ks.rs` (the two-sample test), `kstwo.rs` (the law of its statistic), `smirnov.rs`
+//! (its one-sided tails), `float.rs` (floating-point helpers they share), `chi2.rs` (chi-square
+//! and the Z-test), `distance.rs` (Wasserstein, Jensen–Shannon), `histogram.rs`.
 //!
 //! Everything here is a pure function of its inputs. Inputs are plain slices; missing values are
 //! the caller's business ([`columns`](super::columns) drops them the way Evidently does), and a
@@ -47,15 +48,18 @@ pub enum StatsError {
 
 mod chi2;
 mod distance;
+mod float;
 mod histogram;
 mod ks;
 mod kstwo;
+mod smirnov;
 
 pub use chi2::*;
 pub use distance::*;
 pub use histogram::*;
 pub use ks::*;
 pub use kstwo::*;
+pub use smirnov::*;
 
 #[cfg(test)]
 mod tests;

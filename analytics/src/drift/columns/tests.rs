@@ -1,6 +1,8 @@
 //! Tests of [`super`] (columns.rs), kept beside it so the module itself stays readable.
 
+use super::distribution::numeric_distribution;
 use super::*;
+use crate::drift::Distribution;
 use serde::Deserialize;
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
 //! Chi-square goodness of fit against the reference's shares, and the two-proportion Z-test.
 
+use super::float::clip01;
 use super::*;
 
 /// The result of [`chi_square`].
