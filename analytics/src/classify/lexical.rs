@@ -6,14 +6,14 @@
 //! **Which words.** [`LexicalSource`] picks the word sequence the n-grams are built from:
 //!
 //! - [`Tokens`](LexicalSource::Tokens): the cleaned tokens
-//!   ([`PreparedText::tokens`](ticketflow_text::text::PreparedText::tokens)): lowercased, punctuation and
-//!   the language's stop words removed;
+//!   ([`PreparedText::tokens`](ticketflow_text::text::PreparedText::tokens)): lowercased,
+//!   punctuation and the language's stop words removed;
 //! - [`Text`](LexicalSource::Text): the ticket's text ([`Example::text`]) split into lowercase
-//!   words by the same [`tokenize`](ticketflow_text::text::tokenize), but with the stop words *kept*. Words
-//!   such as "not", "since", "again", "please" and "can you" are stop words, yet they are exactly
-//!   what tells a recurring Problem from an Incident or a Request; and a stop-word list applied in
-//!   the wrong language (a ticket labelled `de` but written in English) cannot strip the wrong
-//!   words.
+//!   words by the same [`tokenize`](ticketflow_text::text::tokenize), but with the stop words
+//!   *kept*. Words such as "not", "since", "again", "please" and "can you" are stop words, yet
+//!   they are exactly what tells a recurring Problem from an Incident or a Request; and a
+//!   stop-word list applied in the wrong language (a ticket labelled `de` but written in
+//!   English) cannot strip the wrong words.
 //!
 //! **Which n-grams.** Two views of those words are used:
 //!

@@ -8,8 +8,8 @@
 //! # The pieces
 //!
 //! An [`Example`] is what the classifier knows about one ticket: its MiniLM embedding, its
-//! normalised text and cleaned tokens (from [`text::prepare`](ticketflow_text::text::prepare)) and three
-//! categorical fields. A [`FeatureSet`] chooses which of these the model sees:
+//! normalised text and cleaned tokens (from [`text::prepare`](ticketflow_text::text::prepare))
+//! and three categorical fields. A [`FeatureSet`] chooses which of these the model sees:
 //!
 //! | block | what | shape |
 //! | --- | --- | --- |
