@@ -14,3 +14,5 @@ pub mod redact;
 pub mod retry;
 pub mod secret;
 pub mod store;
+#[cfg(test)]
+mod test_metrics;
