@@ -51,6 +51,15 @@ mkdir -p var/demo
 if [ -z "$INPUT" ]; then
   INPUT=var/demo/tickets.csv
   "$BIN" generate --rows "$ROWS" --seed "$SEED" --output "$INPUT"
+  # Tickets the model never saw: 200 more from the same generator, another seed.
+  "$BIN" generate --rows 200 --seed $((SEED + 1)) --output var/demo/new.csv >/dev/null
+  UNSEEN=(--input var/demo/new.csv)
+  UNSEEN_WHAT="200 new tickets (var/demo/new.csv)"
+else
+  # Tickets the model never saw, from your own source: the input less the model's training
+  # tickets (the id-hash held-out part), which --unseen-only leaves out by id.
+  UNSEEN=(--input "$INPUT" --unseen-only)
+  UNSEEN_WHAT="$INPUT, less the tickets the model trained on"
 fi
 echo "== ticketflow run --input $INPUT --dataset $TICKETFLOW_DATASET --wait"
 "$BIN" run --input "$INPUT" --wait | tee var/demo/run.txt
@@ -58,9 +67,8 @@ echo
 echo "== ticketflow search \"VPN connection drops after the update\" -k 3"
 "$BIN" search "VPN connection drops after the update" -k 3
 echo
-echo "== ticketflow predict --dataset $TICKETFLOW_DATASET on tickets the model never saw (var/demo/new.csv)"
-"$BIN" generate --rows 200 --seed $((SEED + 1)) --output var/demo/new.csv >/dev/null
-if "$BIN" predict --input var/demo/new.csv --output var/demo/predictions.csv; then
+echo "== ticketflow predict --dataset $TICKETFLOW_DATASET on tickets the model never saw: $UNSEEN_WHAT"
+if "$BIN" predict "${UNSEEN[@]}" --output var/demo/predictions.csv; then
   head -4 var/demo/predictions.csv
 else
   echo "(no model passed the quality gate yet, so nothing to predict with)"

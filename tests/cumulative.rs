@@ -205,6 +205,39 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
         "the quality panel says on how many tickets it stands"
     );
 
+    // `predict --unseen-only` on day 2's file leaves out exactly the tickets the latest (day 2's
+    // model) trained on, and scores the rest against their labels.
+    let trained2 = card2["trained_on"]["tickets"]
+        .as_u64()
+        .expect("trained count") as usize;
+    let unseen_out = dir.path().join("unseen_predictions.csv");
+    let (_, said) = run(
+        &[
+            "predict",
+            "--input",
+            &day2.to_string_lossy(),
+            "--output",
+            &unseen_out.to_string_lossy(),
+            "--unseen-only",
+        ],
+        &workers,
+    );
+    assert!(
+        said.contains(&format!(
+            "predicted {} rows (0 quarantined, {trained2} left out as training tickets of the model)",
+            2_000 - trained2
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "on {} labelled tickets: accuracy ",
+            2_000 - trained2
+        )),
+        "{said}"
+    );
+    assert_eq!(routing_columns(&unseen_out).len(), 2_000 - trained2);
+
     // Day 3: day 2 plus 300 new tickets, trained by a trainer misconfigured to metadata
     // features only: a worse model, rejected on tickets neither trained on; latest stays.
     let trainer = workers.pop().expect("the trainer is the last worker");

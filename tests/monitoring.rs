@@ -23,6 +23,7 @@ const METRICS: &[(&str, Kind)] = &[
     ("ticketflow_stage_duration_seconds", Kind::Histogram),
     ("ticketflow_shard_redeliveries_total", Kind::Counter),
     ("ticketflow_shards_dead_lettered_total", Kind::Counter),
+    ("ticketflow_shard_failures_total", Kind::Counter),
     ("ticketflow_shards_in_flight", Kind::Gauge),
     ("ticketflow_consumer_pending_messages", Kind::Gauge),
     ("ticketflow_consumer_ack_pending_messages", Kind::Gauge),

@@ -16,3 +16,5 @@ pub mod retry;
 pub mod secret;
 pub mod stage_error;
 pub mod store;
+#[cfg(test)]
+mod test_metrics;

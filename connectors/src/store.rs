@@ -431,17 +431,22 @@ where
     })
 }
 
-/// Times one store operation and counts its failure, for the object-store metrics.
+/// Times one store operation and counts its failure, transient or permanent as the error says
+/// ([`Retryable`](crate::retry::Retryable)), for the object-store metrics.
 async fn observed<T>(
     op: Op,
     work: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
+    use ticketflow_telemetry::internal_events::{ErrorType, ObjectStoreRequest};
     let started = std::time::Instant::now();
     let result = work.await;
-    ticketflow_telemetry::internal_events::ObjectStoreRequest {
+    ObjectStoreRequest {
         operation: op.as_str(),
         duration: started.elapsed(),
-        failed: result.is_err(),
+        failed: result
+            .as_ref()
+            .err()
+            .map(|e| ErrorType::of(crate::retry::Retryable::is_transient(e))),
     }
     .emit();
     result
@@ -488,5 +493,34 @@ mod tests {
         ];
         let err = Store::open_with_env(&StoreConfig::new("s3://bkt"), env);
         assert!(matches!(err, Err(StoreError::Open { .. })), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_is_counted_as_transient_or_permanent_as_its_error_says() {
+        let errors = |error_type| {
+            crate::test_metrics::counter(
+                "ticketflow_object_store_errors_total",
+                &[("operation", "delete"), ("error_type", error_type)],
+            )
+            .unwrap_or(0.0)
+        };
+        let before = (errors("transient"), errors("permanent"));
+        let backend = |transient| StoreError::Backend {
+            op: Op::Delete,
+            key: "k".into(),
+            store: "test".into(),
+            transient,
+            source: object_store::Error::Generic {
+                store: "test",
+                source: "refused".into(),
+            },
+        };
+        let _ = observed(Op::Delete, async { Err::<(), _>(backend(true)) }).await;
+        let _ = observed(Op::Delete, async { Err::<(), _>(backend(false)) }).await;
+        let _ = observed(Op::Delete, async { Ok::<_, StoreError>(()) }).await;
+        assert_eq!(
+            (errors("transient"), errors("permanent")),
+            (before.0 + 1.0, before.1 + 1.0)
+        );
     }
 }

@@ -5,6 +5,10 @@
 //! threshold, for tickets like the training data, while routing of the data set is not
 //! suspended. A batch of at least `--drift-min-rows` tickets is also checked against the data
 //! set's drift reference before anything is routed: a drifted batch is predicted but not routed.
+//!
+//! `--unseen-only` leaves out the tickets the model was trained on (its stored id set), so a
+//! labelled export can be scored honestly; with labels, the summary line gives the accuracy and
+//! the precision of the routed tickets, on tickets the model never saw.
 
 use std::path::PathBuf;
 
@@ -50,6 +54,10 @@ pub struct PredictArgs {
     /// reference first; a drifted batch is not routed. 0 turns the check off.
     #[arg(long, env = "TICKETFLOW_PREDICT_DRIFT_MIN_ROWS", default_value_t = 50)]
     pub drift_min_rows: usize,
+    /// Leave out the tickets the model was trained on (by id), e.g. to score it on a labelled
+    /// export that contains its training data. An error for a model stored without its ids.
+    #[arg(long)]
+    pub unseen_only: bool,
     #[command(flatten)]
     pub services: ServiceArgs,
     #[command(flatten)]
@@ -64,15 +72,35 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .block_on(registry.load(&args.model, &args.dataset))
         .with_context(|| format!("loading model {:?} from {}", args.model, store.describe()))?;
     let mut embedder = EmbeddingModel::new(&args.embedder.embedding_model_config())?;
+    let trained = if args.unseen_only {
+        let set = rt
+            .block_on(registry.trained_ids(&model_run))?
+            .with_context(|| {
+                format!(
+                    "model {model_run} was stored without the ids it was trained on, so \
+                 --unseen-only cannot tell which tickets it saw"
+                )
+            })?;
+        Some(set)
+    } else {
+        None
+    };
 
     let mut ids = Vec::new();
     let mut rows = Vec::new();
+    let mut labels = Vec::new();
     let mut cleaned = Vec::new();
     let mut quarantined = Vec::new();
+    let mut skipped_trained = 0_usize;
     for outcome in TicketReader::open(&args.input.input, &args.input.load_options())? {
         match outcome? {
             TicketOutcome::Accepted(t) => {
+                if trained.as_ref().is_some_and(|set| set.contains(&t.id)) {
+                    skipped_trained += 1;
+                    continue;
+                }
                 cleaned.push(clean_ticket(&t, args.embedder.embed_input));
+                labels.push(t.ticket_type.clone());
                 ids.push(t.id);
                 rows.push(t.row);
             }
@@ -142,13 +170,75 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             "none routed automatically (the model has no routing threshold)".to_string()
         }
     };
+    let skipped = match trained {
+        Some(_) => format!(", {skipped_trained} left out as training tickets of the model"),
+        None => String::new(),
+    };
     println!(
-        "predicted {} rows ({} quarantined) with model {model_run} into {}; {routing}",
+        "predicted {} rows ({} quarantined{skipped}) with model {model_run} into {}; {routing}",
         ids.len(),
         quarantined.len(),
         args.output.display()
     );
+    if let Some(score) = LabelledScore::of(&predictions, &labels) {
+        println!("{score}");
+    }
     Ok(())
+}
+
+/// How right the predictions were on the labelled tickets of the batch.
+#[derive(Debug, PartialEq)]
+struct LabelledScore {
+    labelled: usize,
+    correct: usize,
+    routed: usize,
+    routed_correct: usize,
+}
+
+impl LabelledScore {
+    /// `None` when no ticket carries a label.
+    fn of(predictions: &Predictions, labels: &[Option<String>]) -> Option<Self> {
+        let mut score = LabelledScore {
+            labelled: 0,
+            correct: 0,
+            routed: 0,
+            routed_correct: 0,
+        };
+        for (i, label) in labels.iter().enumerate() {
+            let (Some(label), Some(row)) = (label.as_deref(), predictions.row(i)) else {
+                continue;
+            };
+            let right = row.class == label;
+            score.labelled += 1;
+            score.correct += usize::from(right);
+            if row.auto {
+                score.routed += 1;
+                score.routed_correct += usize::from(right);
+            }
+        }
+        (score.labelled > 0).then_some(score)
+    }
+}
+
+impl std::fmt::Display for LabelledScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+        write!(
+            f,
+            "on {} labelled tickets: accuracy {:.3}",
+            self.labelled,
+            share(self.correct, self.labelled)
+        )?;
+        match self.routed {
+            0 => write!(f, "; none routed automatically"),
+            n => write!(
+                f,
+                "; {n} routed automatically (coverage {:.3}) at precision {:.3}",
+                share(n, self.labelled),
+                share(self.routed_correct, n)
+            ),
+        }
+    }
 }
 
 /// The batch's drift against the data set's reference run; `None` when it has none. Embedding

@@ -39,15 +39,20 @@ impl WorkerStarted<'_> {
             "dead_shard",
             "completion",
         ] {
-            for error_type in ["transient", "permanent"] {
+            for error_type in ErrorType::LABELS {
                 METRICS
                     .loop_errors
                     .with_label_values(&[self.stage, operation, error_type]);
             }
         }
+        for error_type in ErrorType::LABELS {
+            METRICS
+                .shard_failures
+                .with_label_values(&[self.stage, error_type]);
+        }
         if self.stage == "embedder" {
             for operation in ["lookup", "keep"] {
-                for error_type in ["transient", "permanent"] {
+                for error_type in ErrorType::LABELS {
                     METRICS
                         .vector_cache_errors
                         .with_label_values(&[operation, error_type]);
@@ -123,20 +128,28 @@ impl ShardProcessed<'_> {
     }
 }
 
-/// A message failed and was handed back to JetStream for a later attempt.
+/// An attempt at a message failed and it will be tried again: here after a pause (a
+/// dependency is down), or handed back to JetStream for a later delivery.
 pub struct ShardRetried<'a> {
     pub stage: &'a str,
     pub delivered: u32,
     pub retry_in: Duration,
     pub duration: Duration,
+    /// The error's own retry decision (`StageError::is_transient`).
+    pub transient: bool,
     pub error: &'a dyn std::fmt::Display,
 }
 
 impl ShardRetried<'_> {
     pub fn emit(self) {
+        let error_type = error_type(self.transient);
         METRICS
             .shards_processed
             .with_label_values(&[self.stage, "retried"])
+            .inc();
+        METRICS
+            .shard_failures
+            .with_label_values(&[self.stage, error_type])
             .inc();
         METRICS
             .stage_duration
@@ -146,6 +159,7 @@ impl ShardRetried<'_> {
             stage = self.stage,
             delivered = self.delivered,
             retry_in_s = self.retry_in.as_secs_f32(),
+            error_type,
             error = %self.error,
             "shard failed; will retry"
         );
@@ -158,6 +172,10 @@ pub struct ShardDeadLettered<'a> {
     pub run_id: Option<&'a str>,
     pub shard: Option<u32>,
     pub reason: &'a str,
+    /// The error of the attempt that gave up, as the error classifies itself; `None` when the
+    /// message was dead-lettered on arrival, before any attempt (earlier deliveries crashed or
+    /// timed out without a verdict, so there is no error to classify).
+    pub last_error: Option<ErrorType>,
 }
 
 impl ShardDeadLettered<'_> {
@@ -167,10 +185,17 @@ impl ShardDeadLettered<'_> {
             .with_label_values(&[self.stage, "dead_lettered"])
             .inc();
         METRICS.dead_lettered.with_label_values(&[self.stage]).inc();
+        if let Some(last_error) = self.last_error {
+            METRICS
+                .shard_failures
+                .with_label_values(&[self.stage, last_error.as_str()])
+                .inc();
+        }
         tracing::error!(
             stage = self.stage,
             run_id = ?self.run_id,
             shard = ?self.shard,
+            error_type = self.last_error.map(ErrorType::as_str),
             reason = self.reason,
             "dead-lettered"
         );
@@ -272,9 +297,41 @@ impl RecordsIndexed {
     }
 }
 
-/// The `error_type` label of failure counters, Vector's convention.
+/// The `error_type` label of failure counters, Vector's convention: whether the same call may
+/// succeed later. It is never guessed here: callers pass the failed error's own answer
+/// (`ticketflow_connectors::retry::Retryable::is_transient`, `StageError::is_transient`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// A dependency is unavailable or busy; retrying may succeed.
+    Transient,
+    /// The request, input or configuration is wrong; retrying fails the same way.
+    Permanent,
+}
+
+impl ErrorType {
+    /// Every label value, to create the series at zero.
+    pub const LABELS: [&'static str; 2] = ["transient", "permanent"];
+
+    /// From an error's `is_transient()`.
+    pub fn of(transient: bool) -> Self {
+        if transient {
+            ErrorType::Transient
+        } else {
+            ErrorType::Permanent
+        }
+    }
+
+    /// The label value: `transient` or `permanent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Transient => "transient",
+            ErrorType::Permanent => "permanent",
+        }
+    }
+}
+
 fn error_type(transient: bool) -> &'static str {
-    if transient { "transient" } else { "permanent" }
+    ErrorType::of(transient).as_str()
 }
 
 /// One of the stage loop's own calls to JetStream failed: pulling or receiving a message,
@@ -361,7 +418,8 @@ impl RoutingSuspended<'_> {
 pub struct ObjectStoreRequest<'a> {
     pub operation: &'a str,
     pub duration: Duration,
-    pub failed: bool,
+    /// `None` when it succeeded; else the error's own retry decision (its `Retryable`).
+    pub failed: Option<ErrorType>,
 }
 
 impl ObjectStoreRequest<'_> {
@@ -370,10 +428,18 @@ impl ObjectStoreRequest<'_> {
             .store_duration
             .with_label_values(&[self.operation])
             .observe(self.duration.as_secs_f64());
-        // Touched on success too, so the error series exists (at 0) for every operation used.
-        let errors = METRICS.store_errors.with_label_values(&[self.operation]);
-        if self.failed {
-            errors.inc();
+        // Both error types are touched on success too, so the error series exist (at 0) for
+        // every operation used.
+        for error_type in ErrorType::LABELS {
+            METRICS
+                .store_errors
+                .with_label_values(&[self.operation, error_type]);
+        }
+        if let Some(failed) = self.failed {
+            METRICS
+                .store_errors
+                .with_label_values(&[self.operation, failed.as_str()])
+                .inc();
         }
     }
 }
@@ -382,7 +448,8 @@ impl ObjectStoreRequest<'_> {
 pub struct ChromaRequest<'a> {
     pub operation: &'a str,
     pub duration: Duration,
-    pub failed: bool,
+    /// `None` when it succeeded; else the error's own retry decision (its `Retryable`).
+    pub failed: Option<ErrorType>,
 }
 
 impl ChromaRequest<'_> {
@@ -391,10 +458,18 @@ impl ChromaRequest<'_> {
             .chroma_duration
             .with_label_values(&[self.operation])
             .observe(self.duration.as_secs_f64());
-        // Touched on success too, so the error series exists (at 0) for every operation used.
-        let errors = METRICS.chroma_errors.with_label_values(&[self.operation]);
-        if self.failed {
-            errors.inc();
+        // Both error types are touched on success too, so the error series exist (at 0) for
+        // every operation used.
+        for error_type in ErrorType::LABELS {
+            METRICS
+                .chroma_errors
+                .with_label_values(&[self.operation, error_type]);
+        }
+        if let Some(failed) = self.failed {
+            METRICS
+                .chroma_errors
+                .with_label_values(&[self.operation, failed.as_str()])
+                .inc();
         }
     }
 }
@@ -429,6 +504,111 @@ mod tests {
         );
     }
 
+    /// The value of one series in the exposition, `None` if it does not exist.
+    fn exposed(series: &str) -> Option<f64> {
+        crate::metrics::render().lines().find_map(|line| {
+            let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+            value.parse().ok()
+        })
+    }
+
+    #[test]
+    fn request_failures_land_on_their_error_type_and_both_series_exist_from_the_start() {
+        let (operation, duration) = ("test-request", Duration::from_millis(3));
+        ObjectStoreRequest {
+            operation,
+            duration,
+            failed: None,
+        }
+        .emit();
+        ChromaRequest {
+            operation,
+            duration,
+            failed: None,
+        }
+        .emit();
+        for family in [
+            "ticketflow_object_store_errors_total",
+            "ticketflow_chroma_errors_total",
+        ] {
+            for error_type in ["transient", "permanent"] {
+                let series =
+                    format!("{family}{{error_type=\"{error_type}\",operation=\"{operation}\"}}");
+                assert_eq!(exposed(&series), Some(0.0), "{series} after a success");
+            }
+        }
+        for failed in [
+            ErrorType::Transient,
+            ErrorType::Permanent,
+            ErrorType::Permanent,
+        ] {
+            ObjectStoreRequest {
+                operation,
+                duration,
+                failed: Some(failed),
+            }
+            .emit();
+            ChromaRequest {
+                operation,
+                duration,
+                failed: Some(failed),
+            }
+            .emit();
+        }
+        for errors in [&METRICS.store_errors, &METRICS.chroma_errors] {
+            assert_eq!(errors.with_label_values(&[operation, "transient"]).get(), 1);
+            assert_eq!(errors.with_label_values(&[operation, "permanent"]).get(), 2);
+        }
+    }
+
+    #[test]
+    fn every_failed_attempt_counts_as_a_shard_failure_of_its_error_type() {
+        let stage = "test-failures";
+        WorkerStarted { stage }.emit();
+        for error_type in ["transient", "permanent"] {
+            let series = format!(
+                "ticketflow_shard_failures_total{{error_type=\"{error_type}\",stage=\"{stage}\"}}"
+            );
+            assert_eq!(
+                exposed(&series),
+                Some(0.0),
+                "{series} when the worker starts"
+            );
+        }
+        let error = "chroma unavailable";
+        for transient in [true, false] {
+            ShardRetried {
+                stage,
+                delivered: 1,
+                retry_in: Duration::from_secs(1),
+                duration: Duration::from_millis(5),
+                transient,
+                error: &error,
+            }
+            .emit();
+        }
+        // The last attempt failed permanently and gave up; then one dead on arrival, which
+        // had no attempt of its own (earlier deliveries crashed or timed out).
+        for last_error in [Some(ErrorType::Permanent), None] {
+            ShardDeadLettered {
+                stage,
+                run_id: None,
+                shard: None,
+                reason: "corrupt",
+                last_error,
+            }
+            .emit();
+        }
+        let failures = |error_type| {
+            METRICS
+                .shard_failures
+                .with_label_values(&[stage, error_type])
+                .get()
+        };
+        assert_eq!((failures("transient"), failures("permanent")), (1, 2));
+        assert_eq!(METRICS.dead_lettered.with_label_values(&[stage]).get(), 2);
+    }
+
     #[test]
     fn dead_letter_counts_in_both_families() {
         let stage = "test-dead";
@@ -437,6 +617,7 @@ mod tests {
             run_id: Some("r1"),
             shard: Some(3),
             reason: "corrupt",
+            last_error: None,
         }
         .emit();
         assert_eq!(METRICS.dead_lettered.with_label_values(&[stage]).get(), 1);

@@ -58,6 +58,7 @@ pub(crate) struct Metrics {
     pub stage_duration: HistogramVec,
     pub redeliveries: IntCounterVec,
     pub dead_lettered: IntCounterVec,
+    pub shard_failures: IntCounterVec,
     pub in_flight: IntGaugeVec,
     pub consumer_pending: IntGaugeVec,
     pub consumer_ack_pending: IntGaugeVec,
@@ -116,6 +117,14 @@ impl Metrics {
                 "ticketflow_shards_dead_lettered_total",
                 "Messages given up on and published to the dead-letter stream.",
                 &["stage"],
+            ),
+            shard_failures: counter(
+                "ticketflow_shard_failures_total",
+                "Failed attempts at a message, by stage and error_type (transient, permanent): \
+                 each retried or dead-lettered outcome of ticketflow_shards_processed_total \
+                 that had an error, classified by the error itself. Messages dead-lettered on \
+                 arrival (earlier deliveries crashed or timed out) are not attempts.",
+                &["stage", "error_type"],
             ),
             in_flight: int_gauge(
                 "ticketflow_shards_in_flight",
@@ -181,8 +190,8 @@ impl Metrics {
             ),
             store_errors: counter(
                 "ticketflow_object_store_errors_total",
-                "Object-store requests that failed, by operation.",
-                &["operation"],
+                "Object-store requests that failed, by operation and error_type (transient, permanent).",
+                &["operation", "error_type"],
             ),
             chroma_duration: histogram(
                 "ticketflow_chroma_request_duration_seconds",
@@ -192,8 +201,8 @@ impl Metrics {
             ),
             chroma_errors: counter(
                 "ticketflow_chroma_errors_total",
-                "Chroma requests that failed, by operation.",
-                &["operation"],
+                "Chroma requests that failed, by operation and error_type (transient, permanent).",
+                &["operation", "error_type"],
             ),
             up_since: Gauge::with_opts(Opts::new(
                 "ticketflow_start_time_seconds",
@@ -215,6 +224,7 @@ impl Metrics {
             Box::new(self.stage_duration.clone()),
             Box::new(self.redeliveries.clone()),
             Box::new(self.dead_lettered.clone()),
+            Box::new(self.shard_failures.clone()),
             Box::new(self.in_flight.clone()),
             Box::new(self.consumer_pending.clone()),
             Box::new(self.consumer_ack_pending.clone()),

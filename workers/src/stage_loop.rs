@@ -58,7 +58,7 @@ use std::time::Duration;
 use ticketflow_connectors::nats::{Bus, BusError, ConsumerSettings};
 use ticketflow_schemas::{Routed, Stage};
 use ticketflow_telemetry::internal_events::{
-    ShardProcessed, ShardReceived, ShardRetried, StageLoopFailed, WorkerStarted,
+    ErrorType, ShardProcessed, ShardReceived, ShardRetried, StageLoopFailed, WorkerStarted,
 };
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -165,7 +165,7 @@ async fn handle_in_span<W: StageWorker, B: StageBus, D: Delivery>(
     // A delivery past the limit means earlier attempts crashed or timed out without a verdict.
     if let Some(Decision::DeadLetter(reason)) = decision::on_arrival(delivered, &settings) {
         span.record("otel.status_code", "error");
-        dead_letter::<W, B, D>(bus, msg, delivered, &reason).await;
+        dead_letter::<W, B, D>(bus, msg, delivered, &reason, None).await;
         return;
     }
 
@@ -236,6 +236,7 @@ async fn process_one<W: StageWorker, B: StageBus, D: Delivery>(
                     delivered: in_hand.delivered,
                     retry_in: pause,
                     duration: attempt.elapsed(),
+                    transient: e.is_transient(),
                     error: &e,
                 }
                 .emit();
@@ -296,7 +297,8 @@ async fn fail<W: StageWorker, B: StageBus, D: Delivery>(
     };
     let delay = match decision::after_attempt(attempt, &error.to_string(), state, &settings) {
         Decision::DeadLetter(reason) => {
-            dead_letter::<W, B, D>(bus, msg, delivered, &reason).await;
+            let last_error = ErrorType::of(error.is_transient());
+            dead_letter::<W, B, D>(bus, msg, delivered, &reason, Some(last_error)).await;
             return;
         }
         Decision::Nak(delay) => delay,
@@ -308,6 +310,7 @@ async fn fail<W: StageWorker, B: StageBus, D: Delivery>(
         delivered,
         retry_in: delay,
         duration: started.elapsed(),
+        transient: error.is_transient(),
         error: &error,
     }
     .emit();

@@ -494,7 +494,8 @@ impl ChromaClient {
 
     /// Sends one request and decodes a 2xx JSON answer; every failure becomes a
     /// [`ChromaError`] classified by what happened. Timed and counted per `op` for the Chroma
-    /// metrics.
+    /// metrics; a failure counts as transient or permanent as the error says
+    /// ([`Retryable`](crate::retry::Retryable)).
     async fn call<T: DeserializeOwned>(
         &self,
         op: &'static str,
@@ -502,12 +503,16 @@ impl ChromaClient {
         url: Url,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ChromaError> {
+        use ticketflow_telemetry::internal_events::{ChromaRequest, ErrorType};
         let started = std::time::Instant::now();
         let result = self.send(op, method, url, body).await;
-        ticketflow_telemetry::internal_events::ChromaRequest {
+        ChromaRequest {
             operation: op,
             duration: started.elapsed(),
-            failed: result.is_err(),
+            failed: result
+                .as_ref()
+                .err()
+                .map(|e| ErrorType::of(crate::retry::Retryable::is_transient(e))),
         }
         .emit();
         result

@@ -170,3 +170,53 @@ fn snippet_cuts_long_bodies_on_char_boundaries() {
     assert!(s.ends_with('…'));
     assert_eq!(snippet(b"short"), "short");
 }
+
+#[tokio::test]
+async fn a_failed_call_is_counted_as_transient_or_permanent_as_its_error_says() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let errors = |error_type| {
+        crate::test_metrics::counter(
+            "ticketflow_chroma_errors_total",
+            &[("operation", "heartbeat"), ("error_type", error_type)],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = (errors("transient"), errors("permanent"));
+    // Answers the first request with a 503 (transient), the second with a 400 (permanent).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        for status in ["503 Service Unavailable", "400 Bad Request"] {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"error":"Test","message":"scripted"}"#;
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.expect("write");
+        }
+    });
+    let cfg = ChromaConfig::new(url, "x");
+    let unavailable = ChromaClient::connect(&cfg).await.expect_err("503");
+    assert!(unavailable.is_transient(), "{unavailable:?}");
+    let bad = ChromaClient::connect(&cfg).await.expect_err("400");
+    assert!(!bad.is_transient(), "{bad:?}");
+    server.await.expect("server task");
+    assert_eq!(
+        (errors("transient"), errors("permanent")),
+        (before.0 + 1.0, before.1 + 1.0)
+    );
+}

@@ -3,17 +3,19 @@
 use std::time::Duration;
 
 use ticketflow_schemas::{DeadLetter, DeadShard, Routed};
-use ticketflow_telemetry::internal_events::ShardDeadLettered;
+use ticketflow_telemetry::internal_events::{ErrorType, ShardDeadLettered};
 
 use super::progress::{mark_completed_if_final, publish_completion_if_due};
 use super::{Delivery, StageBus, StageWorker, loop_failed};
 
 /// Gives up on a message: dead-letter stream, progress, then terminate redelivery.
+/// `last_error` classifies the failed attempt that gave up; `None` on arrival (no attempt).
 pub(super) async fn dead_letter<W: StageWorker, B: StageBus, D: Delivery>(
     bus: &B,
     msg: &D,
     delivered: u32,
     reason: &str,
+    last_error: Option<ErrorType>,
 ) {
     let stage = W::STAGE;
     let decoded: Option<W::Input> = ticketflow_schemas::decode(msg.payload()).ok();
@@ -92,6 +94,7 @@ pub(super) async fn dead_letter<W: StageWorker, B: StageBus, D: Delivery>(
         run_id: run_id.as_deref(),
         shard,
         reason,
+        last_error,
     }
     .emit();
     if let Err(e) = msg.term().await {
