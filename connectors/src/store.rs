@@ -432,7 +432,8 @@ where
 }
 
 /// Times one store operation and counts its failure, transient or permanent as the error says
-/// ([`Retryable`](crate::retry::Retryable)), for the object-store metrics.
+/// ([`StoreError::is_transient`], which `Retryable` also answers with), for the object-store
+/// metrics.
 async fn observed<T>(
     op: Op,
     work: impl std::future::Future<Output = Result<T, StoreError>>,
@@ -446,7 +447,7 @@ async fn observed<T>(
         failed: result
             .as_ref()
             .err()
-            .map(|e| ErrorType::of(crate::retry::Retryable::is_transient(e))),
+            .map(|e| ErrorType::of(e.is_transient())),
     }
     .emit();
     result
