@@ -6,14 +6,16 @@
 //! `feature_table`, then the drift comparison), must report the out-of-fold number. Feeding the freshly
 //! trained model's in-sample predictions into the table, as the first round did, fails this test.
 
-use ticketflow_analytics::classify::{Example, FeatureSet, ModelKind, TrainConfig, evaluate};
+mod support;
+
+use support::{file_store, labelled_ticket, lr_config, manifest, runtime};
+use ticketflow_analytics::classify::{Example, evaluate};
 use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::compare::compare;
 use ticketflow_analytics::drift::feature_table::feature_table;
-use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 use ticketflow_lifecycle::registry::QualityGate;
 use ticketflow_lifecycle::training::{Incumbent, train_run};
-use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
+use ticketflow_schemas::{CleanTicket, RunProgress};
 
 const CLASSES: [&str; 4] = ["Change", "Incident", "Problem", "Request"];
 
@@ -28,19 +30,7 @@ fn noisy_run(n: usize) -> Vec<(CleanTicket, Vec<f32>)> {
                 .collect();
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             v.iter_mut().for_each(|x| *x /= norm);
-            let ticket = CleanTicket {
-                id: format!("t{i}"),
-                row: i as u64 + 1,
-                text: tokens.join(" "),
-                tokens,
-                language: Some("en".into()),
-                language_source: "given".into(),
-                ticket_type: Some(CLASSES[(next() % 4) as usize].to_string()),
-                queue: Some("IT".into()),
-                priority: Some("medium".into()),
-                has_subject: true,
-                placeholder_count: 0,
-            };
+            let ticket = labelled_ticket(i, tokens, CLASSES[(next() % 4) as usize]);
             (ticket, v)
         })
         .collect()
@@ -49,42 +39,17 @@ fn noisy_run(n: usize) -> Vec<(CleanTicket, Vec<f32>)> {
 #[test]
 fn drift_quality_uses_out_of_fold_predictions_not_in_sample_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&StoreConfig {
-        url: format!("file://{}", dir.path().display()),
-        s3: S3Options::default(),
-    })
-    .expect("store");
+    let store = file_store(dir.path());
     let tickets = noisy_run(400);
-    let manifest = RunManifest {
-        run_id: "run-noise".into(),
-        input: "noise.csv".into(),
-        input_digest: "d".into(),
-        created_at_ms: 0,
-        shard_size: 400,
-        shard_count: 1,
-        tickets: 400,
-        quarantined: 0,
-        quarantine_key: None,
-        labelled: true,
-        embed_input: "normalized".into(),
-        dataset: "default".into(),
-    };
+    let manifest = manifest("run-noise", "noise.csv");
     let progress = RunProgress::new("run-noise", 1, 0);
-    let cfg = TrainConfig {
-        features: FeatureSet::parse("embeddings+lexical").expect("features"),
-        candidates: vec![ModelKind::LogisticRegression],
-        folds: 3,
-        ..TrainConfig::default()
-    };
+    let cfg = lr_config("embeddings+lexical");
     let gate = QualityGate {
         min_macro_f1: 0.0,
         tolerance: 1.0,
         ..QualityGate::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let outcome = rt
         .block_on(train_run(
             &store,

@@ -7,8 +7,11 @@
 //! `latest` names, and production loaded its bytes. Now a model id is written once; a retrain
 //! with other bytes gets a new id (`R.2`) and is judged against R like any challenger.
 
-use ticketflow_analytics::classify::{Example, FeatureSet, ModelKind, TrainConfig};
-use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
+mod support;
+
+use support::{file_store, labelled_ticket, lr_config, runtime};
+use ticketflow_analytics::classify::Example;
+use ticketflow_connectors::store::keys;
 use ticketflow_lifecycle::registry::{GateVerdict, QualityGate, Registry};
 use ticketflow_lifecycle::training::{load_champion, train_run};
 use ticketflow_schemas::{CleanTicket, Dataset, RunManifest, RunProgress};
@@ -30,64 +33,27 @@ fn tickets(n: usize, noise: bool) -> Vec<(CleanTicket, Vec<f32>)> {
             let tokens: Vec<String> = std::iter::once(WORDS[class].to_string())
                 .chain((0..4).map(|_| format!("w{}", next() % 50)))
                 .collect();
-            let ticket = CleanTicket {
-                id: format!("t{i}"),
-                row: i as u64 + 1,
-                text: tokens.join(" "),
-                tokens,
-                language: Some("en".into()),
-                language_source: "given".into(),
-                ticket_type: Some(label.into()),
-                queue: Some("IT".into()),
-                priority: Some("medium".into()),
-                has_subject: true,
-                placeholder_count: 0,
-            };
+            let ticket = labelled_ticket(i, tokens, label);
             (ticket, Vec::new())
         })
         .collect()
 }
 
 fn manifest() -> RunManifest {
-    RunManifest {
-        run_id: "run-r".into(),
-        input: "r.csv".into(),
-        input_digest: "d".into(),
-        created_at_ms: 0,
-        shard_size: 400,
-        shard_count: 1,
-        tickets: 400,
-        quarantined: 0,
-        quarantine_key: None,
-        labelled: true,
-        embed_input: "normalized".into(),
-        dataset: "default".into(),
-    }
+    support::manifest("run-r", "r.csv")
 }
 
 #[test]
 fn a_retrain_of_the_latest_run_never_overwrites_the_model_production_loads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&StoreConfig {
-        url: format!("file://{}", dir.path().display()),
-        s3: S3Options::default(),
-    })
-    .expect("store");
-    let cfg = TrainConfig {
-        features: FeatureSet::parse("lexical").expect("features"),
-        candidates: vec![ModelKind::LogisticRegression],
-        folds: 3,
-        ..TrainConfig::default()
-    };
+    let store = file_store(dir.path());
+    let cfg = lr_config("lexical");
     let lenient = QualityGate {
         min_macro_f1: 0.5,
         min_compare_rows: 10,
         ..QualityGate::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let manifest = manifest();
     let progress = RunProgress::new("run-r", 1, 0);
     let dataset = Dataset::default();

@@ -3,12 +3,13 @@
 //! `latest` only for a good enough model, and the routing threshold comes from out-of-fold
 //! predictions.
 
+mod support;
+
 use ticketflow_analytics::classify::routing::choose_certified_threshold;
 use ticketflow_analytics::classify::{
-    Classifier, Example, FeatureSet, ModelKind, TicketSet, TrainConfig, TrainReport,
-    train_and_select,
+    Classifier, Example, FeatureSet, TicketSet, TrainConfig, TrainReport, train_and_select,
 };
-use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
+use ticketflow_connectors::store::{Store, keys};
 use ticketflow_lifecycle::registry::{
     Champion, ChampionComparison, EMBEDDING_MODEL_ID, GateVerdict, Lineage, QualityGate,
     Registration, Registry, RegistryError,
@@ -59,20 +60,11 @@ fn fastrand_like(seed: u64) -> impl FnMut() -> f32 {
 }
 
 fn config() -> TrainConfig {
-    TrainConfig {
-        features: FeatureSet::parse("embeddings+lexical+metadata").expect("feature set"),
-        folds: 3,
-        candidates: vec![ModelKind::LogisticRegression],
-        ..TrainConfig::default()
-    }
+    support::lr_config("embeddings+lexical+metadata")
 }
 
 fn store(dir: &std::path::Path) -> Store {
-    Store::open(&StoreConfig {
-        url: format!("file://{}", dir.display()),
-        s3: S3Options::default(),
-    })
-    .expect("store")
+    support::file_store(dir)
 }
 
 /// The test tickets' ids: `t<row>`.
@@ -153,10 +145,7 @@ fn compare_with_latest(
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    support::runtime()
 }
 
 #[test]
