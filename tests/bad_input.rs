@@ -284,7 +284,23 @@ fn config_errors_fail_fast_with_one_line() {
             &["worker", "embedder", "--ort-lib", "/etc/hostname"],
             "cannot load ONNX Runtime from /etc/hostname",
         ),
-        (&["worker", "washer"], "invalid value 'washer'"),
+        (&["worker", "washer"], "unrecognized subcommand 'washer'"),
+        (
+            &["worker", "cleaner", "--ack-wait-secs", "0"],
+            "--ack-wait-secs (TICKETFLOW_ACK_WAIT_SECS) must be at least 1 (got 0)",
+        ),
+        (
+            &["worker", "embedder", "--batch-size", "0"],
+            "--batch-size (TICKETFLOW_BATCH_SIZE) must be at least 1 (got 0)",
+        ),
+        (
+            &["worker", "trainer", "--target-precision", "1.5"],
+            "--target-precision (TICKETFLOW_TARGET_PRECISION) must be in (0, 1] (got 1.5)",
+        ),
+        (
+            &["worker", "cleaner", "--batch-size", "8"],
+            "unexpected argument '--batch-size'",
+        ),
         (
             &["worker", "cleaner", "--metrics-addr", "nine-four-six-four"],
             "invalid value 'nine-four-six-four'",
@@ -318,4 +334,32 @@ fn config_errors_fail_fast_with_one_line() {
         assert_eq!(errors.len(), 1, "{args:?}: one error line\n{err}");
         assert!(errors[0].contains(expected), "{args:?}: {}", errors[0]);
     }
+}
+
+/// A setting out of its range is refused (exit 1) with a line naming the flag and its variable,
+/// also when it comes from the environment; a flag of another stage is a usage error (exit 2).
+#[test]
+fn out_of_range_settings_are_rejected_not_clamped() {
+    let out = bin()
+        .args(["worker", "trainer"])
+        .env("TICKETFLOW_TRAIN_MAX_ROWS", "0")
+        .env("NATS_URL", "nats://127.0.0.1:9")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--train-max-rows (TICKETFLOW_TRAIN_MAX_ROWS) must be at least 1 (got 0)"),
+        "{err}"
+    );
+    let out = bin()
+        .args(["worker", "indexer", "--reuse-vectors", "false"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unexpected argument '--reuse-vectors'"),
+        "{err}"
+    );
 }

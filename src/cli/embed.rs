@@ -42,7 +42,7 @@ struct Item {
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Fail on a bad model or library before spending time on the input.
-    let mut embedder = EmbeddingModel::new(&args.model.embedding_model_config())?;
+    let mut embedder = EmbeddingModel::new(&args.model.embedding_model_config()?)?;
 
     let (items, quarantined) = match &args.text_column {
         Some(column) => read_column(&args.input, column)?,

@@ -162,14 +162,19 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn embedding_model_config(&self) -> EmbeddingModelConfig {
-        EmbeddingModelConfig {
-            batch_size: self.batch_size,
+    pub fn embedding_model_config(&self) -> anyhow::Result<EmbeddingModelConfig> {
+        Ok(EmbeddingModelConfig {
+            batch_size: in_range(
+                "--batch-size",
+                "TICKETFLOW_BATCH_SIZE",
+                self.batch_size,
+                1..,
+            )?,
             intra_threads: self.threads,
             precision: self.precision,
             model_file: self.model_file.clone(),
             ..EmbeddingModelConfig::new(&self.model_dir, &self.ort_lib)
-        }
+        })
     }
 }
 
@@ -199,7 +204,7 @@ impl Cli {
     pub fn service_name(&self) -> &'static str {
         match &self.command {
             Command::Run(_) => "ticketflow-coordinator",
-            Command::Worker(args) => match args.stage {
+            Command::Worker(args) => match args.stage() {
                 ticketflow_schemas::Stage::Cleaner => "ticketflow-cleaner",
                 ticketflow_schemas::Stage::Embedder => "ticketflow-embedder",
                 ticketflow_schemas::Stage::Indexer => "ticketflow-indexer",
@@ -221,6 +226,41 @@ pub fn init_logging(service_name: &str) -> ticketflow_telemetry::TelemetryGuard 
         service_version: env!("CARGO_PKG_VERSION"),
         default_filter: "info,ort=warn",
     })
+}
+
+/// `value` of the setting `flag` (environment variable `env`) when it lies in `range`, else an
+/// error that names both, the allowed range and the value given: settings out of range are
+/// rejected, never silently raised or lowered to the nearest allowed value. NaN is in no range.
+pub fn in_range<T, R>(flag: &str, env: &str, value: T, range: R) -> anyhow::Result<T>
+where
+    T: PartialOrd + std::fmt::Display,
+    R: std::ops::RangeBounds<T>,
+{
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    let allowed = match (range.start_bound(), range.end_bound()) {
+        (Included(lo), Unbounded) => format!("at least {lo}"),
+        (Excluded(lo), Unbounded) => format!("greater than {lo}"),
+        (Unbounded, Included(hi)) => format!("at most {hi}"),
+        (Unbounded, Excluded(hi)) => format!("less than {hi}"),
+        (Included(lo), Included(hi)) => format!("between {lo} and {hi}"),
+        (lo, hi) => {
+            let lo = match lo {
+                Included(lo) => format!("[{lo}"),
+                Excluded(lo) => format!("({lo}"),
+                Unbounded => "(-inf".to_string(),
+            };
+            let hi = match hi {
+                Included(hi) => format!("{hi}]"),
+                Excluded(hi) => format!("{hi})"),
+                Unbounded => "inf)".to_string(),
+            };
+            format!("in {lo}, {hi}")
+        }
+    };
+    anyhow::bail!("{flag} ({env}) must be {allowed} (got {value})")
 }
 
 /// `out.npy` -> `out.<suffix>`, the convention for side files of an output.

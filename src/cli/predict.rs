@@ -71,7 +71,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let (model_run, classifier) = rt
         .block_on(registry.load(&args.model, &args.dataset))
         .with_context(|| format!("loading model {:?} from {}", args.model, store.describe()))?;
-    let mut embedder = EmbeddingModel::new(&args.embedder.embedding_model_config())?;
+    let mut embedder = EmbeddingModel::new(&args.embedder.embedding_model_config()?)?;
     let trained = if args.unseen_only {
         let set = rt
             .block_on(registry.trained_ids(&model_run))?

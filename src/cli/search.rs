@@ -26,7 +26,7 @@ pub struct SearchArgs {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let filter = parse_where(&args.filters)?;
-    let mut embedder = EmbeddingModel::new(&args.model.embedding_model_config())?;
+    let mut embedder = EmbeddingModel::new(&args.model.embedding_model_config()?)?;
     // The query goes through the same preparation as the indexed tickets.
     let prepared = text::prepare("", &args.query, None);
     let query_text = prepared.embed_text(args.model.embed_input).into_owned();

@@ -267,14 +267,12 @@ impl ServiceArgs {
     }
 }
 
-/// Where a long-running process exposes and pushes its metrics.
+/// Where a long-running process exposes its metrics.
 #[derive(Debug, Clone, Args)]
 pub struct TelemetryArgs {
     /// Address for `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "TICKETFLOW_METRICS_ADDR", default_value = "0.0.0.0:9464")]
     pub metrics_addr: std::net::SocketAddr,
-    #[command(flatten)]
-    pub push: PushArgs,
 }
 
 /// Where batch results (a run, its model quality and drift) are pushed.

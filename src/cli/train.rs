@@ -7,6 +7,9 @@ use ticketflow_lifecycle::registry::QualityGate;
 use ticketflow_lifecycle::run_artifacts::{RunShards, labelled_sample};
 use ticketflow_lifecycle::training::{load_champion, train_run};
 
+use std::ops::Bound::{Excluded, Included};
+
+use super::in_range;
 use super::services::{ServiceArgs, runtime};
 
 /// Training and quality-gate settings, shared with `worker trainer`.
@@ -49,26 +52,33 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The training and gate settings; an error naming the flag for a value out of its range
+    /// (`--target-precision` in (0, 1], `--routing-confidence` in (0, 1), `--train-max-rows` at
+    /// least 1).
     pub fn config(&self) -> anyhow::Result<(TrainConfig, QualityGate)> {
         let mut cfg = TrainConfig::default();
         if let Some(f) = &self.features {
             cfg.features = FeatureSet::parse(f)?;
         }
         cfg.seed = self.seed;
-        if !(self.target_precision > 0.0 && self.target_precision <= 1.0) {
-            anyhow::bail!(
-                "--target-precision must be in (0, 1], got {}",
-                self.target_precision
-            );
-        }
-        cfg.target_precision = self.target_precision;
-        if !(self.routing_confidence > 0.0 && self.routing_confidence < 1.0) {
-            anyhow::bail!(
-                "--routing-confidence must be in (0, 1), got {}",
-                self.routing_confidence
-            );
-        }
-        cfg.routing_confidence = self.routing_confidence;
+        cfg.target_precision = in_range(
+            "--target-precision",
+            "TICKETFLOW_TARGET_PRECISION",
+            self.target_precision,
+            (Excluded(0.0), Included(1.0)),
+        )?;
+        cfg.routing_confidence = in_range(
+            "--routing-confidence",
+            "TICKETFLOW_ROUTING_CONFIDENCE",
+            self.routing_confidence,
+            (Excluded(0.0), Excluded(1.0)),
+        )?;
+        in_range(
+            "--train-max-rows",
+            "TICKETFLOW_TRAIN_MAX_ROWS",
+            self.max_rows,
+            1..,
+        )?;
         Ok((
             cfg,
             QualityGate {
@@ -135,7 +145,7 @@ pub fn run(args: TrainCommand) -> anyhow::Result<()> {
             );
         }
         let shards = RunShards::new(&store, &manifest, &progress);
-        let (tickets, sample) = labelled_sample(&shards, args.train.max_rows.max(1)).await?;
+        let (tickets, sample) = labelled_sample(&shards, args.train.max_rows).await?;
         let outcome = train_run(
             &store,
             &model_id,
