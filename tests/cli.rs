@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -20,12 +21,42 @@ fn run(cmd: &mut Command) -> Output {
         .expect("run ticketflow")
 }
 
+/// `ticketflow ARGS`, run from the workspace.
+fn ticketflow<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
+    run(bin().args(args))
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the command succeeded (else shows its stderr); its stdout.
+#[track_caller]
+fn assert_ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    stdout(out)
+}
+
+/// Asserts the command failed and its stderr says `msg`; that stderr.
+#[track_caller]
+fn assert_fails_with(out: &Output, msg: &str) -> String {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "succeeded, expected {msg:?}: {}{err}",
+        stdout(out)
+    );
+    assert!(err.contains(msg), "{err}");
+    err
+}
+
+/// A path as a command-line argument.
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("utf8")
 }
 
 fn read_npy(path: &Path) -> Array2<f32> {
@@ -35,15 +66,12 @@ fn read_npy(path: &Path) -> Array2<f32> {
 
 #[test]
 fn help_documents_every_subcommand() {
-    let out = run(bin().arg("--help"));
-    assert!(out.status.success());
-    let help = stdout(&out);
+    let help = assert_ok(&ticketflow(["--help"]));
     for cmd in ["embed", "clean", "generate"] {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
-        let sub = run(bin().args([cmd, "--help"]));
-        assert!(sub.status.success(), "{cmd} --help failed");
+        assert_ok(&ticketflow([cmd, "--help"]));
     }
-    let embed_help = stdout(&run(bin().args(["embed", "--help"])));
+    let embed_help = stdout(&ticketflow(["embed", "--help"]));
     for flag in [
         "--input",
         "--output",
@@ -74,19 +102,14 @@ fn embed_writes_a_matrix_in_row_order_with_side_files() {
     )
     .expect("write input");
     let output = dir.path().join("vectors.npy");
-    let out = run(bin().args([
+    let text = assert_ok(&ticketflow([
         "embed",
         "--input",
-        input.to_str().expect("utf8"),
+        arg(&input),
         "--output",
-        output.to_str().expect("utf8"),
+        arg(&output),
     ]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("embedded 3 rows (2 quarantined)"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(text.contains("embedded 3 rows (2 quarantined)"), "{text}");
 
     let vectors = read_npy(&output);
     assert_eq!(vectors.dim(), (3, 384));
@@ -143,18 +166,17 @@ fn embed_text_column_reproduces_sentence_transformers() {
     w.flush().expect("flush");
     drop(w);
     let output = dir.path().join("v.npy");
-    let out = run(bin().args([
+    assert_ok(&ticketflow([
         "embed",
         "--input",
-        input.to_str().expect("utf8"),
+        arg(&input),
         "--output",
-        output.to_str().expect("utf8"),
+        arg(&output),
         "--text-column",
         "text",
         "--batch-size",
         "7",
     ]));
-    assert!(out.status.success(), "{}", stderr(&out));
     let vectors = read_npy(&output);
     assert_eq!(vectors.nrows(), reference.items.len());
     for (i, item) in reference.items.iter().enumerate() {
@@ -173,58 +195,47 @@ fn bad_input_and_config_fail_fast_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("t.csv");
     std::fs::write(&input, "title,text\na,b\n").expect("write");
-    let input = input.to_str().expect("utf8");
+    let input = arg(&input);
     let vectors = dir.path().join("v.npy");
-    let vectors = vectors.to_str().expect("utf8");
-    // Runs `ticketflow ARGS`, which must fail; its stderr.
-    let fails = |args: &[&str]| {
-        let out = run(bin().args(args));
-        assert!(!out.status.success(), "{args:?} succeeded");
-        stderr(&out)
-    };
     let clean_output = dir.path().join("o.jsonl");
-    let err = fails(&[
-        "clean",
-        "--input",
-        input,
-        "--output",
-        clean_output.to_str().expect("utf8"),
-    ]);
-    assert!(
-        err.contains("missing required column(s): subject, body"),
-        "{err}"
+    assert_fails_with(
+        &ticketflow(["clean", "--input", input, "--output", arg(&clean_output)]),
+        "missing required column(s): subject, body",
     );
-    let embed = ["embed", "--input", input, "--output", vectors];
-    let err = fails(&[&embed[..], &["--ort-lib", "/nonexistent/libonnxruntime.so"]].concat());
-    assert!(
-        err.contains("cannot load ONNX Runtime from /nonexistent"),
-        "{err}"
+    let embed = ["embed", "--input", input, "--output", arg(&vectors)];
+    assert_fails_with(
+        &ticketflow(
+            embed
+                .iter()
+                .chain(&["--ort-lib", "/nonexistent/libonnxruntime.so"]),
+        ),
+        "cannot load ONNX Runtime from /nonexistent",
     );
-    let err = fails(&[&embed[..], &["--model-dir", "/nonexistent/model"]].concat());
-    assert!(err.contains("make setup"), "{err}");
+    assert_fails_with(
+        &ticketflow(embed.iter().chain(&["--model-dir", "/nonexistent/model"])),
+        "make setup",
+    );
 }
 
 #[test]
 fn generate_then_clean_gives_languages_and_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tickets = dir.path().join("t.csv");
-    let out = run(bin().args([
+    assert_ok(&ticketflow([
         "generate",
         "--rows",
         "200",
         "--output",
-        tickets.to_str().expect("utf8"),
+        arg(&tickets),
     ]));
-    assert!(out.status.success(), "{}", stderr(&out));
     let cleaned = dir.path().join("c.jsonl");
-    let out = run(bin().args([
+    assert_ok(&ticketflow([
         "clean",
         "--input",
-        tickets.to_str().expect("utf8"),
+        arg(&tickets),
         "--output",
-        cleaned.to_str().expect("utf8"),
+        arg(&cleaned),
     ]));
-    assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&cleaned)
         .expect("read")
         .lines()
@@ -285,35 +296,23 @@ fn drift_between_feature_tables_names_the_drifted_columns() {
     feature_table(&same, 300, &["en", "de"], 40);
     feature_table(&shifted, 300, &["es", "pt", "fr"], 160);
 
-    let out = dir.path().join("no-drift");
-    let res = run(bin().args([
-        "drift",
-        "--reference",
-        reference.to_str().expect("utf8"),
-        "--current",
-        same.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]));
-    assert!(res.status.success(), "{}", stderr(&res));
-    assert!(
-        stdout(&res).starts_with("no dataset drift"),
-        "{}",
-        stdout(&res)
-    );
+    // `drift` of `current` against the reference, with its report in `out`; its stdout.
+    let drift = |current: &Path, out: &Path| {
+        assert_ok(&ticketflow([
+            "drift",
+            "--reference",
+            arg(&reference),
+            "--current",
+            arg(current),
+            "--out",
+            arg(out),
+        ]))
+    };
+    let text = drift(&same, &dir.path().join("no-drift"));
+    assert!(text.starts_with("no dataset drift"), "{text}");
 
     let out = dir.path().join("drift");
-    let res = run(bin().args([
-        "drift",
-        "--reference",
-        reference.to_str().expect("utf8"),
-        "--current",
-        shifted.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]));
-    assert!(res.status.success(), "{}", stderr(&res));
-    let text = stdout(&res);
+    let text = drift(&shifted, &out);
     // Three of seven columns moved: named, but under Evidently's half-of-the-columns rule.
     assert!(text.contains("3 of 7 columns drifted"), "{text}");
     for column in ["language", "char_count", "word_count"] {
@@ -347,15 +346,8 @@ fn profile_writes_html_and_json_with_the_right_numbers() {
     );
     std::fs::write(&input, csv).expect("write csv");
     let out = dir.path().join("profile");
-    let res = run(bin().args([
-        "profile",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]));
-    assert!(res.status.success(), "{}", stderr(&res));
-    let text = stdout(&res);
+    let profile = ["profile", "--input", arg(&input), "--out", arg(&out)];
+    let text = assert_ok(&ticketflow(profile));
     assert!(
         text.contains("4 accepted, 1 quarantined, 1 duplicates"),
         "{text}"
@@ -391,17 +383,10 @@ fn profile_writes_html_and_json_with_the_right_numbers() {
     assert_eq!(detected.map(|c| c["count"].clone()), Some(1.into()));
 
     // Without the tokenizer the command says how to get it.
-    let res = run(bin().args([
-        "profile",
-        "--input",
-        input.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-        "--model-dir",
-        dir.path().to_str().expect("utf8"),
-    ]));
-    assert!(!res.status.success());
-    assert!(stderr(&res).contains("run make setup"), "{}", stderr(&res));
+    assert_fails_with(
+        &ticketflow(profile.iter().chain(&["--model-dir", arg(dir.path())])),
+        "run make setup",
+    );
 }
 
 /// Defect (issue 23): "`auth.conf` last means complete" held only for a first write. With
@@ -429,13 +414,8 @@ fn an_interrupted_forced_renewal_of_the_nats_secrets_is_not_taken_for_a_set() {
     // What the interruption left: a new CA and server certificate beside the old client key.
     std::fs::remove_dir_all(out.join("client-key.pem")).expect("unblock");
     std::fs::write(out.join("client-key.pem"), &old_key).expect("old key back");
-    let next = secrets(false);
-    assert!(
-        !next.status.success() && stderr(&next).contains("only some of the NATS secrets"),
-        "a mismatched set was kept: {}{}",
-        stdout(&next),
-        stderr(&next)
-    );
+    // A mismatched set must not be kept.
+    assert_fails_with(&secrets(false), "only some of the NATS secrets");
     assert!(secrets(true).status.success(), "--force makes a whole set");
     assert!(secrets(false).status.success(), "which is then kept");
 }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use support::audit::{Expect, audit, input_ids};
 use support::nats_cluster::NatsCluster;
 use support::netns::Netns;
-use support::{Chroma, Proc, StackEnv, dump_logs, generate, model_ready, run_id_from};
+use support::{Chroma, Proc, RunWorkers, StackEnv, dump_logs, generate, model_ready, run_id_from};
 use ticketflow_testkit::Requirement;
 
 /// A shard in hand when its node went away may be finished again after redelivery (its ack was
@@ -40,6 +40,15 @@ struct Stack {
     input: std::path::PathBuf,
     dir: tempfile::TempDir,
     _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl RunWorkers for Stack {
+    fn env(&self) -> &StackEnv {
+        &self.env
+    }
+    fn workers(&self) -> &[Proc] {
+        &self.workers
+    }
 }
 
 impl Stack {
@@ -103,17 +112,6 @@ impl Stack {
             &self.workers.iter().collect::<Vec<_>>(),
         );
         run_id_from(&stdout)
-    }
-
-    fn wait_for(
-        &self,
-        run_id: &str,
-        what: &str,
-        timeout: Duration,
-        done: impl FnMut(&Value) -> bool,
-    ) -> Value {
-        let logs: Vec<&Proc> = self.workers.iter().collect();
-        self.env.wait_for_run(run_id, what, timeout, &logs, done)
     }
 
     /// Every finish of every stage so far.

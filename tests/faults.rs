@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::audit::{Expect, audit, input_ids};
 use support::{
-    Chroma, FlakyProxy, Moto, Nats, Proc, Stack, http_get, run_id_from, service_binary, wait_until,
+    Chroma, FlakyProxy, Moto, Nats, Proc, RunWorkers, Stack, http_get, run_id_from, service_binary,
+    wait_until,
 };
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
@@ -84,17 +85,6 @@ impl Cluster {
         self.env.show(run_id)
     }
 
-    fn wait_for(
-        &self,
-        run_id: &str,
-        what: &str,
-        timeout: Duration,
-        done: impl FnMut(&Value) -> bool,
-    ) -> Value {
-        let logs: Vec<&Proc> = self.workers.iter().collect();
-        self.env.wait_for_run(run_id, what, timeout, &logs, done)
-    }
-
     fn wait_complete(&self, run_id: &str, timeout: Duration) -> Value {
         self.wait_for(run_id, "completion", timeout, |v| {
             v["status"] != "running" && v["status"] != "indexed" && v["trained"] == true
@@ -137,6 +127,43 @@ impl Cluster {
         v
     }
 
+    /// Queues a run and waits until `n` of its shards are `state` (`embedded`, `indexed`): the
+    /// middle of the run, where a scenario strikes. Returns the run id.
+    fn submit_until(&self, shard_size: u32, n: u64, state: &str, what: &str) -> String {
+        let run_id = self.submit(shard_size);
+        self.wait_for(&run_id, what, Duration::from_secs(120), |v| {
+            v["shards"][state].as_u64().unwrap_or(0) >= n
+        });
+        run_id
+    }
+
+    /// Waits until the embedder `name` holds a shard.
+    fn wait_holding_a_shard(&mut self, name: &str, what: &str) {
+        let port = self.worker(name).metrics_port.expect("port");
+        wait_until(what, Duration::from_secs(120), || {
+            metric(port, "ticketflow_shards_in_flight{stage=\"embedder\"}") == Some(1.0)
+        });
+    }
+
+    /// After a fault: [`assert_nothing_lost`](Self::assert_nothing_lost) within 240 s, then
+    /// prints how long the run took to complete from `since`, as
+    /// `{fault}: run complete N s after {event}` (the times in docs/reliability.md).
+    fn assert_recovered(
+        &self,
+        run_id: &str,
+        expect: Expect,
+        scenario: &str,
+        since: Instant,
+        (fault, event): (&str, &str),
+    ) -> Value {
+        let v = self.assert_nothing_lost(run_id, Duration::from_secs(240), expect, scenario);
+        eprintln!(
+            "{fault}: run complete {:.1}s after {event}",
+            since.elapsed().as_secs_f64()
+        );
+        v
+    }
+
     fn worker(&mut self, name: &str) -> &mut Proc {
         self.workers
             .iter_mut()
@@ -150,6 +177,16 @@ fn metric(port: u16, series: &str) -> Option<f64> {
     let (_, body) = http_get(port, "/metrics")?;
     body.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// `vars` with `key` set to `value` where it stands.
+fn replace_var(mut vars: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
+    for (k, v) in &mut vars {
+        if k == key {
+            *v = value.to_string();
+        }
+    }
+    vars
 }
 
 fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -178,23 +215,15 @@ fn killed_embedder_mid_shard_is_redelivered_to_the_other_replica() {
         return;
     };
     let run_id = c.submit(200);
-    let victim = c.worker("embedder-0").metrics_port.expect("port");
-    wait_until(
-        "embedder-0 to hold a shard",
-        Duration::from_secs(120),
-        || metric(victim, "ticketflow_shards_in_flight{stage=\"embedder\"}") == Some(1.0),
-    );
+    c.wait_holding_a_shard("embedder-0", "embedder-0 to hold a shard");
     c.worker("embedder-0").kill();
     let killed_at = Instant::now();
-    c.assert_nothing_lost(
+    c.assert_recovered(
         &run_id,
-        Duration::from_secs(240),
         Expect::EXACTLY_ONCE,
         "killed embedder",
-    );
-    eprintln!(
-        "kill -9 embedder: run complete {:.1}s after the kill",
-        killed_at.elapsed().as_secs_f64()
+        killed_at,
+        ("kill -9 embedder", "the kill"),
     );
     let survivor = c.worker("embedder-1").metrics_port.expect("port");
     let redelivered = metric(
@@ -292,22 +321,15 @@ fn nats_restart_mid_run() {
     let Some(mut c) = Cluster::start("fault_nats", 1, 1_000, vec![]) else {
         return;
     };
-    let run_id = c.submit(100);
-    c.wait_for(
-        &run_id,
-        "two shards embedded",
-        Duration::from_secs(120),
-        |v| v["shards"]["embedded"].as_u64().unwrap_or(0) >= 2,
-    );
+    let run_id = c.submit_until(100, 2, "embedded", "two shards embedded");
     let (port, monitor) = (c.nats.port, c.nats.monitor_port);
     c.nats.proc.kill();
     std::thread::sleep(Duration::from_secs(3));
     let bin = service_binary("nats-server").expect("nats-server");
     c.nats = Nats::start_on(&bin, c.dir.path(), port, monitor);
     let restarted = Instant::now();
-    c.assert_nothing_lost(
+    c.assert_recovered(
         &run_id,
-        Duration::from_secs(240),
         // A shard in hand when the server went away may be finished again: its
         // acknowledgement was lost with the connection, so JetStream redelivers it (at least
         // once). At most one per stage worker; measured: 1.
@@ -316,10 +338,8 @@ fn nats_restart_mid_run() {
             extra_finishes: 3,
         },
         "nats restart",
-    );
-    eprintln!(
-        "nats restart: run complete {:.1}s after the restart",
-        restarted.elapsed().as_secs_f64()
+        restarted,
+        ("nats restart", "the restart"),
     );
     for w in &mut c.workers {
         assert!(w.is_running(), "{} survived the restart", w.name);
@@ -333,13 +353,7 @@ fn chroma_outage_is_waited_out_without_a_hot_loop() {
     let Some(mut c) = Cluster::start("fault_chroma", 1, 1_000, vec![]) else {
         return;
     };
-    let run_id = c.submit(100);
-    c.wait_for(
-        &run_id,
-        "one shard indexed",
-        Duration::from_secs(120),
-        |v| v["shards"]["indexed"].as_u64().unwrap_or(0) >= 1,
-    );
+    let run_id = c.submit_until(100, 1, "indexed", "one shard indexed");
     let port = c.chroma.port;
     c.chroma.proc.kill();
     let outage = Duration::from_secs(20);
@@ -347,15 +361,12 @@ fn chroma_outage_is_waited_out_without_a_hot_loop() {
     let bin = service_binary("chroma").expect("chroma");
     c.chroma = Chroma::start_on(&bin, c.dir.path(), port);
     let back = Instant::now();
-    c.assert_nothing_lost(
+    c.assert_recovered(
         &run_id,
-        Duration::from_secs(240),
         Expect::EXACTLY_ONCE,
         "chroma outage",
-    );
-    eprintln!(
-        "chroma outage {outage:?}: run complete {:.1}s after Chroma returned",
-        back.elapsed().as_secs_f64()
+        back,
+        (&format!("chroma outage {outage:?}"), "Chroma returned"),
     );
     let indexer = c.worker("indexer");
     let retries = log_count(indexer, "will retry");
@@ -376,37 +387,27 @@ fn s3_outage_is_retried_until_it_returns() {
         return;
     };
     let proxy = FlakyProxy::start(moto.port);
-    let mut s3_env = moto.env();
-    for (k, v) in &mut s3_env {
-        if k == "AWS_ENDPOINT_URL" {
-            *v = format!("http://127.0.0.1:{}", proxy.port);
-        }
-    }
+    let s3_env = replace_var(
+        moto.env(),
+        "AWS_ENDPOINT_URL",
+        &format!("http://127.0.0.1:{}", proxy.port),
+    );
     let Some(c) = Cluster::start_with_store("fault_s3", 1, 1_000, s3_env, |_| {
         "s3://faults/tf".to_string()
     }) else {
         return;
     };
-    let run_id = c.submit(100);
-    c.wait_for(
-        &run_id,
-        "two shards embedded",
-        Duration::from_secs(120),
-        |v| v["shards"]["embedded"].as_u64().unwrap_or(0) >= 2,
-    );
+    let run_id = c.submit_until(100, 2, "embedded", "two shards embedded");
     proxy.set_down(true);
     std::thread::sleep(Duration::from_secs(15));
     proxy.set_down(false);
     let back = Instant::now();
-    c.assert_nothing_lost(
+    c.assert_recovered(
         &run_id,
-        Duration::from_secs(240),
         Expect::EXACTLY_ONCE,
         "s3 outage",
-    );
-    eprintln!(
-        "s3 outage 15s: run complete {:.1}s after S3 returned",
-        back.elapsed().as_secs_f64()
+        back,
+        ("s3 outage 15s", "S3 returned"),
     );
     let retries: usize = c.workers.iter().map(|w| log_count(w, "will retry")).sum();
     assert!(retries >= 1, "the outage was felt and retried");
@@ -421,12 +422,7 @@ fn sigterm_finishes_the_shard_in_hand() {
         return;
     };
     let run_id = c.submit(200);
-    let port = c.worker("embedder-0").metrics_port.expect("port");
-    wait_until(
-        "the embedder to hold a shard",
-        Duration::from_secs(120),
-        || metric(port, "ticketflow_shards_in_flight{stage=\"embedder\"}") == Some(1.0),
-    );
+    c.wait_holding_a_shard("embedder-0", "the embedder to hold a shard");
     let done_before = log_count(c.worker("embedder-0"), "shard done");
     let old = c.worker("embedder-0");
     assert!(
@@ -443,15 +439,12 @@ fn sigterm_finishes_the_shard_in_hand() {
     let replacement = c.env.worker("embedder", "embedder-1", c.dir.path(), &[]);
     c.workers.push(replacement);
     let restarted = Instant::now();
-    c.assert_nothing_lost(
+    c.assert_recovered(
         &run_id,
-        Duration::from_secs(240),
         Expect::EXACTLY_ONCE,
         "sigterm",
-    );
-    eprintln!(
-        "sigterm + new replica: run complete {:.1}s after the replacement started",
-        restarted.elapsed().as_secs_f64()
+        restarted,
+        ("sigterm + new replica", "the replacement started"),
     );
 }
 
@@ -662,12 +655,7 @@ fn secrets_never_reach_the_logs() {
     };
     let secret_key = "S3-SECRET-do-not-log-4f9a";
     let chroma_token = "CHROMA-TOKEN-do-not-log-77c1";
-    let mut vars = moto.env();
-    for (k, v) in &mut vars {
-        if k == "AWS_SECRET_ACCESS_KEY" {
-            *v = secret_key.to_string();
-        }
-    }
+    let mut vars = replace_var(moto.env(), "AWS_SECRET_ACCESS_KEY", secret_key);
     vars.push(("TICKETFLOW_CHROMA_TOKEN".into(), chroma_token.into()));
     vars.push(("RUST_LOG".into(), "debug".into()));
     let Some(c) =

@@ -195,22 +195,32 @@ impl Nats {
     /// Starts on fixed ports (used to restart a server in place).
     pub fn start_on(bin: &Path, dir: &Path, port: u16, monitor_port: u16) -> Nats {
         let store = dir.join("nats");
-        let proc = Proc::spawn(
-            "nats",
-            Command::new(bin).args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-m",
-                &monitor_port.to_string(),
-                "-sd",
-                &store.to_string_lossy(),
-            ]),
-            dir,
-        );
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            &monitor_port.to_string(),
+            "-sd",
+            &store.to_string_lossy(),
+        ]);
+        Self::launch(&mut cmd, dir, port, monitor_port)
+    }
+
+    /// Spawns `cmd` (a nats-server listening on loopback `port`, monitoring on `monitor_port`)
+    /// and waits until JetStream is healthy. A server that exits at once (e.g. a config it
+    /// rejects) fails with its log instead of a timeout.
+    fn launch(cmd: &mut Command, dir: &Path, port: u16, monitor_port: u16) -> Nats {
+        let mut proc = Proc::spawn("nats", cmd, dir);
         wait_until("nats-server", Duration::from_secs(30), || {
+            assert!(
+                proc.is_running(),
+                "nats-server exited; its log:\n{}",
+                proc.log_tail()
+            );
             http_ok(monitor_port, "/healthz?js-enabled-only=true")
         });
         Nats {
@@ -220,9 +230,7 @@ impl Nats {
             url: format!("nats://127.0.0.1:{port}"),
         }
     }
-}
 
-impl Nats {
     /// Starts nats-server from a config file written to `dir/nats.conf`: `listen` on a free
     /// loopback port, monitoring (`http`) on another, JetStream in `dir/nats`, then `extra`
     /// verbatim (e.g. `tls { … }` and `authorization { … }` blocks). The monitoring port stays
@@ -255,26 +263,12 @@ impl Nats {
              jetstream {{\n  store_dir: {store:?}\n}}\n{extra}\n"
         );
         std::fs::write(&config, text).expect("nats.conf");
-        let mut proc = Proc::spawn(
-            "nats",
+        Self::launch(
             Command::new(bin).args(["-c", &config.to_string_lossy()]),
             dir,
-        );
-        wait_until("nats-server", Duration::from_secs(30), || {
-            // A config the server rejects ends it at once: say why instead of waiting.
-            assert!(
-                proc.is_running(),
-                "nats-server exited; its log:\n{}",
-                proc.log_tail()
-            );
-            http_ok(monitor_port, "/healthz?js-enabled-only=true")
-        });
-        Nats {
-            proc,
             port,
             monitor_port,
-            url: format!("nats://127.0.0.1:{port}"),
-        }
+        )
     }
 }
 
@@ -623,6 +617,35 @@ impl Stack {
             input,
             tickets,
         })
+    }
+}
+
+/// Worker processes and the environment that drives them: what waiting on a run needs. One
+/// [`wait_for`](Self::wait_for) for every stack the tests build.
+pub trait RunWorkers {
+    fn env(&self) -> &StackEnv;
+    fn workers(&self) -> &[Proc];
+
+    /// Polls `runs show` until `done` holds; after `timeout` fails with the run and every
+    /// worker's log.
+    fn wait_for(
+        &self,
+        run_id: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let logs: Vec<&Proc> = self.workers().iter().collect();
+        self.env().wait_for_run(run_id, what, timeout, &logs, done)
+    }
+}
+
+impl RunWorkers for Stack {
+    fn env(&self) -> &StackEnv {
+        &self.env
+    }
+    fn workers(&self) -> &[Proc] {
+        &self.workers
     }
 }
 
