@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer bench-routing setup-bench clean-var
+.PHONY: setup build demo test test-containers lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer bench-routing setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -37,6 +37,13 @@ deny: setup
 ## test: set up, lint, deny, then every test (the model-backed ones need the exported model).
 test: setup lint deny
 	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 TICKETFLOW_REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --locked
+
+## test-containers: the Dockerfile built and docker-compose.yml brought up for real (Debian's podman,
+## or ENGINE=docker): the pipeline end to end in containers, checked from outside, then torn
+## down (scripts/test_containers.sh, docs/deploy.md). Not part of `make test`: about 25 minutes
+## the first time (engine, base images, a release build in the image), 1 to 15 minutes after.
+test-containers: build
+	@scripts/test_containers.sh
 
 ## bench: every number in docs/benchmarks.md and docs/capacity.md, one benchmark after the other
 ## (about 25 minutes on 2 cores; results in var/bench/*.json).
