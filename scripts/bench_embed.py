@@ -22,7 +22,8 @@ Also reports, for the same rows:
   multiplications; attention scores excluded), against the GEMM ceiling of ONNX Runtime's own
   fp32 and int8 kernels measured in the same run (scripts/gemm_ceiling.py);
 - with `--accuracy`: ticket-type macro-F1 from fp32 and from int8 embeddings of the whole dev
-  file, through the same seeded 5-fold cross-validation (`cargo bench --bench accuracy`).
+  file, through the same seeded 5-fold cross-validation
+  (`cargo run --release -p ticketflow-analytics --example accuracy`).
 
 Run through `make bench-embed` (or scripts/bench_embed.sh), which builds ticketflow in release
 mode and sets ORT_DYLIB_PATH / TICKETFLOW_MODEL_DIR.
@@ -101,7 +102,7 @@ def accuracy(args) -> dict:
         rate = run_ticketflow(args, args.data, npy, VARIANTS[label])
         report = args.out / f"accuracy_{label}.json"
         cmd = [
-            "cargo", "bench", "-q", "-p", "ticketflow-analytics", "--bench", "accuracy", "--",
+            "cargo", "run", "-q", "--release", "-p", "ticketflow-analytics", "--example", "accuracy", "--",
             "--data", str(args.data.resolve()), "--embeddings", str(npy.resolve()),
             "--only", "embeddings", "--only", "embeddings+metadata+lexical",
             "--seed", "13", "--folds", "5", "--threads", str(args.threads), "--out", str(report.resolve()),

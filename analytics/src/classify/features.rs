@@ -60,14 +60,14 @@ impl FeatureSet {
     /// within noise of it (0.790 ± 0.013) and needs no embedder; lexical alone gives 0.777,
     /// embeddings alone 0.714. With the embeddings come their neighbour features
     /// ([`NeighbourConfig`], on by default) and, at a quarter scale ([`BlockWeights`]), the
-    /// vector itself: 0.807 at seed 13. See `analytics/benches/accuracy.rs` and `docs/accuracy.md`.
+    /// vector itself: 0.807 at seed 13. See `analytics/examples/accuracy` and `docs/accuracy.md`.
     pub const DEFAULT: FeatureSet = FeatureSet {
         embeddings: true,
         metadata: true,
         lexical: true,
     };
 
-    /// The feature sets the accuracy benchmark compares.
+    /// The feature sets the accuracy experiment compares.
     pub const COMPARED: [FeatureSet; 6] = [
         FeatureSet::new(true, false, false),
         FeatureSet::new(false, false, true),

@@ -67,7 +67,7 @@ impl LexicalSource {
 
 /// How tickets become lexical features.
 ///
-/// `Default` is the configuration chosen on the dev data (`analytics/benches/accuracy.rs`). Fields added
+/// `Default` is the configuration chosen on the dev data (`analytics/examples/accuracy`). Fields added
 /// after models were first stored (`source`, `sublinear_tf`, `idf`) deserialise, when missing,
 /// to the behaviour those models were trained with, not to today's default: a stored model must
 /// featurise exactly as it did when it was fitted.
@@ -101,7 +101,7 @@ fn yes() -> bool {
 }
 
 impl Default for LexicalConfig {
-    /// The winner of the sweep in `analytics/benches/accuracy.rs` on the dev data (5-fold CV, seed 13,
+    /// The winner of the sweep in `analytics/examples/accuracy` on the dev data (5-fold CV, seed 13,
     /// with embeddings and metadata): the raw text instead of the cleaned tokens is the one
     /// change that matters (+1.0 point of macro-F1); `min_df` 3 and character 2–5-grams add
     /// 0.3 together; raw TF, no IDF, word trigrams or no character n-grams all score lower.

@@ -47,7 +47,7 @@ pub struct LogisticConfig {
 impl Default for LogisticConfig {
     fn default() -> Self {
         Self {
-            // 1e-5 to 1e-4 is a plateau of mean macro-F1 in the sweep of `analytics/benches/accuracy.rs`
+            // 1e-5 to 1e-4 is a plateau of mean macro-F1 in the sweep of `analytics/examples/accuracy`
             // (0.793 and 0.791 at seed 13, a fifth of the fold sd apart). 1e-4 has the most
             // coverage at 0.85 precision of the two (76.9% vs 75.6%), calibrated probabilities
             // without any scaling (ECE 0.027 vs 0.077), and transfers to unseen languages

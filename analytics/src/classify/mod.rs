@@ -2,7 +2,7 @@
 //!
 //! Given tickets with a known type (Incident, Request, Problem, Change), this module learns to
 //! predict the type of new ones, and measures how well it does. It is plain library code: the
-//! trainer worker, the model registry, `ticketflow predict` and the accuracy benchmark all call
+//! trainer worker, the model registry, `ticketflow predict` and the accuracy experiment all call
 //! the same functions.
 //!
 //! # The pieces
@@ -263,7 +263,7 @@ impl FromStr for ModelKind {
 
 /// Everything that decides how a classifier is trained and selected.
 ///
-/// `Default` is the configuration chosen on the dev data (see `analytics/benches/accuracy.rs`).
+/// `Default` is the configuration chosen on the dev data (see `analytics/examples/accuracy`).
 /// Missing fields deserialise to their defaults, so stored configs stay readable as fields are
 /// added.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

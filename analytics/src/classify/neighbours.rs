@@ -53,7 +53,7 @@ pub struct NeighbourConfig {
 }
 
 impl Default for NeighbourConfig {
-    /// Chosen on the dev data (`analytics/benches/accuracy.rs --try`, 5-fold CV at seed 13 and the 20
+    /// Chosen on the dev data (`analytics/examples/accuracy --try`, 5-fold CV at seed 13 and the 20
     /// held-out splits of `make bench-routing`): the block lifts macro-F1 from 0.791 to 0.799
     /// and routing coverage at 0.85 precision from 76.5% to 83.5% with the embeddings at full
     /// scale (0.807 with them at 0.25, [`TrainConfig`](super::TrainConfig)'s default). τ

@@ -335,7 +335,7 @@ fn select_on(
 }
 
 /// Stratified k-fold cross-validation of one model kind on *all* the given rows (no held-out
-/// part): the comparison the accuracy benchmark makes between feature sets and models.
+/// part): the comparison the accuracy experiment makes between feature sets and models.
 pub fn cross_validate(
     examples: &[Example],
     labels: &[String],
