@@ -171,25 +171,24 @@ fn snippet_cuts_long_bodies_on_char_boundaries() {
     assert_eq!(snippet(b"short"), "short");
 }
 
-#[tokio::test]
-async fn a_failed_call_is_counted_as_transient_or_permanent_as_its_error_says() {
+/// The tests below count `ticketflow_chroma_errors_total{operation="heartbeat"}`, which is
+/// process-wide: one runs at a time, so no other test's failed heartbeat lands in a count.
+static HEARTBEAT_COUNTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A one-connection-per-response HTTP server on a free local port: answers the `i`-th request
+/// with `responses[i]` (status line, JSON body) and hands back the requests it read.
+fn scripted_server(
+    responses: Vec<(&'static str, &'static str)>,
+) -> (String, tokio::task::JoinHandle<Vec<String>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let errors = |error_type| {
-        crate::test_metrics::counter(
-            "ticketflow_chroma_errors_total",
-            &[("operation", "heartbeat"), ("error_type", error_type)],
-        )
-        .unwrap_or(0.0)
-    };
-    let before = (errors("transient"), errors("permanent"));
-    // Answers the first request with a 503 (transient), the second with a 400 (permanent).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let server = tokio::spawn(async move {
-        for status in ["503 Service Unavailable", "400 Bad Request"] {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+        let mut requests = Vec::new();
+        for (status, body) in responses {
             let (mut socket, _) = listener.accept().await.expect("accept");
             let mut request = Vec::new();
             let mut buf = [0u8; 1024];
@@ -200,15 +199,35 @@ async fn a_failed_call_is_counted_as_transient_or_permanent_as_its_error_says() 
                 }
                 request.extend_from_slice(&buf[..n]);
             }
-            let body = r#"{"error":"Test","message":"scripted"}"#;
             let response = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
                  content-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             socket.write_all(response.as_bytes()).await.expect("write");
+            requests.push(String::from_utf8_lossy(&request).into_owned());
         }
+        requests
     });
+    (url, server)
+}
+
+#[tokio::test]
+async fn a_failed_call_is_counted_as_transient_or_permanent_as_its_error_says() {
+    let _serial = HEARTBEAT_COUNTS.lock().await;
+    let errors = |error_type| {
+        crate::test_metrics::counter(
+            "ticketflow_chroma_errors_total",
+            &[("operation", "heartbeat"), ("error_type", error_type)],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = (errors("transient"), errors("permanent"));
+    let scripted = r#"{"error":"Test","message":"scripted"}"#;
+    let (url, server) = scripted_server(vec![
+        ("503 Service Unavailable", scripted),
+        ("400 Bad Request", scripted),
+    ]);
     let cfg = ChromaConfig::new(url, "x");
     let unavailable = ChromaClient::connect(&cfg).await.expect_err("503");
     assert!(unavailable.is_transient(), "{unavailable:?}");
@@ -218,5 +237,32 @@ async fn a_failed_call_is_counted_as_transient_or_permanent_as_its_error_says() 
     assert_eq!(
         (errors("transient"), errors("permanent")),
         (before.0 + 1.0, before.1 + 1.0)
+    );
+}
+
+#[tokio::test]
+async fn the_token_goes_in_a_header_and_a_503_is_transient() {
+    let _serial = HEARTBEAT_COUNTS.lock().await;
+    let (url, server) = scripted_server(vec![(
+        "503 Service Unavailable",
+        r#"{"error":"Unavailable","message":"warming up"}"#,
+    )]);
+    let cfg = ChromaConfig {
+        auth_token: Some("tok-123".into()),
+        ..ChromaConfig::new(url, "x")
+    };
+    let err = ChromaClient::connect(&cfg).await.expect_err("503");
+    assert!(
+        matches!(&err, ChromaError::Http { status: 503, kind, .. } if kind == "Unavailable"),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert!(!err.to_string().contains("tok-123"));
+    let requests = server.await.expect("server task");
+    let request = requests[0].to_ascii_lowercase();
+    assert!(request.starts_with("get /api/v2/heartbeat "), "{request}");
+    assert!(
+        request.contains("\r\nx-chroma-token: tok-123\r\n"),
+        "{request}"
     );
 }
