@@ -80,7 +80,12 @@ pub struct Store {
     description: Arc<str>,
     /// The directory of a `file://` store (`None` for S3): conditional writes lock in it.
     local_root: Option<Arc<std::path::Path>>,
+    /// Size of the parts [`Store::upload`] sends ([`DEFAULT_PART_BYTES`] unless set).
+    part_bytes: usize,
 }
+
+/// Parts of an upload: S3's smallest part (every part but the last must reach 5 MiB).
+pub const DEFAULT_PART_BYTES: usize = 5 * 1024 * 1024;
 
 /// Shows [`Store::describe`] only; the backend (and its credentials) stay out of `Debug`.
 impl std::fmt::Debug for Store {
@@ -121,6 +126,40 @@ impl Store {
             Location::File { dir } => open_file(dir),
             Location::S3 { bucket, prefix } => open_s3(&bucket, &prefix, &cfg.s3, env),
         }
+    }
+
+    /// The same store with parts of `bytes` for [`Store::upload`]. S3 refuses parts below
+    /// 5 MiB (but the last), so that is an error there; a `file://` store takes any size.
+    /// Smaller parts bound an upload's memory more tightly; tests use them to see a small
+    /// object sent in several parts.
+    pub fn with_part_bytes(mut self, bytes: usize) -> Result<Store, StoreError> {
+        let reason = if bytes == 0 {
+            Some("must be positive")
+        } else if self.local_root.is_none() && bytes < DEFAULT_PART_BYTES {
+            Some("S3 parts must be at least 5 MiB (5242880 bytes)")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(StoreError::InvalidPartSize {
+                store: self.describe(),
+                bytes,
+                reason: reason.to_string(),
+            });
+        }
+        self.part_bytes = bytes;
+        Ok(self)
+    }
+
+    /// The same store with its backend wrapped by `layer`, e.g. one that counts or throttles
+    /// requests (object_store's `ThrottledStore`, or a test's recorder). Keys, prefix and
+    /// errors behave as before; the layer sees the full object paths.
+    pub fn layered(
+        mut self,
+        layer: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Store {
+        self.inner = layer(self.inner);
+        self
     }
 
     /// A human-readable description for logs and errors, e.g.
@@ -333,6 +372,7 @@ fn open_file(dir: std::path::PathBuf) -> Result<Store, StoreError> {
         prefix: Path::default(),
         description: description.into(),
         local_root: Some(absolute.into()),
+        part_bytes: DEFAULT_PART_BYTES,
     })
 }
 
@@ -428,6 +468,7 @@ where
         prefix,
         description: description.into(),
         local_root: None,
+        part_bytes: DEFAULT_PART_BYTES,
     })
 }
 

@@ -147,15 +147,16 @@ impl StageWorker for Trainer {
                 });
             }
         }
-        let mut pass = self
-            .stream_run(
-                &manifest,
-                &shards,
-                incumbent.champion.as_ref(),
-                &out_of_fold,
-                oof_meta.as_ref(),
-            )
-            .await?;
+        let mut pass = run_pass::stream_run(
+            &self.store,
+            self.max_rows,
+            &manifest,
+            &shards,
+            incumbent.champion.as_ref(),
+            &out_of_fold,
+            oof_meta.as_ref(),
+        )
+        .await?;
         summary.drift = Some(match &reference {
             None => {
                 tracing::info!(run_id, %dataset, "no drift reference yet for this data set");

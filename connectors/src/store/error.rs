@@ -80,6 +80,15 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// An upload part size the backend does not accept: S3 takes parts of at least 5 MiB
+    /// (all but the last).
+    #[error("upload part size {bytes} bytes on {store}: {reason}")]
+    InvalidPartSize {
+        store: String,
+        bytes: usize,
+        reason: String,
+    },
+
     /// A run id that cannot be used in keys; see [`keys::validate_run_id`](super::keys::validate_run_id).
     #[error("invalid run id {run_id:?}: {reason}")]
     InvalidRunId { run_id: String, reason: String },

@@ -2,7 +2,7 @@
 //!
 //! The trainer writes a run's feature table a shard at a time. At a million tickets the table is
 //! over 100 MB; holding it to `put` it in one request would make the trainer's memory grow with
-//! the run. An [`Upload`] sends 5 MB parts as they fill (S3 multipart upload; a staging file
+//! the run. An [`Upload`] sends parts as they fill (5 MiB unless [`Store::with_part_bytes`] says otherwise) (S3 multipart upload; a staging file
 //! renamed into place for `file://`), with at most two parts in flight, and the object appears
 //! only when [`Upload::finish`] completes it: readers never see half a table.
 
@@ -36,7 +36,7 @@ impl Store {
         Ok(Upload {
             store: self.clone(),
             key: key.to_string(),
-            writer: WriteMultipart::new(parts),
+            writer: WriteMultipart::new_with_chunk_size(parts, self.part_bytes),
             bytes: 0,
         })
     }
@@ -105,5 +105,28 @@ mod tests {
         let back = store.get("runs/r/features.csv").await.expect("get");
         assert_eq!(back.len(), 12 * 1_048_576);
         assert!(back.chunks(piece.len()).all(|c| c == piece.as_slice()));
+    }
+
+    #[test]
+    fn a_part_size_the_backend_refuses_is_an_error_that_says_why() {
+        let s3 = crate::store::Store::open_with_env(
+            &StoreConfig::new("s3://bucket/prefix"),
+            [("AWS_REGION", "us-east-1")],
+        )
+        .expect("store");
+        let err = s3
+            .clone()
+            .with_part_bytes(1 << 20)
+            .expect_err("1 MiB on S3");
+        assert!(err.to_string().contains("at least 5 MiB"), "{err}");
+        assert!(s3.with_part_bytes(8 << 20).is_ok());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = crate::store::Store::open(&StoreConfig::new(format!(
+            "file://{}",
+            dir.path().display()
+        )))
+        .expect("store");
+        assert!(local.clone().with_part_bytes(0).is_err());
+        assert!(local.with_part_bytes(4096).is_ok());
     }
 }
