@@ -49,7 +49,7 @@
 mod client;
 mod error;
 mod filter;
-mod records;
+mod vector_record;
 mod wire;
 
 use std::fmt;
@@ -62,7 +62,7 @@ use crate::redact::redact_url;
 pub use client::*;
 pub use error::*;
 pub use filter::parse_where;
-pub use records::*;
+pub use vector_record::*;
 
 /// The server a fresh local stack runs (`chroma run --port 8000`).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8000";

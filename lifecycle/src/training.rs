@@ -11,7 +11,7 @@ use ticketflow_connectors::store::{Store, keys};
 use ticketflow_schemas::{CleanTicket, RunManifest, RunProgress};
 
 use crate::registry::{Champion, EMBEDDING_MODEL_ID, Lineage, QualityGate, Registration, Registry};
-use crate::summary::ModelSummary;
+use crate::run::result::ModelSummary;
 use ticketflow_connectors::stage_error::StageError;
 use ticketflow_schemas::now_ms;
 

@@ -8,16 +8,16 @@
 //! Messages stay small: shard bodies and tensors live in the object store, and messages carry
 //! their keys (the claim-check pattern).
 
+mod clean_shard;
 pub mod envelope;
 mod messages;
-mod records;
 mod run;
 mod ticket;
 pub mod topology;
 
+pub use clean_shard::{CleanShardFile, CleanTicket};
 pub use envelope::{Message, SCHEMA_VERSION, SchemaError, decode, encode};
 pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardTask};
-pub use records::{CleanShardFile, CleanTicket};
 pub use run::{
     DEFAULT_DATASET, Dataset, DeadShard, ReuseCounts, RunManifest, RunProgress, RunStatus,
     ShardSet, ShardState, Stage, now_ms,

@@ -8,7 +8,7 @@ use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::feature_table::read_csv;
 use ticketflow_analytics::drift::report_page::render_drift_report;
 use ticketflow_connectors::store::keys;
-use ticketflow_lifecycle::run_artifacts::{DriftSide, drift_report, run_embeddings, run_features};
+use ticketflow_lifecycle::run::read::{DriftSide, drift_report, run_embeddings, run_features};
 
 use super::services::{ServiceArgs, runtime};
 

@@ -19,10 +19,10 @@ use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::feature_table::{FeatureRow, feature_row};
 use ticketflow_embed::EmbeddingModel;
 use ticketflow_lifecycle::registry::Registry;
-use ticketflow_lifecycle::run_artifacts::{
+use ticketflow_lifecycle::run::read::{
     DriftSide, drift_report, run_embeddings_sample, run_features_sample,
 };
-use ticketflow_lifecycle::summary::DriftSummary;
+use ticketflow_lifecycle::run::result::DriftSummary;
 use ticketflow_schemas::Dataset;
 use ticketflow_text::dataset::{TicketOutcome, TicketReader};
 use ticketflow_workers::cleaner::clean_ticket;

@@ -4,7 +4,7 @@
 use clap::Args;
 use ticketflow_analytics::classify::{FeatureSet, TrainConfig};
 use ticketflow_lifecycle::registry::QualityGate;
-use ticketflow_lifecycle::run_artifacts::{RunShards, labelled_sample};
+use ticketflow_lifecycle::run::read::{RunShards, labelled_sample};
 use ticketflow_lifecycle::training::{load_champion, train_run};
 
 use std::ops::Bound::{Excluded, Included};

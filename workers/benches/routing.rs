@@ -52,8 +52,8 @@ use ticketflow_analytics::classify::{
 use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::feature_table::feature_row;
 use ticketflow_analytics::embedded::{EmbeddedTickets, load_embedded};
-use ticketflow_lifecycle::run_artifacts::{DriftSide, drift_report};
-use ticketflow_lifecycle::summary::DriftSummary;
+use ticketflow_lifecycle::run::read::{DriftSide, drift_report};
+use ticketflow_lifecycle::run::result::DriftSummary;
 use ticketflow_schemas::Ticket;
 use ticketflow_text::text::EmbedInput;
 use ticketflow_workers::cleaner::clean_ticket;

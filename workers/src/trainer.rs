@@ -15,8 +15,8 @@
 //!
 //! Either way it writes the run's feature table (production's and out-of-fold predictions kept
 //! apart), its drift report against the data set's reference
-//! ([`ticketflow_lifecycle::run_artifacts`]), its profile, and its summary as
-//! `runs/<run>/result.json` ([`ticketflow_lifecycle::summary`]). It is idempotent: a redelivered
+//! ([`ticketflow_lifecycle::run::read`]), its profile, and its summary as
+//! `runs/<run>/result.json` ([`ticketflow_lifecycle::run::result`]). It is idempotent: a redelivered
 //! `runs.completed` for a run already trained is acknowledged without new work. A training
 //! failure (say, too few labelled rows) is recorded in the result rather than retried, because
 //! retrying cannot add rows.
@@ -42,10 +42,10 @@ use ticketflow_connectors::chroma::ChromaClient;
 use ticketflow_connectors::nats::Bus;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_lifecycle::registry::{GateVerdict, QualityGate, Registry};
-use ticketflow_lifecycle::run_artifacts::{RunShards, labelled_sample};
-use ticketflow_lifecycle::run_metrics::{TRAINER_JOB, run_metrics};
-use ticketflow_lifecycle::run_profile::write_run_profile;
-use ticketflow_lifecycle::summary::{DriftSummary, RoutingSummary, summarise};
+use ticketflow_lifecycle::run::metrics::{TRAINER_JOB, run_metrics};
+use ticketflow_lifecycle::run::profile::write_run_profile;
+use ticketflow_lifecycle::run::read::{RunShards, labelled_sample};
+use ticketflow_lifecycle::run::result::{DriftSummary, RoutingSummary, summarise};
 use ticketflow_lifecycle::training::{load_champion, train_run};
 use ticketflow_schemas::{RunCompleted, Stage};
 

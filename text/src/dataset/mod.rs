@@ -16,7 +16,7 @@
 //! validated records holding only the requested columns, and [`tickets`] turns records into
 //! [`Ticket`](ticketflow_schemas::Ticket)s with stable ids.
 
-mod records;
+mod file_reader;
 mod tickets;
 
 use std::fmt;
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use records::{ColumnSpec, Record, RecordOutcome, RecordReader};
+pub use file_reader::{ColumnSpec, Record, RecordOutcome, RecordReader};
 pub use tickets::{Loaded, TicketOutcome, TicketReader, content_id, load_tickets};
 
 /// Parses a raw shard file. A line that does not parse makes the whole file corrupt: the

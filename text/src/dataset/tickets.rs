@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ticketflow_schemas::Ticket;
 
-use super::records::{ColumnSpec, RecordOutcome, RecordReader};
+use super::file_reader::{ColumnSpec, RecordOutcome, RecordReader};
 use super::{LoadError, LoadOptions, QuarantineReason, Quarantined};
 
 /// Tag columns are `tag_1` … `tag_N` in the exports; we read up to this many.

@@ -7,10 +7,10 @@ use ticketflow_analytics::drift::feature_table::FeatureRow;
 use ticketflow_analytics::drift::report_page::render_drift_report;
 use ticketflow_connectors::store::keys;
 use ticketflow_lifecycle::registry::{Registry, RoutingState};
-use ticketflow_lifecycle::run_artifacts::{
+use ticketflow_lifecycle::run::read::{
     DriftSide, drift_report, run_embeddings_sample, run_features_sample,
 };
-use ticketflow_lifecycle::summary::DriftSummary;
+use ticketflow_lifecycle::run::result::DriftSummary;
 use ticketflow_schemas::Dataset;
 use ticketflow_schemas::RunManifest;
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use ticketflow_analytics::classify::{Predictions, predictions_csv};
 use ticketflow_connectors::store::keys;
 use ticketflow_lifecycle::registry::RegistryError;
-use ticketflow_lifecycle::summary::{PredictionSummary, RoutingSummary};
+use ticketflow_lifecycle::run::result::{PredictionSummary, RoutingSummary};
 use ticketflow_schemas::RunManifest;
 
 use super::Trainer;

@@ -8,7 +8,7 @@ use ticketflow_analytics::classify::{Example, Predictions};
 use ticketflow_analytics::drift::EmbeddingDriftOptions;
 use ticketflow_analytics::drift::feature_table::{FeatureCsv, FeatureRow, feature_row};
 use ticketflow_connectors::store::keys;
-use ticketflow_lifecycle::run_artifacts::{RunShards, UniformSample};
+use ticketflow_lifecycle::run::read::{RunShards, UniformSample};
 use ticketflow_schemas::RunManifest;
 
 use crate::stage_loop::StageError;

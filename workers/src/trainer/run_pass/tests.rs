@@ -16,7 +16,7 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use ticketflow_connectors::store::{Store, StoreConfig, keys};
-use ticketflow_lifecycle::run_artifacts::RunShards;
+use ticketflow_lifecycle::run::read::RunShards;
 use ticketflow_lifecycle::tensors;
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
 

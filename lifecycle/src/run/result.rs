@@ -1,6 +1,6 @@
 //! What a finished run's `result.json` holds: the run, its model or predictions, its drift
 //! verdict. Built by the trainer, printed by `ticketflow run --wait` and `runs show`, pushed as
-//! metrics by [`crate::run_metrics`].
+//! metrics by [`crate::run::metrics`].
 
 use serde::Serialize;
 use ticketflow_analytics::classify::{ClassMetrics, Predictions, RoutingReport};

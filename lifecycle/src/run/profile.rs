@@ -10,7 +10,7 @@ use ticketflow_connectors::store::{Store, keys};
 use ticketflow_schemas::{RunManifest, RunProgress, Ticket};
 use ticketflow_text::dataset::Quarantined;
 
-use crate::run_artifacts::UniformSample;
+use crate::run::read::UniformSample;
 use ticketflow_connectors::stage_error::StageError;
 use ticketflow_text::dataset::parse_raw_shard;
 

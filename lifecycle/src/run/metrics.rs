@@ -6,7 +6,7 @@
 
 use ticketflow_telemetry::BatchMetrics;
 
-use crate::summary::RunSummary;
+use crate::run::result::RunSummary;
 
 /// The Pushgateway job the trainer pushes under.
 pub const TRAINER_JOB: &str = "ticketflow_trainer";
@@ -149,7 +149,7 @@ pub fn run_metrics(summary: &RunSummary, finished_at_secs: f64) -> BatchMetrics 
     m
 }
 
-fn model_metrics(m: &mut BatchMetrics, run_id: &str, model: &crate::summary::ModelSummary) {
+fn model_metrics(m: &mut BatchMetrics, run_id: &str, model: &crate::run::result::ModelSummary) {
     let run = [("run_id", run_id)];
     if let Some(v) = model.macro_f1 {
         m.gauge(
