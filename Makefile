@@ -17,9 +17,11 @@ build: setup
 ## demo: set up what the demo needs (scripts/setup.sh demo: not the test-only tools), build,
 ## start the local stack (NATS, Chroma, workers), run the main job on our own synthetic tickets
 ## (or INPUT=path), print a summary, stop the stack.
+## It uses the dev build that `make test` shares (dependencies at opt-level 2: as fast here as
+## the release build, which only benchmarks and images need; `make build`).
 demo:
 	@scripts/setup.sh demo
-	$(CARGO) build --release --locked
+	$(CARGO) build --locked -p ticketflow
 	@scripts/demo.sh
 
 ## lint: formatting, clippy, no import cycle between source files and no source file over 600

@@ -16,6 +16,8 @@
 #   REUSE=false make bench-incremental   the same two days with vector reuse off (the baseline)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Benchmarks measure the release build (make build), whatever else is newer.
+export TICKETFLOW_BIN="${TICKETFLOW_BIN:-$PWD/target/release/ticketflow}"
 BENCH=bench-incremental
 # shellcheck source=bench_env.sh
 source scripts/bench_env.sh

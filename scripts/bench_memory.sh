@@ -18,6 +18,8 @@
 # against.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Benchmarks measure the release build (make build), whatever else is newer.
+export TICKETFLOW_BIN="${TICKETFLOW_BIN:-$PWD/target/release/ticketflow}"
 BENCH=bench-memory
 # shellcheck source=bench_env.sh
 source scripts/bench_env.sh

@@ -34,7 +34,15 @@ EMBEDDER_THREADS="${EMBEDDER_THREADS:-$(( $(nproc) / EMBEDDERS > 0 ? $(nproc) / 
 STACK="${STACK_DIR:-var/stack}"
 # Paths below are "$root/$STACK/...": make an absolute STACK_DIR relative to the checkout.
 case "$STACK" in /*) STACK="$(realpath -m --relative-to="$root" "$STACK")" ;; esac
-BIN="${TICKETFLOW_BIN:-$root/target/release/ticketflow}"
+# The binary: TICKETFLOW_BIN, else the newer of the dev build (make demo and make test share it)
+# and the release build (make build; the benchmarks set TICKETFLOW_BIN to it).
+if [ -n "${TICKETFLOW_BIN:-}" ]; then
+  BIN="$TICKETFLOW_BIN"
+elif [ "$root/target/release/ticketflow" -nt "$root/target/debug/ticketflow" ]; then
+  BIN="$root/target/release/ticketflow"
+else
+  BIN="$root/target/debug/ticketflow"
+fi
 NATS_CLUSTER="${NATS_CLUSTER:-1}"
 NATS_CLUSTER_PORT="${NATS_CLUSTER_PORT:-6222}"
 case "$NATS_CLUSTER" in [1-5]) ;; *) echo "stack: NATS_CLUSTER must be 1 to 5, got $NATS_CLUSTER" >&2; exit 2 ;; esac
