@@ -14,21 +14,14 @@
 #
 # The generated inputs (about 220 MB per million rows) and the stores are deleted at the end
 # unless KEEP=1.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# Benchmarks measure the release build (make build), whatever else is newer.
-export TICKETFLOW_BIN="${TICKETFLOW_BIN:-$PWD/target/release/ticketflow}"
-BENCH=bench-coordinator
 # shellcheck source=bench_env.sh
-source scripts/bench_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_env.sh" bench-coordinator
 ROWS="${ROWS:-100000 1000000}"
 SHARD_SIZE="${SHARD_SIZE:-500}"
 SEED="${SEED:-42}"
 WORK="$OUT/coordinator"
-/usr/bin/time -v true >/dev/null 2>&1 || scripts/setup-bench.sh time
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
+need_time
+fresh_dir "$WORK"
 # Own ports, so a running demo stack or bench-pipeline is not disturbed.
 export NATS_PORT="${BENCH_NATS_PORT:-25322}" NATS_MONITOR_PORT="${BENCH_NATS_MONITOR_PORT:-29322}"
 export WORKERS=0 CHROMA=0 RUST_LOG="${RUST_LOG:-warn}"

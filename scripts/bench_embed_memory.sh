@@ -8,14 +8,10 @@
 #
 #   scripts/bench_embed_memory.sh          -> var/bench/embed_memory.json
 #   BATCH_SIZES="8 16 32 64" PRECISIONS="fp32 int8" scripts/bench_embed_memory.sh
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-BENCH=bench-embed-memory
 # shellcheck source=bench_env.sh
-source scripts/bench_env.sh
-need_data
+source "$(dirname "${BASH_SOURCE[0]}")/bench_env.sh" bench-embed-memory data
 WORK="$OUT/embed_memory"
-/usr/bin/time -v true >/dev/null 2>&1 || scripts/setup-bench.sh time
+need_time
 mkdir -p "$WORK"
 
 python3 - "$DATA" "$WORK/longest.csv" <<'PY'

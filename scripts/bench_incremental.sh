@@ -14,14 +14,8 @@
 #
 #   make bench-incremental            -> var/bench/incremental.json
 #   REUSE=false make bench-incremental   the same two days with vector reuse off (the baseline)
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# Benchmarks measure the release build (make build), whatever else is newer.
-export TICKETFLOW_BIN="${TICKETFLOW_BIN:-$PWD/target/release/ticketflow}"
-BENCH=bench-incremental
 # shellcheck source=bench_env.sh
-source scripts/bench_env.sh
-need_data
+source "$(dirname "${BASH_SOURCE[0]}")/bench_env.sh" bench-incremental data
 NEW_FROM="${TICKETFLOW_NEW_DATA:-../shared/data/tickets_multilang_sample.csv}"
 [ -f "$NEW_FROM" ] || { echo "$BENCH: $NEW_FROM not found" >&2; exit 1; }
 REUSE="${REUSE:-true}"

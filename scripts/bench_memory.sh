@@ -16,14 +16,8 @@
 # the stack), EMBEDDER_THREADS (cores / EMBEDDERS), TICKETFLOW_BATCH_SIZE (16, the default),
 # TICKETFLOW_PRECISION (fp32). EMBEDDER_TARGET_MB (400) is the budget the embedder is checked
 # against.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# Benchmarks measure the release build (make build), whatever else is newer.
-export TICKETFLOW_BIN="${TICKETFLOW_BIN:-$PWD/target/release/ticketflow}"
-BENCH=bench-memory
 # shellcheck source=bench_env.sh
-source scripts/bench_env.sh
-need_data
+source "$(dirname "${BASH_SOURCE[0]}")/bench_env.sh" bench-memory data
 SHARD_SIZE="${SHARD_SIZE:-500}"
 export EMBEDDERS="${EMBEDDERS:-2}"
 export EMBEDDER_THREADS="${EMBEDDER_THREADS:-$(( $(nproc) / EMBEDDERS > 0 ? $(nproc) / EMBEDDERS : 1 ))}"
@@ -32,10 +26,8 @@ export TICKETFLOW_PRECISION="${TICKETFLOW_PRECISION:-fp32}"
 TARGET_MB="${EMBEDDER_TARGET_MB:-400}"
 OUT_JSON="${OUT_JSON:-$OUT/memory.json}"
 WORK="$OUT/memory"
-/usr/bin/time -v true >/dev/null 2>&1 || scripts/setup-bench.sh time
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
+need_time
+fresh_dir "$WORK"
 # Own ports, so a running demo stack or another benchmark is not disturbed.
 export STACK_DIR="$WORK/stack" TICKETFLOW_STORE="file://$PWD/$WORK/store"
 export NATS_PORT="${BENCH_NATS_PORT:-25422}" NATS_MONITOR_PORT="${BENCH_NATS_MONITOR_PORT:-29422}"

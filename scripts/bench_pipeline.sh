@@ -14,14 +14,8 @@
 #
 #   ROWS=all SHARD_SIZE=500 make bench-pipeline      -> var/bench/pipeline.json
 #   (ROWS=all: the whole dev file, 3,553 tickets; 500: the coordinator's default shard size)
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# Benchmarks measure the release build (make build), whatever else is newer.
-export TICKETFLOW_BIN="${TICKETFLOW_BIN:-$PWD/target/release/ticketflow}"
-BENCH=bench-pipeline
 # shellcheck source=bench_env.sh
-source scripts/bench_env.sh
-need_data
+source "$(dirname "${BASH_SOURCE[0]}")/bench_env.sh" bench-pipeline data
 ROWS="${ROWS:-all}"
 SHARD_SIZE="${SHARD_SIZE:-500}"
 

@@ -122,15 +122,23 @@ impl InputArgs {
     }
 }
 
+/// Where `make setup` exports the model.
+const DEFAULT_MODEL_DIR: &str = "var/models/all-minilm-l6-v2";
+
+/// The model directory alone, for commands that need only its tokenizer (token counts of the
+/// profile): the same `--model-dir` as the embedder's.
+#[derive(Debug, Clone, Args)]
+pub struct TokenizerArgs {
+    /// Directory holding the model's tokenizer.json (made by `make setup`), for token counts.
+    #[arg(long, env = "TICKETFLOW_MODEL_DIR", default_value = DEFAULT_MODEL_DIR)]
+    pub model_dir: PathBuf,
+}
+
 /// Model and inference settings.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Directory holding the model graphs and tokenizer.json (made by `make setup`).
-    #[arg(
-        long,
-        env = "TICKETFLOW_MODEL_DIR",
-        default_value = "var/models/all-minilm-l6-v2"
-    )]
+    #[arg(long, env = "TICKETFLOW_MODEL_DIR", default_value = DEFAULT_MODEL_DIR)]
     pub model_dir: PathBuf,
     /// ONNX Runtime shared library (setup links the one from the onnxruntime wheel here).
     #[arg(

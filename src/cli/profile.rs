@@ -7,7 +7,7 @@ use clap::Args;
 use ticketflow_analytics::profile::{self, MODEL_MAX_TOKENS};
 use ticketflow_text::dataset::load_tickets;
 
-use super::InputArgs;
+use super::{InputArgs, TokenizerArgs};
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
@@ -16,13 +16,8 @@ pub struct ProfileArgs {
     /// Directory for profile.html and profile.json (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Directory holding tokenizer.json (made by `make setup`), for the token counts.
-    #[arg(
-        long,
-        env = "TICKETFLOW_MODEL_DIR",
-        default_value = "var/models/all-minilm-l6-v2"
-    )]
-    pub model_dir: PathBuf,
+    #[command(flatten)]
+    pub tokenizer: TokenizerArgs,
 }
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
@@ -30,7 +25,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.input.input.display()))?;
     let texts: Vec<String> = loaded.tickets.iter().map(profile::embed_text).collect();
     let token_counts =
-        profile::count_tokens(&args.model_dir, &texts).map_err(|e| anyhow::anyhow!(e))?;
+        profile::count_tokens(&args.tokenizer.model_dir, &texts).map_err(|e| anyhow::anyhow!(e))?;
     let p = profile::profile(&loaded.tickets, &loaded.quarantined, &token_counts);
 
     std::fs::create_dir_all(&args.out)

@@ -1,6 +1,5 @@
 //! `ticketflow worker <stage>`: one stage, one process. Run as many replicas as you like.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -86,14 +85,9 @@ pub struct TrainerArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub push: PushArgs,
-    /// Directory holding the model's tokenizer.json, for the run profile's token counts (the
-    /// same setting as the embedder's `--model-dir`).
-    #[arg(
-        long,
-        env = "TICKETFLOW_MODEL_DIR",
-        default_value = "var/models/all-minilm-l6-v2"
-    )]
-    pub model_dir: PathBuf,
+    /// For the run profile's token counts.
+    #[command(flatten)]
+    pub tokenizer: super::TokenizerArgs,
     /// Training and quality-gate settings.
     #[command(flatten)]
     pub train: super::train::TrainArgs,
@@ -206,7 +200,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
                     train,
                     gate,
                     max_rows: t.train.max_rows,
-                    model_dir: Some(t.model_dir.clone()),
+                    model_dir: Some(t.tokenizer.model_dir.clone()),
                     pushgateway,
                 };
                 run_stage(bus, settings, worker, shutdown).await?;

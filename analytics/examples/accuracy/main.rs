@@ -93,13 +93,7 @@ use ticketflow_analytics::classify::TrainConfig;
 use unseen::{Defaults, Unseen};
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = parse_args();
     if !inputs_exist(&args) {
         return ExitCode::SUCCESS;
     }

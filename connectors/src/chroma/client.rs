@@ -254,9 +254,7 @@ impl ChromaClient {
             limit: None,
             include: &["embeddings"],
         };
-        let resp: wire::GetResponse = self
-            .call(op, Method::POST, self.collection_url("get"), Some(&body))
-            .await?;
+        let resp: wire::GetResponse = self.post_to_collection(op, "get", &body).await?;
         let n = resp.ids.len();
         let embeddings =
             resp.embeddings
@@ -375,9 +373,7 @@ impl ChromaClient {
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
             include: INCLUDE_RECORD,
         };
-        let resp: wire::GetResponse = self
-            .call(OP, Method::POST, self.collection_url("get"), Some(&body))
-            .await?;
+        let resp: wire::GetResponse = self.post_to_collection(OP, "get", &body).await?;
         records_from(OP, resp)
     }
 
@@ -402,9 +398,7 @@ impl ChromaClient {
             filter: filter.as_ref(),
             include: INCLUDE_NEIGHBOUR,
         };
-        let resp: wire::QueryResponse = self
-            .call(OP, Method::POST, self.collection_url("query"), Some(&body))
-            .await?;
+        let resp: wire::QueryResponse = self.post_to_collection(OP, "query", &body).await?;
         neighbours_from(OP, resp)
     }
 
@@ -490,6 +484,17 @@ impl ChromaClient {
             &self.collection_id,
             op,
         ])
+    }
+
+    /// POSTs `body` to the collection's endpoint `path` (`get`, `query` …): [`Self::call`].
+    async fn post_to_collection<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T, ChromaError> {
+        self.call(op, Method::POST, self.collection_url(path), Some(body))
+            .await
     }
 
     /// Sends one request and decodes a 2xx JSON answer; every failure becomes a
