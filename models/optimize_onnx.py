@@ -72,6 +72,7 @@ from export_onnx import (  # noqa: E402  (sibling script)
     REPO_ROOT,
     ExportError,
     common_arguments,
+    padded_batch,
     read_json,
     run_reporting,
     sha256_file,
@@ -108,13 +109,7 @@ def embed_reference(sess: ort.InferenceSession, items: list[dict]) -> tuple[np.n
 
     first = np.array([items[0]["input_ids"]], dtype=np.int64)
     single = run(first, np.ones_like(first))
-    seq = max(len(it["input_ids"]) for it in items)
-    ids = np.zeros((len(items), seq), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    for r, it in enumerate(items):
-        ids[r, : len(it["input_ids"])] = it["input_ids"]
-        mask[r, : len(it["input_ids"])] = 1
-    return single, run(ids, mask)
+    return single, run(*padded_batch(items))
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -16,9 +16,10 @@
 //! | formula-injection strings | accepted as text; neutralised in every CSV we write |
 //! | 50,000 repeated placeholders | accepted; counted as placeholders; cleaned in linear time |
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use ticketflow_testkit::Requirement;
 
 use serde_json::Value;
 
@@ -206,28 +207,18 @@ fn formula_injection_is_text_and_neutralised_in_csv_outputs() {
     // The CSV outputs carry input values: `embed`'s row file (needs the model from `make
     // setup`), the feature table and predictions.csv (same helper, unit-tested in ml::csv_safe
     // and drift::feature_table).
-    let model = std::env::var_os("TICKETFLOW_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("var/models/all-minilm-l6-v2")
-        });
-    if !model.join("model.onnx").is_file() {
-        Requirement::Model.missing("the embed part: model missing (run `make setup`)");
+    if !support::model_ready() {
         return;
     }
     let vectors = dir.path().join("v.npy");
-    let out = bin()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["embed", "--input"])
-        .arg(dir.path().join("formula.csv"))
-        .arg("--output")
-        .arg(&vectors)
-        .output()
-        .expect("embed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::output_ok(
+        bin()
+            .current_dir(support::workspace())
+            .args(["embed", "--input"])
+            .arg(dir.path().join("formula.csv"))
+            .arg("--output")
+            .arg(&vectors),
+        "embed",
     );
     let rows = std::fs::read_to_string(dir.path().join("v.rows.csv")).expect("rows.csv");
     let line = rows.lines().nth(1).expect("a row");

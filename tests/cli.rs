@@ -59,6 +59,11 @@ fn arg(path: &Path) -> &str {
     path.to_str().expect("utf8")
 }
 
+/// A fresh temp dir for a test that needs the model; `None` (the test skips) without it.
+fn model_tempdir() -> Option<tempfile::TempDir> {
+    model_ready().then(|| tempfile::tempdir().expect("tempdir"))
+}
+
 fn read_npy(path: &Path) -> Array2<f32> {
     let file = std::fs::File::open(path).expect("open npy");
     Array2::<f32>::read_npy(file).expect("read npy")
@@ -85,10 +90,9 @@ fn help_documents_every_subcommand() {
 
 #[test]
 fn embed_writes_a_matrix_in_row_order_with_side_files() {
-    if !model_ready() {
+    let Some(dir) = model_tempdir() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
+    };
     let input = dir.path().join("tickets.csv");
     // Row 3 is empty and row 5 breaks the field count: both quarantined, the rest embedded.
     std::fs::write(
@@ -150,13 +154,12 @@ struct RefItem {
 
 #[test]
 fn embed_text_column_reproduces_sentence_transformers() {
-    if !model_ready() {
+    let Some(dir) = model_tempdir() else {
         return;
-    }
+    };
     let fixture = workspace().join("tests/fixtures/parity/reference.json");
     let reference: Reference =
         serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("parse");
-    let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("texts.csv");
     let mut w = csv::Writer::from_path(&input).expect("csv");
     w.write_record(["text", "other"]).expect("header");
@@ -330,10 +333,9 @@ fn drift_between_feature_tables_names_the_drifted_columns() {
 
 #[test]
 fn profile_writes_html_and_json_with_the_right_numbers() {
-    if !model_ready() {
+    let Some(dir) = model_tempdir() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
+    };
     let input = dir.path().join("tickets.csv");
     let long_body = "The synchronisation service keeps failing. ".repeat(80);
     let csv = format!(

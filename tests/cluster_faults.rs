@@ -18,7 +18,9 @@ use serde_json::Value;
 use support::audit::{Expect, audit, input_ids};
 use support::nats_cluster::NatsCluster;
 use support::netns::Netns;
-use support::{Chroma, Proc, RunWorkers, StackEnv, dump_logs, generate, model_ready, run_id_from};
+use support::{
+    Chroma, Proc, RunWorkers, StackEnv, dump_logs, generate_tickets, model_ready, run_id_from,
+};
 use ticketflow_testkit::Requirement;
 
 /// A shard in hand when its node went away may be finished again after redelivery (its ack was
@@ -77,15 +79,9 @@ impl Stack {
         ]);
         // Creating the R3 streams on a cluster that just formed: connecting waits out "no
         // suitable peers for placement" (connectors' nats::settling).
-        let out = env.run(&["streams", "show"]);
-        assert!(
-            out.status.success(),
-            "streams show: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::output_ok(env.command().args(["streams", "show"]), "streams show");
         let workers = env.workers(2, dir.path(), &[]);
-        let input = dir.path().join("tickets.csv");
-        generate(&input, tickets, tickets);
+        let input = generate_tickets(dir.path(), tickets, tickets);
         Some(Stack {
             workers,
             env,
@@ -172,6 +168,18 @@ fn mid_run(s: &Stack, run_id: &str) -> u64 {
     Stack::finished(&v)
 }
 
+/// Queues a run in shards of 50 and waits until it has made some progress ([`mid_run`]);
+/// returns the run id, that progress, and the node then leading `stream`.
+fn mid_run_led_by(s: &Stack, stream: &str) -> (String, u64, usize) {
+    let run_id = s.submit(50);
+    let before = mid_run(s, &run_id);
+    let leader = s
+        .nats
+        .stream_leader(stream)
+        .unwrap_or_else(|| panic!("{stream} has no leader"));
+    (run_id, before, leader)
+}
+
 /// 1. kill -9 the node leading a shard stream, in the middle of a run, and leave it dead: the
 ///    stream's other two replicas elect a leader, the workers fail over, nothing is lost.
 #[test]
@@ -179,12 +187,7 @@ fn killed_stream_leader_stays_dead() {
     let Some(mut s) = Stack::start("cluster_leader", 1_000) else {
         return;
     };
-    let run_id = s.submit(50);
-    let before = mid_run(&s, &run_id);
-    let leader = s
-        .nats
-        .stream_leader("TF_CLEAN")
-        .expect("TF_CLEAN has a leader");
+    let (run_id, before, leader) = mid_run_led_by(&s, "TF_CLEAN");
     s.nats.kill(leader);
     let recovered = s.recovery(&run_id, before, Duration::from_secs(120));
     eprintln!(
@@ -207,12 +210,7 @@ fn a_node_cut_off_for_30_seconds() {
     let Some(s) = Stack::start("cluster_partition", 1_000) else {
         return;
     };
-    let run_id = s.submit(50);
-    let before = mid_run(&s, &run_id);
-    let node = s
-        .nats
-        .stream_leader("TF_EMBEDDED")
-        .expect("TF_EMBEDDED has a leader");
+    let (run_id, before, node) = mid_run_led_by(&s, "TF_EMBEDDED");
     s.net.cut(node + 1);
     let recovered = s.recovery(&run_id, before, Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(30).saturating_sub(recovered));

@@ -27,14 +27,8 @@ use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
 /// English and German labelled tickets: the dev data when present, else generated.
 fn labelled_source(dir: &Path) -> PathBuf {
-    let dev = support::workspace().join("../shared/data/tickets_dev.csv");
     let raw = dir.join("source_raw.csv");
-    if dev.is_file() {
-        std::fs::copy(&dev, &raw).expect("copy dev data into the test's temp dir");
-    } else {
-        eprintln!("note: {} absent; using generated tickets", dev.display());
-        generate(&raw, 4_000, 2_024);
-    }
+    support::dev_tickets(&raw, 4_000, 2_024);
     let source = dir.join("source.csv");
     filter_csv(&raw, &source, None, |_, rec, header| {
         let lang = header.iter().position(|h| h == "language");
@@ -81,23 +75,21 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
         ("TICKETFLOW_MIN_MACRO_F1".into(), "0.2".into()),
     ]);
     let mut workers = env.workers(1, dir.path(), &[]);
-    let logs =
-        |w: &[support::Proc]| -> String { support::dump_logs(&w.iter().collect::<Vec<_>>()) };
     let run = |args: &[&str], workers: &[support::Proc]| -> (String, String) {
-        let out = env.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{args:?} failed:\n{stdout}\n{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            logs(workers)
-        );
+        let stdout = support::run_ok(&env, args, &workers.iter().collect::<Vec<_>>());
         let id = if args.first() == Some(&"run") {
             run_id_from(&stdout)
         } else {
             String::new()
         };
         (id, stdout)
+    };
+    // `predict --input INPUT --output OUTPUT EXTRA…`; its stdout.
+    let predict = |input: &Path, output: &Path, extra: &[&str], workers: &[support::Proc]| {
+        let (input, output) = (input.to_string_lossy(), output.to_string_lossy());
+        let mut args = vec!["predict", "--input", &input, "--output", &output];
+        args.extend(extra);
+        run(&args, workers).1
     };
     let source = labelled_source(dir.path());
 
@@ -211,17 +203,7 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
         .as_u64()
         .expect("trained count") as usize;
     let unseen_out = dir.path().join("unseen_predictions.csv");
-    let (_, said) = run(
-        &[
-            "predict",
-            "--input",
-            &day2.to_string_lossy(),
-            "--output",
-            &unseen_out.to_string_lossy(),
-            "--unseen-only",
-        ],
-        &workers,
-    );
+    let said = predict(&day2, &unseen_out, &["--unseen-only"], &workers);
     assert!(
         said.contains(&format!(
             "predicted {} rows (0 quarantined, {trained2} left out as training tickets of the model)",
@@ -289,18 +271,7 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
     let small = dir.path().join("foreign_small.csv");
     support::slice_csv(&foreign, &small, 0, 20, None);
     let out = dir.path().join("foreign_predictions.csv");
-    let (_, said) = run(
-        &[
-            "predict",
-            "--input",
-            &small.to_string_lossy(),
-            "--output",
-            &out.to_string_lossy(),
-            "--drift-min-rows",
-            "0",
-        ],
-        &workers,
-    );
+    let said = predict(&small, &out, &["--drift-min-rows", "0"], &workers);
     let rows = routing_columns(&out);
     assert_eq!(rows.len(), 20, "{said}");
     for (auto, reason) in &rows {
@@ -313,16 +284,7 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
     }
 
     // A drifted batch through `predict`: every ticket predicted, none routed, with the reason.
-    let (_, said) = run(
-        &[
-            "predict",
-            "--input",
-            &foreign.to_string_lossy(),
-            "--output",
-            &out.to_string_lossy(),
-        ],
-        &workers,
-    );
+    let said = predict(&foreign, &out, &[], &workers);
     assert!(said.contains("routing SUSPENDED (this batch: "), "{said}");
     let rows = routing_columns(&out);
     assert_eq!(rows.len(), n_foreign);
@@ -380,16 +342,10 @@ fn cumulative_days_are_judged_on_unseen_tickets_and_shifted_batches_are_not_rout
     support::slice_csv(&source, &familiar, 2_300, 40, Some("type"));
     let familiar_out = dir.path().join("familiar_predictions.csv");
     let predict_familiar = || {
-        run(
-            &[
-                "predict",
-                "--input",
-                &familiar.to_string_lossy(),
-                "--output",
-                &familiar_out.to_string_lossy(),
-                "--drift-min-rows",
-                "0",
-            ],
+        predict(
+            &familiar,
+            &familiar_out,
+            &["--drift-min-rows", "0"],
             &workers,
         );
         routing_columns(&familiar_out)

@@ -3,8 +3,8 @@
 mod support;
 
 use bytes::Bytes;
-use support::Nats;
 use support::nats_cluster::{Host, NatsCluster};
+use support::{LoneNats, Nats};
 use ticketflow_connectors::nats::{Bus, BusError, NatsConfig};
 
 fn bus(nats: &Nats, rt: &tokio::runtime::Runtime) -> Bus {
@@ -94,12 +94,10 @@ fn replicas_are_applied_checked_and_updated_in_place() {
 /// what to set.
 #[test]
 fn more_replicas_than_servers_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
+    let Some(s) = LoneNats::start() else {
         return;
     };
-    let rt = support::runtime();
-    let Err(err) = connect(&rt, &nats.url, 3, false) else {
+    let Err(err) = connect(&s.rt, &s.nats.url, 3, false) else {
         panic!("three copies on one server");
     };
     let msg = err.to_string();
@@ -114,12 +112,11 @@ fn more_replicas_than_servers_is_a_clear_error() {
 /// message, and saying "sent" would lose it.
 #[test]
 fn duplicates_are_reported_and_refused_where_a_repeat_is_impossible() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
+    let Some(s) = LoneNats::start() else {
         return;
     };
-    let rt = support::runtime();
-    let bus = bus(&nats, &rt);
+    let rt = &s.rt;
+    let bus = bus(&s.nats, rt);
     let subject = ticketflow_schemas::topology::RAW.subject;
     let payload = || Bytes::from_static(b"x");
     let first = rt

@@ -24,14 +24,8 @@ use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 
 /// The user's own labelled tickets: the dev data when present.
 fn user_data(dir: &Path) -> PathBuf {
-    let dev = support::workspace().join("../shared/data/tickets_dev.csv");
     let all = dir.join("user_all.csv");
-    if dev.is_file() {
-        std::fs::copy(&dev, &all).expect("copy dev data into the test's temp dir");
-    } else {
-        eprintln!("note: {} absent; using generated tickets", dev.display());
-        generate(&all, 1_100, 777);
-    }
+    support::dev_tickets(&all, 1_100, 777);
     all
 }
 

@@ -18,8 +18,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    Chroma, Nats, Proc, StackEnv, dump_logs, free_port, generate, http_ok, model_ready,
-    service_binary, wait_until,
+    Chroma, Nats, Proc, StackEnv, dump_logs, free_port, generate_tickets, http_ok, model_ready,
+    run_id_from, service_binary, wait_until,
 };
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 use ticketflow_connectors::nats::{
@@ -78,15 +78,11 @@ impl Pki {
 /// `ticketflow nats-secrets --out dir`: CA, certificates (server: localhost, 127.0.0.1, nats),
 /// NKey seed `user.nk` and the `auth.conf` admitting it.
 fn nats_secrets(dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
-        .args(["nats-secrets", "--out"])
-        .arg(dir)
-        .output()
-        .expect("ticketflow nats-secrets");
-    assert!(
-        out.status.success(),
-        "nats-secrets: {}",
-        String::from_utf8_lossy(&out.stderr)
+    support::output_ok(
+        Command::new(env!("CARGO_BIN_EXE_ticketflow"))
+            .args(["nats-secrets", "--out"])
+            .arg(dir),
+        "nats-secrets",
     );
 }
 
@@ -101,12 +97,17 @@ fn user_password_block() -> String {
     format!("authorization {{\n  user: {USER:?}\n  password: {PASSWORD:?}\n}}\n")
 }
 
-/// A server that requires user/password and mutual TLS with the test's CA.
-fn secure_server(dir: &Path, pki: &Pki) -> Option<Nats> {
-    Nats::start_with_config(
-        &dir.join("nats-secure"),
-        &format!("{}{}", pki.server_block(), user_password_block()),
-    )
+/// nats-server config requiring user/password and mutual TLS with the test's CA.
+fn secure_config(pki: &Pki) -> String {
+    format!("{}{}", pki.server_block(), user_password_block())
+}
+
+/// The test's PKI, made in `dir/pki`, and a server that requires user/password and mutual TLS
+/// with it.
+fn secure_server(dir: &Path) -> Option<(Pki, Nats)> {
+    let pki = Pki::generate(&dir.join("pki"));
+    let nats = Nats::start_with_config(&dir.join("nats-secure"), &secure_config(&pki))?;
+    Some((pki, nats))
 }
 
 /// `ticketflow ARGS` with exactly `env` as its NATS settings (none inherited from the shell
@@ -227,8 +228,7 @@ fn pipeline_runs_against_nats_requiring_auth_and_mutual_tls() {
     }
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::generate(&dir.path().join("pki"));
-    let Some(nats) = secure_server(dir.path(), &pki) else {
+    let Some((pki, nats)) = secure_server(dir.path()) else {
         return;
     };
     let Some(chroma) = Chroma::start(dir.path()) else {
@@ -261,32 +261,10 @@ fn pipeline_runs_against_nats_requiring_auth_and_mutual_tls() {
     ]));
 
     let workers = worker_env.workers(1, dir.path(), &[]);
-    let input = dir.path().join("tickets.csv");
-    generate(&input, 300, 7);
-    let out = coordinator_env.run(&[
-        "run",
-        "--input",
-        &input.to_string_lossy(),
-        "--shard-size",
-        "100",
-        "--wait",
-        "--stall-timeout-secs",
-        "120",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let input = generate_tickets(dir.path(), 300, 7);
     let procs: Vec<&Proc> = workers.iter().chain([&nats.proc]).collect();
-    assert!(
-        out.status.success(),
-        "run failed:\n{stdout}\n{stderr}\n{}",
-        dump_logs(&procs)
-    );
-    let run_id = stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "run")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no run id in {stdout:?}"))
-        .to_string();
+    let (stdout, stderr) = support::run_wait(&coordinator_env, &input, 100, &procs);
+    let run_id = run_id_from(&stdout);
 
     // The run as the CLI reports it (through the same authenticated TLS connection).
     let show = coordinator_env.run(&["runs", "show", &run_id, "--json"]);
@@ -365,8 +343,7 @@ fn pipeline_runs_against_nats_requiring_auth_and_mutual_tls() {
 #[test]
 fn wrong_or_missing_credentials_fail_fast_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::generate(&dir.path().join("pki"));
-    let Some(nats) = secure_server(dir.path(), &pki) else {
+    let Some((pki, nats)) = secure_server(dir.path()) else {
         return;
     };
     let wrong = "Wr0ng-pass-7c1d";
@@ -439,8 +416,7 @@ fn wrong_or_missing_credentials_fail_fast_with_one_clear_line() {
 #[test]
 fn tls_failures_fail_fast_naming_the_certificate_setting() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::generate(&dir.path().join("pki"));
-    let Some(nats) = secure_server(dir.path(), &pki) else {
+    let Some((pki, nats)) = secure_server(dir.path()) else {
         return;
     };
     let creds = vars(&[
@@ -510,17 +486,15 @@ fn tls_failures_fail_fast_naming_the_certificate_setting() {
 /// retried, even when told to wait for the server.
 #[test]
 fn tls_required_of_a_plain_server_is_refused_not_retried() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(nats) = Nats::start(dir.path()) else {
+    let Some(s) = support::LoneNats::start() else {
         return;
     };
-    let rt = support::runtime();
-    let result = rt.block_on(async {
+    let result = s.rt.block_on(async {
         tokio::time::timeout(
             Duration::from_secs(10),
             Bus::connect_with(
                 &NatsConfig {
-                    url: nats.url.clone(),
+                    url: s.nats.url.clone(),
                     wait_for_server: true,
                     ..NatsConfig::new(String::new())
                 },
@@ -573,7 +547,7 @@ fn worker_waits_for_a_secured_server_that_is_not_up_yet() {
         &dir.path().join("nats-late"),
         port,
         monitor_port,
-        &format!("{}{}", pki.server_block(), user_password_block()),
+        &secure_config(&pki),
     );
     wait_until("worker ready", Duration::from_secs(30), || {
         http_ok(metrics_port, "/readyz")

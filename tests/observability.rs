@@ -22,7 +22,7 @@ use std::time::Duration;
 use ticketflow_testkit::Requirement;
 
 use serde_json::Value;
-use support::{Proc, StackEnv, free_port, generate, http_get, wait_until};
+use support::{Proc, StackEnv, free_port, generate, http_get, shared_data, wait_until};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig};
 
 /// Prometheus, Pushgateway and node-exporter from `scripts/monitoring.sh`, stopped on drop.
@@ -176,16 +176,6 @@ fn dashboard_exprs() -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn shared_data(name: &str) -> Option<PathBuf> {
-    let path = support::workspace().join("../shared/data").join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("note: {} absent; using generated tickets", path.display());
-        None
-    }
 }
 
 fn submit(env: &StackEnv, input: &Path, workers: &[&Proc]) -> String {

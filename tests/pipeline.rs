@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
-use support::{Chroma, Moto, Nats, Stack, StackEnv, generate, run_id_from};
+use support::{Chroma, Moto, Nats, Proc, Stack, generate, run_id_from};
 use ticketflow_connectors::chroma::{ChromaClient, ChromaConfig};
 use ticketflow_connectors::nats::{Bus, NatsConfig};
 use ticketflow_connectors::store::{S3Options, Store, StoreConfig, keys};
@@ -154,28 +154,34 @@ async fn assert_run_complete(inspect: &Inspect, run_id: &str, expected_tickets: 
     }
 }
 
-fn run_pipeline(
-    dir: &Path,
-    env: &StackEnv,
-    input: &Path,
-    shard_size: u32,
-    procs_for_logs: &[&support::Proc],
-) -> (String, String) {
-    let input = input.to_string_lossy();
-    let shard_size = shard_size.to_string();
-    let args = [
-        "run",
-        "--input",
-        &input,
-        "--shard-size",
-        &shard_size,
-        "--wait",
-        "--stall-timeout-secs",
-        "120",
-    ];
-    let stdout = support::run_ok(env, &args, procs_for_logs);
-    let _ = dir;
-    (run_id_from(&stdout), stdout)
+/// A run of a stack's whole input, finished and checked, and what a test looks at it with.
+/// Fields drop in order: the connections before the runtime they run on.
+struct Finished {
+    run_id: String,
+    stdout: String,
+    inspect: Inspect,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Runs the stack's input in shards of `shard_size` (a failure shows `logs`), then checks every
+/// invariant of the finished run through `store` and the stack's servers.
+fn run_and_check(stack: &Stack, shard_size: u32, store: Store, logs: &[&Proc]) -> Finished {
+    let (stdout, _) = support::run_wait(&stack.env, &stack.input, shard_size, logs);
+    let run_id = run_id_from(&stdout);
+    let rt = rt();
+    let inspect = rt.block_on(Inspect::open(
+        &stack.nats,
+        &stack.chroma,
+        store,
+        &stack.collection,
+    ));
+    rt.block_on(assert_run_complete(&inspect, &run_id, stack.tickets));
+    Finished {
+        run_id,
+        stdout,
+        inspect,
+        rt,
+    }
 }
 
 #[test]
@@ -186,26 +192,24 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     };
     let Stack {
         dir,
-        nats,
-        chroma,
         env,
         workers,
         input,
         ..
     } = &stack;
-    let store_url = store_url(dir.path());
-
-    let logs: Vec<&support::Proc> = workers.iter().collect();
-    let (run_id, run_stdout) = run_pipeline(dir.path(), env, input, 250, &logs);
-
-    let rt = rt();
     let store = Store::open(&StoreConfig {
-        url: store_url.clone(),
+        url: store_url(dir.path()),
         s3: S3Options::default(),
     })
     .expect("store");
-    let inspect = rt.block_on(Inspect::open(nats, chroma, store, "e2e_file"));
-    rt.block_on(assert_run_complete(&inspect, &run_id, 2_000));
+    let logs: Vec<&Proc> = workers.iter().collect();
+    // Bound runtime first, so that it drops last.
+    let Finished {
+        rt,
+        inspect,
+        run_id,
+        stdout: run_stdout,
+    } = run_and_check(&stack, 250, store, &logs);
     assert_eq!(rt.block_on(inspect.chroma.count()).expect("count"), 2_000);
 
     // Both embedder replicas took part.
@@ -220,15 +224,17 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     }
 
     // Same input again: nothing new is queued, nothing is duplicated.
-    let out = env.run(&[
-        "run",
-        "--input",
-        &input.to_string_lossy(),
-        "--shard-size",
-        "250",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = support::run_ok(
+        env,
+        &[
+            "run",
+            "--input",
+            &input.to_string_lossy(),
+            "--shard-size",
+            "250",
+        ],
+        &logs,
+    );
     assert!(stdout.contains("nothing to do"), "{stdout}");
     assert_eq!(run_id_from(&stdout), run_id);
     std::thread::sleep(Duration::from_secs(2));
@@ -248,19 +254,17 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     assert_eq!(show["shards"]["indexed"], 8);
 
     // search finds a ticket of the kind asked for.
-    let out = env.run(&[
-        "search",
-        "the VPN client does not respond",
-        "-k",
-        "3",
-        "--where",
-        "type=Incident",
-    ]);
-    let hits = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let hits = support::run_ok(
+        env,
+        &[
+            "search",
+            "the VPN client does not respond",
+            "-k",
+            "3",
+            "--where",
+            "type=Incident",
+        ],
+        &logs,
     );
     assert_eq!(hits.lines().count(), 3, "{hits}");
     assert!(hits.lines().all(|l| l.contains("Incident")), "{hits}");
@@ -295,17 +299,16 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     // The per-ticket feature table (the drift input) is exported with the run's own out-of-fold
     // predictions (there was no production model before this first run).
     let features = dir.path().join("features.csv");
-    let out = env.run(&[
-        "features",
-        "--run",
-        &run_id,
-        "--out",
-        &features.to_string_lossy(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::run_ok(
+        env,
+        &[
+            "features",
+            "--run",
+            &run_id,
+            "--out",
+            &features.to_string_lossy(),
+        ],
+        &logs,
     );
     let table = std::fs::read_to_string(&features).expect("features");
     assert_eq!(table.lines().count(), 2_001);
@@ -322,17 +325,16 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     let new_input = dir.path().join("new.csv");
     generate(&new_input, 300, 99);
     let predictions = dir.path().join("predictions.csv");
-    let out = env.run(&[
-        "predict",
-        "--input",
-        &new_input.to_string_lossy(),
-        "--output",
-        &predictions.to_string_lossy(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::run_ok(
+        env,
+        &[
+            "predict",
+            "--input",
+            &new_input.to_string_lossy(),
+            "--output",
+            &predictions.to_string_lossy(),
+        ],
+        &logs,
     );
     let text = std::fs::read_to_string(&predictions).expect("predictions");
     assert_eq!(text.lines().count(), 301, "header + one line per row");
@@ -345,8 +347,9 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
 
     // An unlabelled input is an inference run: predictions in the store and in Chroma.
     let unlabelled = dir.path().join("unlabelled.csv");
-    drop_column(&new_input, &unlabelled, "type");
-    let (infer_id, infer_stdout) = run_pipeline(dir.path(), env, &unlabelled, 100, &logs);
+    support::filter_csv(&new_input, &unlabelled, Some("type"), |_, _, _| true);
+    let (infer_stdout, _) = support::run_wait(env, &unlabelled, 100, &logs);
+    let infer_id = run_id_from(&infer_stdout);
     assert!(
         infer_stdout.contains("predictions  300 tickets"),
         "{infer_stdout}"
@@ -381,23 +384,6 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     );
 }
 
-/// Copies a CSV without one column.
-fn drop_column(from: &Path, to: &Path, column: &str) {
-    let mut r = csv::Reader::from_path(from).expect("read");
-    let headers = r.headers().expect("headers").clone();
-    let keep: Vec<usize> = (0..headers.len())
-        .filter(|&i| &headers[i] != column)
-        .collect();
-    let mut w = csv::Writer::from_path(to).expect("write");
-    w.write_record(keep.iter().map(|&i| &headers[i]))
-        .expect("header");
-    for rec in r.records() {
-        let rec = rec.expect("record");
-        w.write_record(keep.iter().map(|&i| &rec[i])).expect("row");
-    }
-    w.flush().expect("flush");
-}
-
 #[test]
 fn s3_store_end_to_end() {
     let moto_dir = tempfile::tempdir().expect("tempdir");
@@ -410,20 +396,6 @@ fn s3_store_end_to_end() {
     }) else {
         return;
     };
-    let Stack {
-        dir,
-        nats,
-        chroma,
-        env,
-        workers,
-        input,
-        ..
-    } = &stack;
-
-    let logs: Vec<&support::Proc> = workers.iter().chain([&moto.proc]).collect();
-    let (run_id, _) = run_pipeline(dir.path(), env, input, 200, &logs);
-
-    let rt = rt();
     let store = Store::open_with_env(
         &StoreConfig {
             url: store_url.to_string(),
@@ -432,8 +404,8 @@ fn s3_store_end_to_end() {
         moto.env(),
     )
     .expect("store");
-    let inspect = rt.block_on(Inspect::open(nats, chroma, store, "e2e_s3"));
-    rt.block_on(assert_run_complete(&inspect, &run_id, 1_000));
+    let logs: Vec<&Proc> = stack.workers.iter().chain([&moto.proc]).collect();
+    run_and_check(&stack, 200, store, &logs);
     // Nothing was written to the local default store.
-    assert!(!dir.path().join("store").exists());
+    assert!(!stack.dir.path().join("store").exists());
 }

@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use serde_json::Value;
-use support::{StackEnv, dump_logs, generate, wait_until};
+use support::{StackEnv, generate_tickets, wait_until};
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]
@@ -272,26 +272,9 @@ fn one_run_is_one_trace_across_the_coordinator_and_every_worker() {
     let mut workers = env.workers(1, dir.path(), &[]);
     support::wait_ready(&workers);
 
-    let input = dir.path().join("tickets.csv");
-    generate(&input, 600, 7);
-    let out = env.run(&[
-        "run",
-        "--input",
-        &input.to_string_lossy(),
-        "--shard-size",
-        "200",
-        "--wait",
-        "--stall-timeout-secs",
-        "120",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let coordinator_log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let input = generate_tickets(dir.path(), 600, 7);
     let logs: Vec<&support::Proc> = workers.iter().collect();
-    assert!(
-        out.status.success(),
-        "run failed:\n{stdout}\n{coordinator_log}\n{}",
-        dump_logs(&logs)
-    );
+    let (stdout, coordinator_log) = support::run_wait(&env, &input, 200, &logs);
     // "run <id> queued: <tickets> tickets in <shards> shards (…)"
     let words: Vec<&str> = stdout.split_whitespace().collect();
     let at = words

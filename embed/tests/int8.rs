@@ -65,14 +65,8 @@ fn int8_vs_fp32(batch_size: usize) -> Option<Vec<f64>> {
     let int8 = config(Precision::Int8, batch_size)?;
     let items = texts();
     let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
-    let a = EmbeddingModel::new(&fp32)
-        .expect("fp32 embedder")
-        .embed(&texts)
-        .expect("embed fp32");
-    let b = EmbeddingModel::new(&int8)
-        .expect("int8 embedder")
-        .embed(&texts)
-        .expect("embed int8");
+    let a = support::embed(&fp32, &texts);
+    let b = support::embed(&int8, &texts);
     assert_eq!(b.dim(), (texts.len(), EMBEDDING_DIM));
     Some(
         (0..texts.len())

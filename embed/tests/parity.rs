@@ -99,14 +99,8 @@ fn batching_and_order_do_not_change_vectors() {
         .rev()
         .map(|i| i.text.as_str())
         .collect();
-    let one = EmbeddingModel::new(&cfg_one)
-        .expect("embedder")
-        .embed(&texts)
-        .expect("embed");
-    let many = EmbeddingModel::new(&cfg_many)
-        .expect("embedder")
-        .embed(&texts)
-        .expect("embed");
+    let one = support::embed(&cfg_one, &texts);
+    let many = support::embed(&cfg_many, &texts);
     for i in 0..texts.len() {
         let a = one.row(i);
         let b = many.row(i);

@@ -15,12 +15,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use ticketflow_analytics::classify::{Example, Predictions, predictions_csv};
-use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::feature_table::{FeatureRow, feature_row};
 use ticketflow_embed::EmbeddingModel;
 use ticketflow_lifecycle::registry::Registry;
 use ticketflow_lifecycle::run::read::{
-    DriftSide, drift_report, run_embeddings_sample, run_features_sample,
+    DriftSide, drift_report_now, run_embeddings_sample, run_features_sample,
 };
 use ticketflow_lifecycle::run::result::DriftSummary;
 use ticketflow_schemas::Dataset;
@@ -270,15 +269,7 @@ async fn batch_drift(
         rows,
         embeddings,
     };
-    let report = tokio::task::spawn_blocking(move || {
-        drift_report(
-            &reference_side,
-            &current,
-            &DriftOptions::default(),
-            ticketflow_workers::now_ms(),
-        )
-    })
-    .await?;
+    let report = drift_report_now(reference_side, current).await?;
     Ok(Some(DriftSummary::of_report(
         &report, &reference, None, None,
     )))

@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use prometheus::{HistogramVec, IntCounterVec};
+
 use crate::metrics::METRICS;
 
 /// A worker process joined its stage.
@@ -257,14 +259,10 @@ pub struct VectorsReused {
 
 impl VectorsReused {
     pub fn emit(self) {
-        METRICS
-            .vectors
-            .with_label_values(&["reused"])
-            .inc_by(self.reused);
-        METRICS
-            .vectors
-            .with_label_values(&["embedded"])
-            .inc_by(self.embedded);
+        inc_each(
+            &METRICS.vectors,
+            [("reused", self.reused), ("embedded", self.embedded)],
+        );
         tracing::debug!(
             reused = self.reused,
             embedded = self.embedded,
@@ -281,14 +279,10 @@ pub struct RecordsIndexed {
 
 impl RecordsIndexed {
     pub fn emit(self) {
-        METRICS
-            .records
-            .with_label_values(&["written"])
-            .inc_by(self.written);
-        METRICS
-            .records
-            .with_label_values(&["unchanged"])
-            .inc_by(self.unchanged);
+        inc_each(
+            &METRICS.records,
+            [("written", self.written), ("unchanged", self.unchanged)],
+        );
         tracing::debug!(
             written = self.written,
             unchanged = self.unchanged,
@@ -424,23 +418,13 @@ pub struct ObjectStoreRequest<'a> {
 
 impl ObjectStoreRequest<'_> {
     pub fn emit(self) {
-        METRICS
-            .store_duration
-            .with_label_values(&[self.operation])
-            .observe(self.duration.as_secs_f64());
-        // Both error types are touched on success too, so the error series exist (at 0) for
-        // every operation used.
-        for error_type in ErrorType::LABELS {
-            METRICS
-                .store_errors
-                .with_label_values(&[self.operation, error_type]);
-        }
-        if let Some(failed) = self.failed {
-            METRICS
-                .store_errors
-                .with_label_values(&[self.operation, failed.as_str()])
-                .inc();
-        }
+        observe_request(
+            &METRICS.store_duration,
+            &METRICS.store_errors,
+            self.operation,
+            self.duration,
+            self.failed,
+        );
     }
 }
 
@@ -454,23 +438,43 @@ pub struct ChromaRequest<'a> {
 
 impl ChromaRequest<'_> {
     pub fn emit(self) {
-        METRICS
-            .chroma_duration
-            .with_label_values(&[self.operation])
-            .observe(self.duration.as_secs_f64());
-        // Both error types are touched on success too, so the error series exist (at 0) for
-        // every operation used.
-        for error_type in ErrorType::LABELS {
-            METRICS
-                .chroma_errors
-                .with_label_values(&[self.operation, error_type]);
-        }
-        if let Some(failed) = self.failed {
-            METRICS
-                .chroma_errors
-                .with_label_values(&[self.operation, failed.as_str()])
-                .inc();
-        }
+        observe_request(
+            &METRICS.chroma_duration,
+            &METRICS.chroma_errors,
+            self.operation,
+            self.duration,
+            self.failed,
+        );
+    }
+}
+
+/// Adds each count to the series of `counter` labelled with its name.
+fn inc_each<const N: usize>(counter: &IntCounterVec, counts: [(&str, u64); N]) {
+    for (label, n) in counts {
+        counter.with_label_values(&[label]).inc_by(n);
+    }
+}
+
+/// A request to a backend (object store, Chroma): its duration, and its failure by error type.
+/// Both error types are touched on success too, so the error series exist (at 0) for every
+/// operation used.
+fn observe_request(
+    durations: &HistogramVec,
+    errors: &IntCounterVec,
+    operation: &str,
+    duration: Duration,
+    failed: Option<ErrorType>,
+) {
+    durations
+        .with_label_values(&[operation])
+        .observe(duration.as_secs_f64());
+    for error_type in ErrorType::LABELS {
+        errors.with_label_values(&[operation, error_type]);
+    }
+    if let Some(failed) = failed {
+        errors
+            .with_label_values(&[operation, failed.as_str()])
+            .inc();
     }
 }
 

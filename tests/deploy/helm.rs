@@ -5,26 +5,29 @@ use crate::support::*;
 #[test]
 fn helm_chart_lints_and_renders_to_valid_objects() {
     let Some(r) = rendered() else { return };
-    for (label, objects) in &r.helm {
+    for (values, objects) in &r.helm {
+        let label = format!("helm ({values})");
         let count = |k: &str| kind(objects, k).len();
-        assert_eq!(
-            count("Deployment"),
-            4,
-            "helm ({label}): a Deployment per stage"
+        assert_kind_counts(
+            objects,
+            &label,
+            &[
+                ("Deployment", 4, "a Deployment per stage"),
+                ("PodDisruptionBudget", 4, "PDBs"),
+                ("CronJob", 1, "coordinator"),
+                ("NetworkPolicy", 2, "NetworkPolicies"),
+            ],
         );
-        assert_eq!(count("PodDisruptionBudget"), 4, "helm ({label}): PDBs");
-        assert_eq!(count("CronJob"), 1, "helm ({label}): coordinator");
-        assert_eq!(count("NetworkPolicy"), 2, "helm ({label}): NetworkPolicies");
-        let autoscaling = label.contains("autoscaling");
+        let autoscaling = values.contains("autoscaling");
         assert_eq!(
             count("ScaledObject"),
             if autoscaling { 2 } else { 0 },
-            "helm ({label}): ScaledObjects follow autoscaling.enabled"
+            "{label}: ScaledObjects follow autoscaling.enabled"
         );
         assert_eq!(
             count("ServiceMonitor"),
             usize::from(autoscaling),
-            "helm ({label}): ServiceMonitor"
+            "{label}: ServiceMonitor"
         );
         // KEDA owns the replica count of the scaled Deployments.
         for d in kind(objects, "Deployment") {
@@ -33,7 +36,7 @@ fn helm_chart_lints_and_renders_to_valid_objects() {
             assert_eq!(
                 d["spec"]["replicas"].is_null(),
                 scaled,
-                "helm ({label}): {} replicas",
+                "{label}: {} replicas",
                 name(d)
             );
         }

@@ -7,15 +7,17 @@ fn kustomize_overlays_render_to_valid_objects() {
     let Some(r) = rendered() else { return };
     for (overlay, objects) in &r.overlays {
         let count = |k: &str| kind(objects, k).len();
-        assert_eq!(count("Namespace"), 1, "{overlay}: Namespace");
-        assert_eq!(
-            count("PodDisruptionBudget"),
-            4,
-            "{overlay}: one PDB per stage"
+        assert_kind_counts(
+            objects,
+            overlay,
+            &[
+                ("Namespace", 1, "Namespace"),
+                ("PodDisruptionBudget", 4, "one PDB per stage"),
+                ("ScaledObject", 2, "ScaledObjects"),
+                ("CronJob", 1, "coordinator CronJob"),
+                ("NetworkPolicy", 2, "NetworkPolicies"),
+            ],
         );
-        assert_eq!(count("ScaledObject"), 2, "{overlay}: ScaledObjects");
-        assert_eq!(count("CronJob"), 1, "{overlay}: coordinator CronJob");
-        assert_eq!(count("NetworkPolicy"), 2, "{overlay}: NetworkPolicies");
         let ticketflow_deployments = kind(objects, "Deployment")
             .into_iter()
             .filter(|d| name(d).starts_with("ticketflow-"))

@@ -145,6 +145,11 @@ fn compose_mounts(service: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// A compose volume entry as [`compose_mounts`] lists it.
+fn mount(source: &str, target: &str, mode: &str) -> (String, String, String) {
+    (source.into(), target.into(), mode.into())
+}
+
 /// docker-compose: NATS requires TLS with client certificates and an NKey (compose/nats.conf);
 /// the one-shot `nats-secrets` makes them before NATS starts; every ticketflow service reads
 /// each of them, read-only, at the path its variable names. (tests/nats_security.rs runs a real
@@ -161,11 +166,7 @@ fn compose_requires_tls_and_an_nkey_made_by_its_secrets_service() {
         "compose: nats-secrets"
     );
     assert!(
-        compose_mounts(secrets).contains(&(
-            "nats-secrets".into(),
-            COMPOSE_SECRETS.into(),
-            "rw".into()
-        )),
+        compose_mounts(secrets).contains(&mount("nats-secrets", COMPOSE_SECRETS, "rw")),
         "compose: nats-secrets cannot write its volume"
     );
 
@@ -183,11 +184,7 @@ fn compose_requires_tls_and_an_nkey_made_by_its_secrets_service() {
         "compose: compose/nats.conf not mounted: {mounts:?}"
     );
     assert!(
-        mounts.contains(&(
-            "nats-secrets".into(),
-            "/etc/nats/secrets".into(),
-            "ro".into()
-        )),
+        mounts.contains(&mount("nats-secrets", "/etc/nats/secrets", "ro")),
         "compose: NATS does not read the secrets: {mounts:?}"
     );
     assert_eq!(
@@ -229,11 +226,7 @@ fn compose_requires_tls_and_an_nkey_made_by_its_secrets_service() {
             );
         }
         assert!(
-            compose_mounts(service).contains(&(
-                "nats-secrets".into(),
-                COMPOSE_SECRETS.into(),
-                "ro".into()
-            )),
+            compose_mounts(service).contains(&mount("nats-secrets", COMPOSE_SECRETS, "ro")),
             "compose: {name} cannot read the NATS secrets"
         );
     }

@@ -176,6 +176,14 @@ pub(crate) fn kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
     objects.iter().filter(|o| o["kind"] == kind).collect()
 }
 
+/// Asserts how many objects of each kind `objects` holds, `(kind, count, what)`; a failure says
+/// `label: what`.
+pub(crate) fn assert_kind_counts(objects: &[Value], label: &str, expected: &[(&str, usize, &str)]) {
+    for &(k, n, what) in expected {
+        assert_eq!(kind(objects, k).len(), n, "{label}: {what}");
+    }
+}
+
 pub(crate) fn name(o: &Value) -> &str {
     o["metadata"]["name"].as_str().unwrap_or("?")
 }

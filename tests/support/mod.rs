@@ -272,6 +272,27 @@ impl Nats {
     }
 }
 
+/// What a test of the NATS client alone needs: one nats-server over a fresh temp dir, and a
+/// runtime to talk to it on. Fields drop in order: the server stops before its directory goes.
+pub struct LoneNats {
+    pub rt: tokio::runtime::Runtime,
+    pub nats: Nats,
+    pub dir: tempfile::TempDir,
+}
+
+impl LoneNats {
+    /// `None` (the test skips, or fails under `TICKETFLOW_REQUIRE_SERVICES`) without nats-server.
+    pub fn start() -> Option<LoneNats> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nats = Nats::start(dir.path())?;
+        Some(LoneNats {
+            rt: runtime(),
+            nats,
+            dir,
+        })
+    }
+}
+
 /// What a pipeline test needs before its workers: NATS and Chroma running over a fresh temp dir.
 /// `None` (the test skips, or fails under `TICKETFLOW_REQUIRE_*`) when the model or a server
 /// binary is missing. Fields drop in order: the servers stop before their directory goes.
@@ -488,15 +509,38 @@ pub fn run_id_from(stdout: &str) -> String {
 /// `ticketflow <args>`, which must succeed; a failure shows its output and every worker's log.
 /// Returns stdout.
 pub fn run_ok(env: &StackEnv, args: &[&str], logs: &[&Proc]) -> String {
+    run_ok_with_stderr(env, args, logs).0
+}
+
+/// [`run_ok`] returning stderr (the coordinator's log) too.
+pub fn run_ok_with_stderr(env: &StackEnv, args: &[&str], logs: &[&Proc]) -> (String, String) {
     let out = env.run(args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
-        "{args:?} failed:\n{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
+        "{args:?} failed:\n{stdout}\n{stderr}\n{}",
         dump_logs(logs)
     );
-    stdout
+    (stdout, stderr)
+}
+
+/// `ticketflow run --input INPUT --shard-size N --wait`, a stalled run failing after 120 s, which
+/// must succeed (see [`run_ok`]). Returns stdout and stderr (the coordinator's log).
+pub fn run_wait(env: &StackEnv, input: &Path, shard_size: u32, logs: &[&Proc]) -> (String, String) {
+    let input = input.to_string_lossy();
+    let shard_size = shard_size.to_string();
+    let args = [
+        "run",
+        "--input",
+        &input,
+        "--shard-size",
+        &shard_size,
+        "--wait",
+        "--stall-timeout-secs",
+        "120",
+    ];
+    run_ok_with_stderr(env, &args, logs)
 }
 
 /// Waits until every worker answers `/readyz` with 200.
@@ -551,10 +595,23 @@ pub fn slice_csv(from: &Path, to: &Path, skip: usize, take: usize, drop: Option<
     filter_csv(from, to, drop, |i, _, _| i >= skip && i < skip + take)
 }
 
+/// Runs `cmd`, which must succeed (else the test fails naming `what`, with its stderr); its
+/// output.
+#[track_caller]
+pub fn output_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Writes `rows` synthetic tickets to `path` with the binary's generator.
 pub fn generate(path: &Path, rows: u64, seed: u64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ticketflow"))
-        .args([
+    output_ok(
+        Command::new(env!("CARGO_BIN_EXE_ticketflow")).args([
             "generate",
             "--rows",
             &rows.to_string(),
@@ -562,14 +619,39 @@ pub fn generate(path: &Path, rows: u64, seed: u64) {
             &seed.to_string(),
             "--output",
             &path.to_string_lossy(),
-        ])
-        .output()
-        .expect("generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ]),
+        "generate",
     );
+}
+
+/// `rows` generated tickets of `seed` in `dir/tickets.csv`; its path.
+pub fn generate_tickets(dir: &Path, rows: u64, seed: u64) -> PathBuf {
+    let input = dir.join("tickets.csv");
+    generate(&input, rows, seed);
+    input
+}
+
+/// `../shared/data/NAME` when it is there; else `None`, with a note that generated tickets stand
+/// in for it.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let path = workspace().join("../shared/data").join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("note: {} absent; using generated tickets", path.display());
+        None
+    }
+}
+
+/// Writes the dev tickets (`../shared/data/tickets_dev.csv`) to `to`, or where they are absent
+/// `rows` generated tickets of `seed`.
+pub fn dev_tickets(to: &Path, rows: u64, seed: u64) {
+    match shared_data("tickets_dev.csv") {
+        Some(dev) => {
+            std::fs::copy(&dev, to).expect("copy dev data into the test's temp dir");
+        }
+        None => generate(to, rows, seed),
+    }
 }
 
 /// NATS, Chroma, worker processes (`embedders` embedders, one of every other stage) and an
@@ -605,8 +687,7 @@ impl Stack {
         let chroma = Chroma::start(dir.path())?;
         let env = StackEnv::new(&nats, &chroma, &store_url(dir.path()), collection).with(extra_env);
         let workers = env.workers(embedders, dir.path(), &[]);
-        let input = dir.path().join("tickets.csv");
-        generate(&input, tickets, seed);
+        let input = generate_tickets(dir.path(), tickets, seed);
         Some(Stack {
             dir,
             nats,

@@ -286,13 +286,18 @@ mod tests {
         (x, y)
     }
 
+    /// The default forest config with `trees` trees.
+    fn with_trees(trees: u16) -> ForestConfig {
+        ForestConfig {
+            trees,
+            ..ForestConfig::default()
+        }
+    }
+
     #[test]
     fn learns_a_toy_problem_with_vote_share_probabilities() {
         let (x, y) = toy(150, 1);
-        let config = ForestConfig {
-            trees: 20,
-            ..ForestConfig::default()
-        };
+        let config = with_trees(20);
         let forest = Forest::fit(&x, &y, 3, true, &config, 7, 2).unwrap();
         let (xt, yt) = toy(90, 2);
         let probs = forest.predict_proba(&xt);
@@ -310,10 +315,7 @@ mod tests {
     #[test]
     fn same_forest_whatever_the_thread_count() {
         let (x, y) = toy(90, 3);
-        let config = ForestConfig {
-            trees: 8,
-            ..ForestConfig::default()
-        };
+        let config = with_trees(8);
         let one = Forest::fit(&x, &y, 3, false, &config, 5, 1).unwrap();
         let four = Forest::fit(&x, &y, 3, false, &config, 5, 4).unwrap();
         let (xt, _) = toy(30, 4);

@@ -243,6 +243,15 @@ fn predicts_for_missing_and_unseen_inputs() {
 
 #[test]
 fn serde_round_trip_predicts_identically() {
+    type RoundTrip = fn(&Classifier) -> Classifier;
+    let round_trips: [(&str, RoundTrip); 2] = [
+        ("JSON", |m| {
+            serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap()
+        }),
+        ("MessagePack", |m| {
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(m).unwrap()).unwrap()
+        }),
+    ];
     let (examples, labels) = synthetic(160, 6);
     for (kind, features) in [
         (ModelKind::LogisticRegression, "embeddings+lexical+metadata"),
@@ -250,26 +259,15 @@ fn serde_round_trip_predicts_identically() {
     ] {
         let model = Classifier::fit(&examples, &labels, kind, &config(features)).unwrap();
         let expected = model.predict_proba_batch(&examples);
-
-        let json = serde_json::to_string(&model).unwrap();
-        let from_json: Classifier = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            from_json.predict_proba_batch(&examples),
-            expected,
-            "{kind} via JSON"
-        );
-
-        let packed = rmp_serde::to_vec_named(&model).unwrap();
-        let from_msgpack: Classifier = rmp_serde::from_slice(&packed).unwrap();
-        assert_eq!(
-            from_msgpack.predict_proba_batch(&examples),
-            expected,
-            "{kind} via MessagePack"
-        );
-        assert_eq!(
-            (from_msgpack.kind, from_msgpack.features),
-            (model.kind, model.features)
-        );
+        for (format, round_trip) in round_trips {
+            let back = round_trip(&model);
+            assert_eq!(
+                back.predict_proba_batch(&examples),
+                expected,
+                "{kind} via {format}"
+            );
+            assert_eq!((back.kind, back.features), (model.kind, model.features));
+        }
     }
 }
 

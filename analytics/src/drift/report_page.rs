@@ -32,7 +32,7 @@ use super::{ColumnDrift, ColumnKind, DriftReport, EmbeddingDrift, StatTest};
 use crate::report::chart::{
     CURRENT_COLOUR, Group, LARGE, REFERENCE_COLOUR, SMALL, Scale, auc_gauge, grouped_bars,
 };
-use crate::report::format::{escape, num, signed_g4, utc_timestamp};
+use crate::report::format::{escape, num, numeric_row, signed_g4, utc_timestamp};
 
 /// Bars in a column row's chart before the smallest categories are summed into "other".
 const SMALL_MAX_BARS: usize = 12;
@@ -117,12 +117,12 @@ fn header(out: &mut String, r: &DriftReport) {
 }
 
 /// The red or green verdict badge; the word carries the meaning, the colour repeats it.
-fn badge(drifted: bool) -> &'static str {
-    if drifted {
-        "<span class=\"badge bad\">Drift detected</span>"
-    } else {
-        "<span class=\"badge ok\">No drift</span>"
-    }
+fn badge(drifted: bool) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        state_class(drifted),
+        verdict_word(drifted)
+    )
 }
 
 fn state_class(drifted: bool) -> &'static str {
@@ -370,15 +370,14 @@ fn distribution(c: &ColumnDrift, max_bars: usize, large: bool) -> String {
     );
     for (i, label) in d.labels.iter().enumerate() {
         let (reference, current) = shares(c, i);
-        put!(
-            table,
-            "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td></tr>",
-            escape(label),
-            num(reference),
-            num(current),
-            escape(&signed_g4(current - reference))
-        );
+        table.push_str(&numeric_row(
+            &escape(label),
+            [
+                num(reference),
+                num(current),
+                escape(&signed_g4(current - reference)),
+            ],
+        ));
     }
     table.push_str("</tbody></table>");
     if large {

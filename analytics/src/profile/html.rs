@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Count, LengthProfile, LengthStats, Profile, TokenProfile};
-use crate::report::format::{document_start, escape, g4, num, truncate};
+use crate::report::format::{document_start, escape, g4, num, numeric_row, truncate};
 use crate::report::put;
 
 const BAR_COLOUR: &str = "#2f6fdf";
@@ -101,13 +101,10 @@ fn counts_block(out: &mut String, title: &str, counts: &[Count]) {
          </tr></thead><tbody>",
     );
     for c in counts {
-        put!(
-            out,
-            "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            escape(&c.value),
-            c.count,
-            num(c.share)
-        );
+        out.push_str(&numeric_row(
+            &escape(&c.value),
+            [c.count.to_string(), num(c.share)],
+        ));
     }
     out.push_str("</tbody></table></div>");
 }

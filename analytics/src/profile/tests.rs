@@ -75,6 +75,12 @@ fn sample() -> (Vec<Ticket>, Vec<Quarantined>) {
     (tickets, quarantined)
 }
 
+/// The profile of [`sample`], with `token_counts` as the tickets' token counts.
+fn sample_profile(token_counts: &[usize]) -> Profile {
+    let (tickets, quarantined) = sample();
+    profile(&tickets, &quarantined, token_counts)
+}
+
 fn find<'a>(counts: &'a [Count], value: &str) -> &'a Count {
     counts
         .iter()
@@ -84,8 +90,7 @@ fn find<'a>(counts: &'a [Count], value: &str) -> &'a Count {
 
 #[test]
 fn profile_profile_counts_rows_duplicates_and_reasons() {
-    let (tickets, quarantined) = sample();
-    let p = profile(&tickets, &quarantined, &[10, 300, 257, 256]);
+    let p = sample_profile(&[10, 300, 257, 256]);
     assert_eq!(p.rows.total, 7);
     assert_eq!(p.rows.accepted, 4);
     assert_eq!(p.rows.quarantined, 3);
@@ -101,8 +106,7 @@ fn profile_profile_counts_rows_duplicates_and_reasons() {
 
 #[test]
 fn profile_distributions_missing_values_and_language_sources() {
-    let (tickets, quarantined) = sample();
-    let p = profile(&tickets, &quarantined, &[]);
+    let p = sample_profile(&[]);
     let columns: Vec<&str> = p.distributions.iter().map(|d| d.column.as_str()).collect();
     assert_eq!(columns, ["type", "queue", "priority", "language"]);
     let types = &p.distributions[0];
@@ -147,8 +151,7 @@ fn profile_distributions_missing_values_and_language_sources() {
 
 #[test]
 fn profile_lengths_percentiles_by_hand() {
-    let (tickets, quarantined) = sample();
-    let p = profile(&tickets, &quarantined, &[]);
+    let p = sample_profile(&[]);
     let subject_chars = &p.lengths[0];
     assert_eq!(
         (subject_chars.field.as_str(), subject_chars.unit.as_str()),
@@ -209,8 +212,7 @@ fn profile_length_stats_of_nothing_and_wide_ranges() {
 
 #[test]
 fn profile_html_is_self_contained_and_escaped() {
-    let (tickets, quarantined) = sample();
-    let p = profile(&tickets, &quarantined, &[10, 300, 257, 256]);
+    let p = sample_profile(&[10, 300, 257, 256]);
     let html = render_profile_html(&p);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
@@ -223,8 +225,7 @@ fn profile_html_is_self_contained_and_escaped() {
 
 #[test]
 fn profile_round_trips_through_json() {
-    let (tickets, quarantined) = sample();
-    let p = profile(&tickets, &quarantined, &[1, 2, 3, 4]);
+    let p = sample_profile(&[1, 2, 3, 4]);
     let json = serde_json::to_string(&p).expect("serialise");
     let back: Profile = serde_json::from_str(&json).expect("parse");
     // serde_json's default float parsing may differ in the last bit, so compare as JSON.

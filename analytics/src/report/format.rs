@@ -106,6 +106,19 @@ pub(crate) fn num(value: f64) -> String {
     )
 }
 
+/// A table row of numbers: `header` (HTML) as the row header, then each of `cells` (HTML) in a
+/// right-aligned cell.
+pub(crate) fn numeric_row(header: &str, cells: impl IntoIterator<Item = String>) -> String {
+    let mut row = format!("<tr><th scope=\"row\">{header}</th>");
+    for cell in cells {
+        row.push_str("<td class=\"num\">");
+        row.push_str(&cell);
+        row.push_str("</td>");
+    }
+    row.push_str("</tr>");
+    row
+}
+
 /// A signed difference (`+0.05`, `−0.1234`, `0`), with a typographic minus. Differences below
 /// 1e-12 are rounding noise of the subtraction (0.3 − 0.1 · 3) and print as `0`.
 pub(crate) fn signed_g4(value: f64) -> String {

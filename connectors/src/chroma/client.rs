@@ -208,27 +208,12 @@ impl ChromaClient {
                         .is_some_and(|v| same_vector(v, &r.embedding))
                 });
             if !to_write.is_empty() {
-                let body = wire::Upsert {
-                    ids: to_write.iter().map(|r| r.id.as_str()).collect(),
-                    embeddings: to_write.iter().map(|r| r.embedding.as_slice()).collect(),
-                    documents: to_write.iter().map(|r| r.document.as_str()).collect(),
-                    metadatas: to_write
-                        .iter()
-                        .map(|r| wire::to_chroma_metadata(&r.metadata))
-                        .collect(),
-                };
+                let body = wire::Upsert::of(&to_write);
                 self.call::<Value>(OP, Method::POST, upsert_url.clone(), Some(&body))
                     .await?;
             }
             if !unchanged.is_empty() {
-                let body = wire::UpdateRecords {
-                    ids: unchanged.iter().map(|r| r.id.as_str()).collect(),
-                    documents: unchanged.iter().map(|r| r.document.as_str()).collect(),
-                    metadatas: unchanged
-                        .iter()
-                        .map(|r| wire::to_chroma_metadata(&r.metadata))
-                        .collect(),
-                };
+                let body = wire::UpdateRecords::of(&unchanged);
                 self.call::<Value>(OP, Method::POST, update_url.clone(), Some(&body))
                     .await?;
             }

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::VectorRecord;
+
 /// `POST .../collections`: create the collection, or return it if it exists.
 #[derive(Serialize)]
 pub(super) struct CreateCollection<'a> {
@@ -62,6 +64,37 @@ pub(super) struct UpdateRecords<'a> {
     pub ids: Vec<&'a str>,
     pub documents: Vec<&'a str>,
     pub metadatas: Vec<Map<String, Value>>,
+}
+
+impl<'a> UpdateRecords<'a> {
+    /// The records' ids, documents and metadata, as Chroma takes them.
+    pub(super) fn of(records: &[&'a VectorRecord]) -> Self {
+        UpdateRecords {
+            ids: records.iter().map(|r| r.id.as_str()).collect(),
+            documents: records.iter().map(|r| r.document.as_str()).collect(),
+            metadatas: records
+                .iter()
+                .map(|r| to_chroma_metadata(&r.metadata))
+                .collect(),
+        }
+    }
+}
+
+impl<'a> Upsert<'a> {
+    /// The records whole: [`UpdateRecords::of`] and their vectors.
+    pub(super) fn of(records: &[&'a VectorRecord]) -> Self {
+        let UpdateRecords {
+            ids,
+            documents,
+            metadatas,
+        } = UpdateRecords::of(records);
+        Upsert {
+            ids,
+            embeddings: records.iter().map(|r| r.embedding.as_slice()).collect(),
+            documents,
+            metadatas,
+        }
+    }
 }
 
 /// `POST .../get`: by ids, by a `where` filter, or both.

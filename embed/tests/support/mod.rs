@@ -1,11 +1,11 @@
 //! Shared by the model-backed tests (`parity.rs`, `int8.rs`): where the model is, the committed
-//! sentence-transformers reference, and cosine similarity.
+//! sentence-transformers reference, embedding with a fresh model, and cosine similarity.
 
 use std::path::{Path, PathBuf};
 use ticketflow_testkit::Requirement;
 
 use serde::de::DeserializeOwned;
-use ticketflow_embed::{EmbeddingModelConfig, Precision};
+use ticketflow_embed::{EmbeddingModel, EmbeddingModelConfig, Precision};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -44,6 +44,15 @@ pub fn config(precision: Precision, batch_size: usize) -> Option<EmbeddingModelC
         return None;
     }
     Some(cfg)
+}
+
+/// Loads a fresh embedder for `cfg` and embeds `texts` with it.
+pub fn embed(cfg: &EmbeddingModelConfig, texts: &[&str]) -> ndarray::Array2<f32> {
+    let precision = cfg.precision;
+    EmbeddingModel::new(cfg)
+        .unwrap_or_else(|e| panic!("{precision} embedder: {e}"))
+        .embed(texts)
+        .unwrap_or_else(|e| panic!("embed {precision}: {e}"))
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {

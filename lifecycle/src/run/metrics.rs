@@ -27,27 +27,36 @@ pub fn run_metrics(summary: &RunSummary, finished_at_secs: f64) -> BatchMetrics 
         &run,
         summary.tickets_indexed as f64,
     );
-    for (source, n) in [
-        ("reused", summary.reuse.vectors_reused),
-        ("embedded", summary.reuse.vectors_embedded),
-    ] {
-        m.gauge(
+    let reuse = &summary.reuse;
+    let split_by = [
+        (
             "ticketflow_run_vectors",
             "The run's vectors by source: reused (found by content) or embedded by the model.",
-            &[("run_id", summary.run_id.as_str()), ("source", source)],
-            n as f64,
-        );
-    }
-    for (outcome, n) in [
-        ("written", summary.reuse.records_written),
-        ("unchanged", summary.reuse.records_unchanged),
-    ] {
-        m.gauge(
+            "source",
+            [
+                ("reused", reuse.vectors_reused),
+                ("embedded", reuse.vectors_embedded),
+            ],
+        ),
+        (
             "ticketflow_run_chroma_records",
             "The run's Chroma records by outcome: written, or unchanged and not written.",
-            &[("run_id", summary.run_id.as_str()), ("outcome", outcome)],
-            n as f64,
-        );
+            "outcome",
+            [
+                ("written", reuse.records_written),
+                ("unchanged", reuse.records_unchanged),
+            ],
+        ),
+    ];
+    for (name, help, label, values) in split_by {
+        for (value, n) in values {
+            m.gauge(
+                name,
+                help,
+                &[("run_id", summary.run_id.as_str()), (label, value)],
+                n as f64,
+            );
+        }
     }
     m.gauge(
         "ticketflow_run_dead_shards",

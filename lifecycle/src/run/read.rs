@@ -280,3 +280,21 @@ pub fn drift_report(
         now_ms,
     )
 }
+
+/// [`drift_report`] with the default options, stamped now, on a blocking thread: what the
+/// trainer and `ticketflow predict` run from async code.
+pub async fn drift_report_now(
+    reference: DriftSide,
+    current: DriftSide,
+) -> Result<DriftReport, StageError> {
+    tokio::task::spawn_blocking(move || {
+        drift_report(
+            &reference,
+            &current,
+            &DriftOptions::default(),
+            ticketflow_schemas::now_ms(),
+        )
+    })
+    .await
+    .map_err(|e| StageError::transient_from("drift task", e))
+}

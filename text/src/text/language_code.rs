@@ -170,19 +170,23 @@ mod tests {
 
     #[test]
     fn canonicalises_codes() {
-        assert_eq!(canonical_language_code("en"), Some("en"));
-        assert_eq!(canonical_language_code("EN"), Some("en"));
-        assert_eq!(canonical_language_code(" de "), Some("de"));
-        assert_eq!(canonical_language_code("en-US"), Some("en"));
-        assert_eq!(canonical_language_code("pt_BR"), Some("pt"));
-        assert_eq!(canonical_language_code("zh-Hant-TW"), Some("zh"));
-        assert_eq!(canonical_language_code("nb"), Some("no"));
-        assert_eq!(canonical_language_code("deu"), Some("de"));
-        assert_eq!(canonical_language_code("ENG"), Some("en"));
-        assert_eq!(canonical_language_code("German"), Some("de"));
-        assert_eq!(canonical_language_code("français"), Some("fr"));
-        // In the stop-word lists but not in whatlang.
-        assert_eq!(canonical_language_code("eu"), Some("eu"));
+        for (label, code) in [
+            ("en", "en"),
+            ("EN", "en"),
+            (" de ", "de"),
+            ("en-US", "en"),
+            ("pt_BR", "pt"),
+            ("zh-Hant-TW", "zh"),
+            ("nb", "no"),
+            ("deu", "de"),
+            ("ENG", "en"),
+            ("German", "de"),
+            ("français", "fr"),
+            // In the stop-word lists but not in whatlang.
+            ("eu", "eu"),
+        ] {
+            assert_eq!(canonical_language_code(label), Some(code), "{label:?}");
+        }
     }
 
     #[test]

@@ -216,16 +216,25 @@ fn is_invisible(c: char) -> bool {
 mod tests {
     use super::*;
 
+    /// Asserts that each `(input, expected)` pair normalises as expected.
+    fn assert_normalizes(cases: &[(&str, &str)]) {
+        for (input, expected) in cases {
+            assert_eq!(normalize(input), *expected, "{input:?}");
+        }
+    }
+
     #[test]
     fn collapses_and_trims_whitespace() {
-        assert_eq!(normalize("  a \t\r\n b\u{a0}\u{2003}c  "), "a b c");
-        assert_eq!(normalize(""), "");
-        assert_eq!(normalize(" \n\t "), "");
+        assert_normalizes(&[
+            ("  a \t\r\n b\u{a0}\u{2003}c  ", "a b c"),
+            ("", ""),
+            (" \n\t ", ""),
+        ]);
     }
 
     #[test]
     fn keeps_case_and_punctuation() {
-        assert_eq!(normalize("Hello, World! (VPN)"), "Hello, World! (VPN)");
+        assert_normalizes(&[("Hello, World! (VPN)", "Hello, World! (VPN)")]);
     }
 
     #[test]
@@ -235,124 +244,126 @@ mod tests {
         ] {
             assert_eq!(normalize(&format!("one{br}two")), "one two", "{br}");
         }
-        assert_eq!(normalize("<p>Hello</p><p>World</p>"), "Hello World");
-        assert_eq!(normalize("a<br><br><br>b"), "a b");
+        assert_normalizes(&[
+            ("<p>Hello</p><p>World</p>", "Hello World"),
+            ("a<br><br><br>b", "a b"),
+        ]);
     }
 
     #[test]
     fn inline_tags_with_attributes_are_stripped() {
-        assert_eq!(
-            normalize(r#"see <a href="https://x.io/?a=1&b=2">this</a> link"#),
-            "see this link"
-        );
-        assert_eq!(
-            normalize(r#"<span style='color:red' class="x">urgent</span>"#),
-            "urgent"
-        );
-        assert_eq!(normalize("un<b>break</b>able"), "unbreakable");
-        assert_eq!(normalize(r#"<img src="a.png" alt="a > b"/>done"#), "done");
-        assert_eq!(
-            normalize(
-                r#"<div class="x"
-            id="y">block</div>"#
+        assert_normalizes(&[
+            (
+                r#"see <a href="https://x.io/?a=1&b=2">this</a> link"#,
+                "see this link",
             ),
-            "block"
-        );
+            (
+                r#"<span style='color:red' class="x">urgent</span>"#,
+                "urgent",
+            ),
+            ("un<b>break</b>able", "unbreakable"),
+            (r#"<img src="a.png" alt="a > b"/>done"#, "done"),
+            (
+                r#"<div class="x"
+            id="y">block</div>"#,
+                "block",
+            ),
+        ]);
     }
 
     #[test]
     fn comments_and_declarations_are_stripped() {
-        assert_eq!(
-            normalize("<!DOCTYPE html><html><body>Hi</body></html>"),
-            "Hi"
-        );
-        assert_eq!(normalize("a<!-- hidden <b> -->b"), "a b");
-        assert_eq!(normalize("a <!-- never closed"), "a <!-- never closed");
+        assert_normalizes(&[
+            ("<!DOCTYPE html><html><body>Hi</body></html>", "Hi"),
+            ("a<!-- hidden <b> -->b", "a b"),
+            ("a <!-- never closed", "a <!-- never closed"),
+        ]);
     }
 
     #[test]
     fn unknown_tags_and_comparisons_stay() {
-        assert_eq!(normalize("<bravo>"), "<bravo>"); // canonical placeholder shape
-        assert_eq!(normalize("if a < b and c > d"), "if a < b and c > d");
-        assert_eq!(normalize("x <3 y"), "x <3 y");
-        assert_eq!(normalize("Bob <bob@example.com>"), "Bob <bob@example.com>");
-        assert_eq!(normalize("a <br b"), "a <br b");
+        assert_normalizes(&[
+            // canonical placeholder shape
+            ("<bravo>", "<bravo>"),
+            ("if a < b and c > d", "if a < b and c > d"),
+            ("x <3 y", "x <3 y"),
+            ("Bob <bob@example.com>", "Bob <bob@example.com>"),
+            ("a <br b", "a <br b"),
+        ]);
     }
 
     #[test]
     fn entities_are_decoded_once() {
-        assert_eq!(
-            normalize("Tom &amp; Jerry &lt;3 &quot;hi&quot; it&#39;s &apos;ok&apos;"),
-            "Tom & Jerry <3 \"hi\" it's 'ok'"
-        );
-        assert_eq!(normalize("a&nbsp;&nbsp;b"), "a b");
-        assert_eq!(normalize("caf&#233; &#xE9;t&#xe9;"), "café été");
-        assert_eq!(normalize("Gr&uuml;&szlig;e"), "Grüße");
-        // Decoded brackets are text, not markup, and `&amp;lt;` decodes once.
-        assert_eq!(normalize("&lt;br&gt;"), "<br>");
-        assert_eq!(normalize("&amp;lt;"), "&lt;");
-        // Not entities: kept verbatim.
-        assert_eq!(
-            normalize("R&D & Q&A &#99999999; &bogus;"),
-            "R&D & Q&A &#99999999; &bogus;"
-        );
-        // A decoded control character is dropped like any other.
-        assert_eq!(normalize("a&#0;b&#7;c"), "abc");
+        assert_normalizes(&[
+            (
+                "Tom &amp; Jerry &lt;3 &quot;hi&quot; it&#39;s &apos;ok&apos;",
+                "Tom & Jerry <3 \"hi\" it's 'ok'",
+            ),
+            ("a&nbsp;&nbsp;b", "a b"),
+            ("caf&#233; &#xE9;t&#xe9;", "café été"),
+            ("Gr&uuml;&szlig;e", "Grüße"),
+            // Decoded brackets are text, not markup, and `&amp;lt;` decodes once.
+            ("&lt;br&gt;", "<br>"),
+            ("&amp;lt;", "&lt;"),
+            // Not entities: kept verbatim.
+            (
+                "R&D & Q&A &#99999999; &bogus;",
+                "R&D & Q&A &#99999999; &bogus;",
+            ),
+            // A decoded control character is dropped like any other.
+            ("a&#0;b&#7;c", "abc"),
+        ]);
     }
 
     #[test]
     fn escaped_newlines_become_whitespace() {
-        assert_eq!(
-            normalize(r"Hello,\n\nI am writing\r\nabout\tthis."),
-            "Hello, I am writing about this."
-        );
-        assert_eq!(normalize(r"trailing\n"), "trailing");
-        // Other backslashes are ordinary text.
-        assert_eq!(normalize(r"C:\Users\x"), r"C:\Users\x");
-        assert_eq!(normalize(r"end\"), r"end\");
+        assert_normalizes(&[
+            (
+                r"Hello,\n\nI am writing\r\nabout\tthis.",
+                "Hello, I am writing about this.",
+            ),
+            (r"trailing\n", "trailing"),
+            // Other backslashes are ordinary text.
+            (r"C:\Users\x", r"C:\Users\x"),
+            (r"end\", r"end\"),
+        ]);
     }
 
     #[test]
     fn real_newlines_become_spaces() {
-        assert_eq!(
-            normalize("line one\r\nline two\n\nthree"),
-            "line one line two three"
-        );
+        assert_normalizes(&[("line one\r\nline two\n\nthree", "line one line two three")]);
     }
 
     #[test]
     fn placeholders_are_canonicalised() {
-        assert_eq!(
-            normalize("Hi <Name>, call < tel_num > re <ACC_NUM> and <Company Name>."),
-            "Hi <name>, call <tel_num> re <acc_num> and <company_name>."
-        );
-        assert_eq!(normalize("Dear<name>,"), "Dear<name>,");
-        assert_eq!(normalize("<Address>"), "<address>");
-        // The element itself, with attributes or a closing tag, is markup.
-        assert_eq!(
-            normalize("<address class=\"x\">Main St</address>"),
-            "Main St"
-        );
+        assert_normalizes(&[
+            (
+                "Hi <Name>, call < tel_num > re <ACC_NUM> and <Company Name>.",
+                "Hi <name>, call <tel_num> re <acc_num> and <company_name>.",
+            ),
+            ("Dear<name>,", "Dear<name>,"),
+            ("<Address>", "<address>"),
+            // The element itself, with attributes or a closing tag, is markup.
+            ("<address class=\"x\">Main St</address>", "Main St"),
+        ]);
     }
 
     #[test]
     fn control_and_invisible_characters_are_removed() {
-        assert_eq!(normalize("a\0b\u{7}c\u{7f}d\u{9c}"), "abcd");
-        assert_eq!(
-            normalize("\u{feff}Zugriffs\u{ad}pro\u{200b}bleme"),
-            "Zugriffsprobleme"
-        );
-        // The emoji family keeps its zero-width joiners.
-        assert_eq!(
-            normalize("👨\u{200d}👩\u{200d}👧"),
-            "👨\u{200d}👩\u{200d}👧"
-        );
+        assert_normalizes(&[
+            ("a\0b\u{7}c\u{7f}d\u{9c}", "abcd"),
+            ("\u{feff}Zugriffs\u{ad}pro\u{200b}bleme", "Zugriffsprobleme"),
+            // The emoji family keeps its zero-width joiners.
+            ("👨\u{200d}👩\u{200d}👧", "👨\u{200d}👩\u{200d}👧"),
+        ]);
     }
 
     #[test]
     fn non_latin_text_passes_through() {
-        assert_eq!(normalize("Пароль  не работает"), "Пароль не работает");
-        assert_eq!(normalize("密码<br>错误"), "密码 错误");
-        assert_eq!(normalize("مرحبا بالعالم"), "مرحبا بالعالم");
+        assert_normalizes(&[
+            ("Пароль  не работает", "Пароль не работает"),
+            ("密码<br>错误", "密码 错误"),
+            ("مرحبا بالعالم", "مرحبا بالعالم"),
+        ]);
     }
 }

@@ -27,10 +27,7 @@ async fn an_outage_is_held_in_place_with_growing_pauses_and_costs_no_delivery() 
     let bus = bus(settings, 1);
     let worker = Scripted::new().failing(0, Step::Transient, 3);
     let seq = bus.push(&shard(0, 1));
-    let shutdown = Shutdown::new();
-    let loops = vec![replica(&bus, settings, &worker, &shutdown)];
-    settle(&bus, run_done).await;
-    assert_eq!(stop(&shutdown, loops).await, [1]);
+    assert_eq!(one_replica_until_done(&bus, settings, &worker).await, [1]);
 
     // Retried here after 1, 2 and 4 s; one delivery, acked on the fourth try.
     assert_eq!(worker.calls_of(0), [0, 1, 3, 7].map(secs));
@@ -57,24 +54,11 @@ async fn bad_input_is_naked_redelivered_then_dead_lettered_with_its_reason() {
     let bad = shard(0, 2);
     let seq = bus.push(&bad);
     bus.push(&shard(1, 2));
-    let shutdown = Shutdown::new();
-    let loops = vec![replica(&bus, settings, &worker, &shutdown)];
-    settle(&bus, run_done).await;
-    stop(&shutdown, loops).await;
+    one_replica_until_done(&bus, settings, &worker).await;
 
     // NAKed after a second twice (no in-place hold for bad input), dead on the third delivery.
     assert_eq!(worker.calls_of(0), [0, 1, 2].map(secs));
-    assert_eq!(
-        timeline(&bus, seq),
-        [
-            (secs(0), Kind::Delivered(1)),
-            (secs(0), Kind::Nak(secs(1))),
-            (secs(1), Kind::Delivered(2)),
-            (secs(1), Kind::Nak(secs(1))),
-            (secs(2), Kind::Delivered(3)),
-            (secs(2), Kind::Term),
-        ]
-    );
+    assert_eq!(timeline(&bus, seq), naked_twice_then_dead_lettered());
     let reason = "attempt 3 of 3: corrupt shard file";
     let letters: Vec<DeadLetter> = bus.kept(Stage::Indexer.dead_letter_subject());
     let expected = DeadLetter {
@@ -112,10 +96,7 @@ async fn a_delivery_past_the_limit_is_dead_lettered_before_any_attempt() {
     let worker = Scripted::new();
     // Three deliveries already, each ending in a crash: no verdict, no attempt left.
     let seq = bus.push_redelivered(&shard(0, 1), 3);
-    let shutdown = Shutdown::new();
-    let loops = vec![replica(&bus, settings, &worker, &shutdown)];
-    settle(&bus, run_done).await;
-    stop(&shutdown, loops).await;
+    one_replica_until_done(&bus, settings, &worker).await;
 
     assert!(worker.calls_of(0).is_empty(), "no attempt");
     assert_eq!(
@@ -142,10 +123,7 @@ async fn an_outage_longer_than_the_hold_becomes_a_failed_attempt() {
     let bus = bus(settings, 1);
     let worker = Scripted::new().failing(0, Step::Transient, 7);
     let seq = bus.push(&shard(0, 1));
-    let shutdown = Shutdown::new();
-    let loops = vec![replica(&bus, settings, &worker, &shutdown)];
-    settle(&bus, run_done).await;
-    stop(&shutdown, loops).await;
+    one_replica_until_done(&bus, settings, &worker).await;
 
     // Held 1+2+4+8+16+30 s; the attempt at 61 s is past the 60 s hold: NAK, back in 1 s,
     // and the second delivery succeeds.
@@ -294,17 +272,7 @@ async fn a_message_that_does_not_decode_is_permanent() {
     stop(&shutdown, loops).await;
 
     // Not held like an outage, NAKed after a second like bad input, then dead.
-    assert_eq!(
-        timeline(&bus, seq),
-        [
-            (secs(0), Kind::Delivered(1)),
-            (secs(0), Kind::Nak(secs(1))),
-            (secs(1), Kind::Delivered(2)),
-            (secs(1), Kind::Nak(secs(1))),
-            (secs(2), Kind::Delivered(3)),
-            (secs(2), Kind::Term),
-        ]
-    );
+    assert_eq!(timeline(&bus, seq), naked_twice_then_dead_lettered());
     assert!(worker.calls.lock().expect("test lock").is_empty());
     let letters: Vec<DeadLetter> = bus.kept(Stage::Indexer.dead_letter_subject());
     let [letter] = &letters[..] else {

@@ -2,13 +2,12 @@
 //! drifted run brings.
 
 use bytes::Bytes;
-use ticketflow_analytics::drift::DriftOptions;
 use ticketflow_analytics::drift::feature_table::FeatureRow;
 use ticketflow_analytics::drift::report_page::render_drift_report;
 use ticketflow_connectors::store::keys;
 use ticketflow_lifecycle::registry::{Registry, RoutingState};
 use ticketflow_lifecycle::run::read::{
-    DriftSide, drift_report, run_embeddings_sample, run_features_sample,
+    DriftSide, drift_report_now, run_embeddings_sample, run_features_sample,
 };
 use ticketflow_lifecycle::run::result::DriftSummary;
 use ticketflow_schemas::Dataset;
@@ -46,16 +45,7 @@ impl Trainer {
             rows,
             embeddings,
         };
-        let report = tokio::task::spawn_blocking(move || {
-            drift_report(
-                &reference_side,
-                &current_side,
-                &DriftOptions::default(),
-                now_ms(),
-            )
-        })
-        .await
-        .map_err(|e| StageError::transient_from("drift task", e))?;
+        let report = drift_report_now(reference_side, current_side).await?;
         let json =
             serde_json::to_vec_pretty(&report).map_err(|e| StageError::permanent(e.to_string()))?;
         let html = render_drift_report(&report);

@@ -179,23 +179,19 @@ fn drift_kind_follows_distinct_values() {
 
 #[test]
 fn drift_test_choice_switches_at_1000_reference_rows() {
-    assert_eq!(
-        default_test(ColumnKind::Numeric, 1000),
-        StatTest::KolmogorovSmirnov
-    );
-    assert_eq!(
-        default_test(ColumnKind::Numeric, 1001),
-        StatTest::Wasserstein
-    );
-    assert_eq!(default_test(ColumnKind::Binary, 1000), StatTest::ZTest);
-    assert_eq!(
-        default_test(ColumnKind::Binary, 1001),
-        StatTest::JensenShannon
-    );
-    assert_eq!(
-        default_test(ColumnKind::Categorical, 10),
-        StatTest::ChiSquare
-    );
+    for (kind, reference_rows, test) in [
+        (ColumnKind::Numeric, 1000, StatTest::KolmogorovSmirnov),
+        (ColumnKind::Numeric, 1001, StatTest::Wasserstein),
+        (ColumnKind::Binary, 1000, StatTest::ZTest),
+        (ColumnKind::Binary, 1001, StatTest::JensenShannon),
+        (ColumnKind::Categorical, 10, StatTest::ChiSquare),
+    ] {
+        assert_eq!(
+            default_test(kind, reference_rows),
+            test,
+            "{kind:?} with {reference_rows} reference rows"
+        );
+    }
     assert_eq!(default_threshold(StatTest::Wasserstein), 0.1);
     assert_eq!(default_threshold(StatTest::ZTest), 0.05);
     // KS flags p == threshold; chi-square does not.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::classify::Evaluation;
 use crate::drift::{DriftReport, QualityComparison};
 use crate::report::chart::{Group, Scale, grouped_bars};
-use crate::report::format::{escape, g4, num, signed_g4};
+use crate::report::format::{escape, g4, num, numeric_row, signed_g4};
 use crate::report::put;
 
 /// Which predictions each side's quality and prediction drift use, in words.
@@ -83,13 +83,11 @@ pub(super) fn quality_section(out: &mut String, report: &DriftReport, q: &Qualit
         ),
     ];
     for (name, reference, current, higher_is_better) in rows {
+        let change = delta(current - reference, higher_is_better);
         put!(
             out,
-            "<tr><th scope=\"row\">{name}</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td></tr>\n",
-            num(reference),
-            num(current),
-            delta(current - reference, higher_is_better)
+            "{}\n",
+            numeric_row(name, [num(reference), num(current), change])
         );
     }
     put!(
@@ -118,24 +116,25 @@ pub(super) fn routing_section(out: &mut String, report: &DriftReport) {
          </tr></thead>\n<tbody>\n",
     );
     if let Some(cov) = report.coverage {
+        let change = delta(cov.current - cov.reference, true);
         put!(
             out,
-            "<tr><th scope=\"row\">Coverage: share routed automatically by production</th>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-            num(cov.reference),
-            num(cov.current),
-            delta(cov.current - cov.reference, true)
+            "{}\n",
+            numeric_row(
+                "Coverage: share routed automatically by production",
+                [num(cov.reference), num(cov.current), change],
+            )
         );
     }
     if let (Some(ch), Some(q)) = (&report.challenger_quality, &report.quality) {
+        let change = delta(ch.macro_avg.f1 - q.current.macro_avg.f1, true);
         put!(
             out,
-            "<tr><th scope=\"row\">Macro F1 on the current run: production vs the run's own \
-             model out of fold</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td></tr>\n",
-            num(q.current.macro_avg.f1),
-            num(ch.macro_avg.f1),
-            delta(ch.macro_avg.f1 - q.current.macro_avg.f1, true)
+            "{}\n",
+            numeric_row(
+                "Macro F1 on the current run: production vs the run's own model out of fold",
+                [num(q.current.macro_avg.f1), num(ch.macro_avg.f1), change],
+            )
         );
     } else if let Some(ch) = &report.challenger_quality {
         put!(
@@ -192,15 +191,11 @@ fn per_class(out: &mut String, r: &Evaluation, c: &Evaluation) {
             (Some(a), Some(b)) => delta(b - a, true),
             _ => String::new(),
         };
+        let support = format!("{} / {}", count(rs), count(cs));
         put!(
             out,
-            "<tr><th scope=\"row\">{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{change}</td><td class=\"num\">{} / {}</td></tr>\n",
-            escape(label),
-            cell(rf),
-            cell(cf),
-            count(rs),
-            count(cs)
+            "{}\n",
+            numeric_row(&escape(label), [cell(rf), cell(cf), change, support])
         );
         groups.push(Group {
             label: label.to_string(),

@@ -37,22 +37,7 @@ pub struct ChiSquare {
 /// With a single category both sides are identical: `p = 1` (scipy would give NaN from zero
 /// degrees of freedom; Evidently never gets there, as it sends ≤ 2 categories to the Z-test).
 pub fn chi_square(reference: &[f64], current: &[f64]) -> Result<ChiSquare, StatsError> {
-    if reference.len() != current.len() {
-        return Err(StatsError::LengthMismatch {
-            reference: reference.len(),
-            current: current.len(),
-        });
-    }
-    check_weights(reference, "reference")?;
-    check_weights(current, "current")?;
-    let n_ref: f64 = reference.iter().sum();
-    let n_cur: f64 = current.iter().sum();
-    if n_ref <= 0.0 {
-        return Err(StatsError::ZeroTotal("reference"));
-    }
-    if n_cur <= 0.0 {
-        return Err(StatsError::ZeroTotal("current"));
-    }
+    let (n_ref, n_cur) = aligned_totals(reference, current)?;
     let k_norm = n_cur / n_ref;
     let mut statistic = 0.0;
     let mut k = 0usize;
@@ -91,7 +76,28 @@ pub fn chi2_sf(x: f64, dof: f64) -> f64 {
     statrs::function::gamma::checked_gamma_ur(dof / 2.0, x / 2.0).unwrap_or(f64::NAN)
 }
 
-pub(super) fn check_weights(w: &[f64], which: &'static str) -> Result<(), StatsError> {
+/// Checks that aligned counts or shares have equal lengths, no negative or non-finite value and
+/// a positive sum on each side; returns the two sums `(reference, current)`.
+pub(super) fn aligned_totals(reference: &[f64], current: &[f64]) -> Result<(f64, f64), StatsError> {
+    if reference.len() != current.len() {
+        return Err(StatsError::LengthMismatch {
+            reference: reference.len(),
+            current: current.len(),
+        });
+    }
+    check_weights(reference, "reference")?;
+    check_weights(current, "current")?;
+    let totals: (f64, f64) = (reference.iter().sum(), current.iter().sum());
+    if totals.0 <= 0.0 {
+        return Err(StatsError::ZeroTotal("reference"));
+    }
+    if totals.1 <= 0.0 {
+        return Err(StatsError::ZeroTotal("current"));
+    }
+    Ok(totals)
+}
+
+fn check_weights(w: &[f64], which: &'static str) -> Result<(), StatsError> {
     if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
         return Err(StatsError::InvalidWeights(which));
     }

@@ -79,22 +79,7 @@ pub fn population_std(values: &[f64]) -> f64 {
 /// Evidently calls it with `base=None` (natural log), so its default drift threshold of 0.1 is on
 /// this scale; a zero share needs no smoothing here (unlike PSI or KL), and Evidently adds none.
 pub fn jensen_shannon_distance(p: &[f64], q: &[f64]) -> Result<f64, StatsError> {
-    if p.len() != q.len() {
-        return Err(StatsError::LengthMismatch {
-            reference: p.len(),
-            current: q.len(),
-        });
-    }
-    check_weights(p, "reference")?;
-    check_weights(q, "current")?;
-    let sp: f64 = p.iter().sum();
-    let sq: f64 = q.iter().sum();
-    if sp <= 0.0 {
-        return Err(StatsError::ZeroTotal("reference"));
-    }
-    if sq <= 0.0 {
-        return Err(StatsError::ZeroTotal("current"));
-    }
+    let (sp, sq) = aligned_totals(p, q)?;
     let rel_entr = |x: f64, y: f64| if x > 0.0 { x * (x / y).ln() } else { 0.0 };
     let mut left = 0.0;
     let mut right = 0.0;

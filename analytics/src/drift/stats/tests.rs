@@ -2,12 +2,15 @@
 
 use super::*;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 
-fn fixture() -> serde_json::Value {
+/// The cases under `key` in the scipy fixture.
+fn fixture_cases<T: DeserializeOwned>(key: &str) -> Vec<T> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/drift/scipy.json");
     let text = std::fs::read_to_string(&path).expect("scipy fixture is committed");
-    serde_json::from_str(&text).expect("scipy fixture parses")
+    let mut fixture: serde_json::Value = serde_json::from_str(&text).expect("scipy fixture parses");
+    serde_json::from_value(fixture[key].take()).unwrap_or_else(|e| panic!("{key} cases: {e}"))
 }
 
 /// A sample: a plain list or a `sequence` recipe (see `scripts/make_drift_fixtures.py`).
@@ -63,7 +66,7 @@ fn drift_ks_2samp_matches_scipy() {
         p_value: f64,
         method: String,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["ks_2samp"].clone()).unwrap();
+    let cases: Vec<Case> = fixture_cases("ks_2samp");
     assert!(cases.len() >= 15);
     let mut methods = std::collections::BTreeSet::new();
     for c in cases {
@@ -83,42 +86,32 @@ fn drift_ks_2samp_matches_scipy() {
     assert_eq!(methods.len(), 2, "both branches covered");
 }
 
-#[test]
-fn drift_kstwo_sf_matches_scipy_in_every_branch() {
+/// Checks a survival function `sf(n, x)` against the fixture's scipy values under `key`.
+fn assert_sf_matches_scipy(key: &str, label: &str, sf: fn(u64, f64) -> f64) {
     #[derive(Deserialize)]
     struct Case {
         n: u64,
         x: f64,
         sf: f64,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["kstwo_sf"].clone()).unwrap();
-    for c in cases {
+    for c in fixture_cases::<Case>(key) {
         assert_close(
-            kstwo_sf(c.n, c.x),
+            sf(c.n, c.x),
             c.sf,
             1e-9,
-            &format!("kstwo n={} x={}", c.n, c.x),
+            &format!("{label} n={} x={}", c.n, c.x),
         );
     }
 }
 
 #[test]
+fn drift_kstwo_sf_matches_scipy_in_every_branch() {
+    assert_sf_matches_scipy("kstwo_sf", "kstwo", kstwo_sf);
+}
+
+#[test]
 fn drift_smirnov_matches_scipy() {
-    #[derive(Deserialize)]
-    struct Case {
-        n: u64,
-        x: f64,
-        sf: f64,
-    }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["smirnov_sf"].clone()).unwrap();
-    for c in cases {
-        assert_close(
-            smirnov_sf(c.n, c.x),
-            c.sf,
-            1e-9,
-            &format!("smirnov n={} x={}", c.n, c.x),
-        );
-    }
+    assert_sf_matches_scipy("smirnov_sf", "smirnov", smirnov_sf);
 }
 
 #[test]
@@ -132,8 +125,7 @@ fn drift_chi_square_matches_evidently_and_scipy() {
         statistic: serde_json::Value,
         p_value: f64,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["chi_square"].clone()).unwrap();
-    for c in cases {
+    for c in fixture_cases::<Case>("chi_square") {
         let keys: std::collections::BTreeSet<&String> =
             c.reference.keys().chain(c.current.keys()).collect();
         let r: Vec<f64> = keys
@@ -165,8 +157,7 @@ fn drift_z_test_matches_evidently() {
         p_value: f64,
         p_value_evidently: f64,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["z_test"].clone()).unwrap();
-    for c in cases {
+    for c in fixture_cases::<Case>("z_test") {
         let r = proportions_z_test(
             c.reference_successes,
             c.reference_n,
@@ -199,8 +190,7 @@ fn drift_wasserstein_matches_scipy() {
         reference_std: f64,
         normed: f64,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["wasserstein"].clone()).unwrap();
-    for c in cases {
+    for c in fixture_cases::<Case>("wasserstein") {
         let (a, b) = (c.a.values(), c.b.values());
         assert_close(
             wasserstein_distance(&a, &b).unwrap(),
@@ -227,8 +217,7 @@ fn drift_jensen_shannon_matches_scipy() {
         q: Vec<f64>,
         distance: f64,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["jensen_shannon"].clone()).unwrap();
-    for c in cases {
+    for c in fixture_cases::<Case>("jensen_shannon") {
         let d = jensen_shannon_distance(&c.p, &c.q).unwrap();
         if c.distance == 0.0 {
             assert!(d.abs() < 1e-12, "{}", c.name);
@@ -247,8 +236,7 @@ fn drift_sturges_histogram_matches_numpy() {
         edges: Vec<f64>,
         counts: Vec<u64>,
     }
-    let cases: Vec<Case> = serde_json::from_value(fixture()["sturges_histogram"].clone()).unwrap();
-    for c in cases {
+    for c in fixture_cases::<Case>("sturges_histogram") {
         let edges = sturges_bin_edges(&c.values).unwrap();
         // serde_json's default float parser may be one ulp off for long decimals.
         assert_eq!(edges.len(), c.edges.len(), "{}", c.name);

@@ -147,6 +147,18 @@ pub(super) fn run_done(bus: &FakeBus) -> bool {
     bus.unanswered() == 0 && bus.progress_of(RUN).is_some_and(|p| p.completion_published)
 }
 
+/// One replica of `worker` until the run is done, then stopped; how many messages it handled.
+pub(super) async fn one_replica_until_done(
+    bus: &FakeBus,
+    settings: ConsumerSettings,
+    worker: &Scripted,
+) -> Vec<u64> {
+    let shutdown = Shutdown::new();
+    let loops = vec![replica(bus, settings, worker, &shutdown)];
+    settle(bus, run_done).await;
+    stop(&shutdown, loops).await
+}
+
 /// Stops the replicas; returns how many messages each handled.
 pub(super) async fn stop(
     shutdown: &Shutdown,
@@ -159,6 +171,19 @@ pub(super) async fn stop(
         handled.push(result.expect("the loop ends cleanly"));
     }
     handled
+}
+
+/// The timeline of a message that cannot succeed, with 3 attempts: delivered, NAKed for a
+/// second, twice; terminated on the third delivery.
+pub(super) fn naked_twice_then_dead_lettered() -> Vec<(Duration, Kind)> {
+    vec![
+        (secs(0), Kind::Delivered(1)),
+        (secs(0), Kind::Nak(secs(1))),
+        (secs(1), Kind::Delivered(2)),
+        (secs(1), Kind::Nak(secs(1))),
+        (secs(2), Kind::Delivered(3)),
+        (secs(2), Kind::Term),
+    ]
 }
 
 /// A message's timeline without its in-progress acks.
