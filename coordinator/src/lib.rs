@@ -23,4 +23,4 @@ mod submit;
 pub use follow::{FollowError, follow};
 pub use input::{InputError, LocalInput, fetch_input};
 pub use redrive::{RedriveError, RedriveOutcome, redrive};
-pub use submit::{SubmitError, SubmitOptions, SubmitOutcome, submit};
+pub use submit::{SHARD_PUTS_IN_FLIGHT, SubmitError, SubmitOptions, SubmitOutcome, submit};

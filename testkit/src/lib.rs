@@ -5,9 +5,12 @@
 //! machine without them should still pass what it can, so such a test *skips*, saying why. Under
 //! `make test` the matching `TICKETFLOW_REQUIRE_*` variable is `1`, and a missing prerequisite
 //! *fails* instead: CI must never go green by skipping. This crate is the one place that rule
-//! lives. Beside it, [`xorshift`]: the seeded generator several crates' tests draw noise from.
+//! lives. Beside it, [`xorshift`]: the seeded generator several crates' tests draw noise from;
+//! and [`store_recorder`]: a layer that logs how code talks to the object store.
 
 use std::fmt::Display;
+
+pub mod store_recorder;
 
 /// A kind of prerequisite, each with the variable that makes it mandatory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,141 +1,20 @@
 //! The pass writes the feature table while it reads the run (defect 9 of issue 23: it used to
 //! hold the whole table and `put` it once at the end). A recording layer in front of a real
-//! `file://` store logs every request in order; the test reads that log.
+//! `file://` store (`ticketflow_testkit::store_recorder`) logs every request in order; the test
+//! reads that log.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use ndarray::Array2;
-use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
-};
 use ticketflow_connectors::store::{Store, StoreConfig, keys};
 use ticketflow_lifecycle::run::read::RunShards;
 use ticketflow_lifecycle::tensors;
 use ticketflow_schemas::{CleanShardFile, CleanTicket, RunManifest, RunProgress};
+use ticketflow_testkit::store_recorder::{Recorder, Request, StoreLog};
 
 use super::stream_run;
-
-/// One request the store received, in order.
-#[derive(Debug, Clone, PartialEq)]
-enum Request {
-    Get(String),
-    /// A whole object in one request.
-    Put(String, usize),
-    StartUpload(String),
-    Part(usize),
-    Complete,
-}
-
-type Log = Arc<Mutex<Vec<Request>>>;
-
-fn record(log: &Log, request: Request) {
-    log.lock().expect("log").push(request);
-}
-
-/// Passes every request to the real backend and logs it.
-#[derive(Debug)]
-struct Recorder {
-    inner: Arc<dyn ObjectStore>,
-    log: Log,
-}
-
-impl fmt::Display for Recorder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Recorder({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Recorder {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        record(
-            &self.log,
-            Request::Put(location.to_string(), payload.content_length()),
-        );
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        record(&self.log, Request::StartUpload(location.to_string()));
-        let inner = self.inner.put_multipart_opts(location, opts).await?;
-        Ok(Box::new(RecordedUpload {
-            inner,
-            log: self.log.clone(),
-        }))
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        record(&self.log, Request::Get(location.to_string()));
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
-#[derive(Debug)]
-struct RecordedUpload {
-    inner: Box<dyn MultipartUpload>,
-    log: Log,
-}
-
-#[async_trait]
-impl MultipartUpload for RecordedUpload {
-    fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        record(&self.log, Request::Part(data.content_length()));
-        self.inner.put_part(data)
-    }
-
-    async fn complete(&mut self) -> object_store::Result<PutResult> {
-        record(&self.log, Request::Complete);
-        self.inner.complete().await
-    }
-
-    async fn abort(&mut self) -> object_store::Result<()> {
-        self.inner.abort().await
-    }
-}
 
 const SHARDS: u32 = 8;
 const PER_SHARD: u32 = 300;
@@ -208,7 +87,7 @@ async fn write_run(store: &Store) -> (RunManifest, RunProgress) {
 #[tokio::test]
 async fn the_feature_table_goes_out_in_parts_while_the_run_is_read() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log: Log = Arc::default();
+    let log = Arc::new(StoreLog::default());
     let plain = Store::open(&StoreConfig::new(format!(
         "file://{}",
         dir.path().display()
@@ -218,12 +97,7 @@ async fn the_feature_table_goes_out_in_parts_while_the_run_is_read() {
     let store = plain
         .with_part_bytes(PART_BYTES)
         .expect("part size")
-        .layered(|inner| {
-            Arc::new(Recorder {
-                inner,
-                log: log.clone(),
-            })
-        });
+        .layered(|inner| Recorder::new(inner, &log).into_dyn());
 
     let shards = RunShards::new(&store, &manifest, &progress);
     let pass = stream_run(&store, 100, &manifest, &shards, None, &HashMap::new(), None)
@@ -231,7 +105,7 @@ async fn the_feature_table_goes_out_in_parts_while_the_run_is_read() {
         .expect("pass");
     assert_eq!(pass.ids.len(), (SHARDS * PER_SHARD) as usize);
 
-    let log = log.lock().expect("log").clone();
+    let log = log.requests();
     let features = keys::features(&manifest.run_id);
     assert!(
         !log.iter()
