@@ -32,6 +32,7 @@ const METRICS: &[(&str, Kind)] = &[
         Kind::Histogram,
     ),
     ("ticketflow_embedding_batch_size", Kind::Histogram),
+    ("ticketflow_run_progress_record_bytes", Kind::Histogram),
     ("ticketflow_embedder_vectors_total", Kind::Counter),
     (
         "ticketflow_embedder_vector_cache_errors_total",

@@ -252,6 +252,9 @@ fn file_store_end_to_end_with_two_embedders_and_idempotent_rerun() {
     let show: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
     assert_eq!(show["status"], "completed");
     assert_eq!(show["shards"]["indexed"], 8);
+    // The record each shard update rewrites, as stored (KV value): small for 8 shards.
+    let bytes = show["progress_bytes"].as_u64().expect("progress_bytes");
+    assert!((100..16_384).contains(&bytes), "{bytes} bytes");
 
     // search finds a ticket of the kind asked for.
     let hits = support::run_ok(

@@ -36,6 +36,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, kv};
 use bytes::Bytes;
 use ticketflow_schemas::{Message, Routed, RunManifest, RunProgress, SchemaError, Stage};
+use ticketflow_telemetry::internal_events::ProgressRecordWritten;
 
 pub use ticketflow_schemas::topology::{DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM};
 pub const BUCKET_RUNS: &str = "tf_runs";
@@ -520,8 +521,16 @@ impl Bus {
             let mut progress: RunProgress = ticketflow_schemas::decode(&entry.value)?;
             let result = change(&mut progress);
             let bytes = Bytes::from(ticketflow_schemas::encode(&progress)?);
+            let size = bytes.len();
             match self.progress.update(run_id, bytes, entry.revision).await {
-                Ok(_) => return Ok((result, progress)),
+                Ok(_) => {
+                    ProgressRecordWritten {
+                        run_id,
+                        bytes: size,
+                    }
+                    .emit();
+                    return Ok((result, progress));
+                }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                     tracing::debug!(run_id, "progress update conflict, retrying");
                     continue;

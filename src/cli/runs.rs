@@ -132,6 +132,8 @@ async fn load(bus: &Bus, run_id: &str) -> anyhow::Result<(RunManifest, RunProgre
 
 async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Result<()> {
     let (m, p) = load(bus, run_id).await?;
+    // What every shard update of every stage rewrites (docs/capacity.md, control plane).
+    let progress_bytes = ticketflow_schemas::encode(&p)?.len();
     if json {
         let value = serde_json::json!({
             "manifest": m,
@@ -151,6 +153,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             "trained": p.trained_at_ms.is_some(),
             "redrives": p.redrives,
             "finishes": p.finishes,
+            "progress_bytes": progress_bytes,
             "result": format!("{}/{}", store.describe(), keys::run_result(run_id)),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -191,6 +194,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
     for (shard, dead) in &p.dead {
         println!("  dead shard {shard} at {}: {}", dead.stage, dead.reason);
     }
+    println!("control    progress record {progress_bytes} bytes, rewritten on each shard update");
     println!("store      {}", store.describe());
     println!(
         "  shards   {}raw/, clean/, embeddings/",

@@ -251,6 +251,23 @@ impl EmbeddingBatch {
     }
 }
 
+/// A run's progress record was rewritten (compare-and-set), at this size.
+pub struct ProgressRecordWritten<'a> {
+    pub run_id: &'a str,
+    pub bytes: usize,
+}
+
+impl ProgressRecordWritten<'_> {
+    pub fn emit(self) {
+        METRICS.progress_record_bytes.observe(self.bytes as f64);
+        tracing::trace!(
+            run_id = self.run_id,
+            bytes = self.bytes,
+            "run progress record written"
+        );
+    }
+}
+
 /// One shard's vectors: how many were found by content and how many the model made.
 pub struct VectorsReused {
     pub reused: u64,

@@ -31,6 +31,9 @@ const CALL_BUCKETS: &[f64] = &[
 
 /// Tickets per model batch (the default batch size is 32).
 const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// From a small run's record to NATS's default 1 MiB payload limit, by fours.
+const RECORD_BYTES_BUCKETS: &[f64] =
+    &[256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0];
 
 /// The process's registry. Process metrics (CPU, RSS, open fds) are included on Linux.
 pub fn registry() -> &'static Registry {
@@ -64,6 +67,7 @@ pub(crate) struct Metrics {
     pub consumer_ack_pending: IntGaugeVec,
     pub embedding_batch_duration: Histogram,
     pub embedding_batch_size: Histogram,
+    pub progress_record_bytes: Histogram,
     pub vectors: IntCounterVec,
     pub records: IntCounterVec,
     pub routing_suspensions: IntCounterVec,
@@ -151,6 +155,12 @@ impl Metrics {
                 "Tickets per model batch.",
                 BATCH_SIZE_BUCKETS,
             ),
+            progress_record_bytes: plain_histogram(
+                "ticketflow_run_progress_record_bytes",
+                "Size of the run progress record each shard update rewrites (JetStream KV \
+                 tf_progress, compare-and-set); it grows with the run's shard count.",
+                RECORD_BYTES_BUCKETS,
+            ),
             vectors: counter(
                 "ticketflow_embedder_vectors_total",
                 "Vectors the embedder produced, by source: `reused` (found by content, made by an \
@@ -230,6 +240,7 @@ impl Metrics {
             Box::new(self.consumer_ack_pending.clone()),
             Box::new(self.embedding_batch_duration.clone()),
             Box::new(self.embedding_batch_size.clone()),
+            Box::new(self.progress_record_bytes.clone()),
             Box::new(self.vectors.clone()),
             Box::new(self.records.clone()),
             Box::new(self.routing_suspensions.clone()),
