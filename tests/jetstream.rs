@@ -26,8 +26,9 @@ fn connect(
     }))
 }
 
-/// Every stream and bucket the topology makes: one per stage, the dead letters, two KV buckets.
-const STREAMS: usize = 4 + 1 + 2;
+/// Every stream and bucket the topology makes: one per stage, the dead letters, three KV buckets
+/// (run manifests, run progress, shard records).
+const STREAMS: usize = 4 + 1 + 3;
 
 /// On a 3-node cluster: a first install with one replica; asking for three is refused with
 /// every stream named and the fix; `update` moves them to three in place, queued messages

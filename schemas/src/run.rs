@@ -258,15 +258,27 @@ pub struct RunProgress {
     /// trained on vectors of another precision are not compared row for row.
     #[serde(default)]
     pub embedding_precisions: BTreeSet<String>,
-    /// How many times each stage finished each shard (published its output and recorded it).
-    /// Once is the rule; more is work done again after a redelivery, which the fault tests'
-    /// audit counts (a done *set* would hide it).
-    #[serde(default)]
-    pub finishes: BTreeMap<Stage, BTreeMap<u32, u32>>,
     /// What an incremental run saved: vectors reused instead of embedded, Chroma records left
     /// as they were instead of written. Each shard counted once.
     #[serde(default)]
     pub reuse: ReuseCounts,
+}
+
+/// One shard's own record, apart from its run's progress (KV `tf_shards`, key `<run>.<shard>`):
+/// what a shard update writes here costs the same at any shard count, where an entry per shard
+/// in [`RunProgress`] made every update rewrite a record growing with the run (61 KB at 5,000
+/// shards, NATS's 1 MiB limit near 85,000).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// How many times each stage finished the shard (published its output and recorded it).
+    /// Once is the rule; more is work done again after a redelivery, which the fault tests'
+    /// audit counts (a done *set* would hide it).
+    #[serde(default)]
+    pub finishes: BTreeMap<Stage, u32>,
+}
+
+impl Message for ShardRecord {
+    const KIND: &'static str = "shard_record";
 }
 
 /// Work an incremental run did and did not do, for one shard or summed over a run.

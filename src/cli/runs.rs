@@ -135,6 +135,14 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
     // What every shard update of every stage rewrites (docs/capacity.md, control plane).
     let progress_bytes = ticketflow_schemas::encode(&p)?.len();
     if json {
+        // Finishes per stage and shard, from the shards' own records (a scan: O(shards)).
+        let mut finishes: std::collections::BTreeMap<Stage, std::collections::BTreeMap<u32, u32>> =
+            Default::default();
+        for (shard, record) in bus.shard_records(run_id).await? {
+            for (stage, n) in record.finishes {
+                finishes.entry(stage).or_default().insert(shard, n);
+            }
+        }
         let value = serde_json::json!({
             "manifest": m,
             "status": p.status(),
@@ -152,7 +160,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             "trainings": p.trainings,
             "trained": p.trained_at_ms.is_some(),
             "redrives": p.redrives,
-            "finishes": p.finishes,
+            "finishes": finishes,
             "progress_bytes": progress_bytes,
             "result": format!("{}/{}", store.describe(), keys::run_result(run_id)),
         });

@@ -310,8 +310,11 @@ mod tests {
             let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             match kind {
                 "counter" => assert!(name.ends_with("_total"), "{name}"),
+                // A base unit (Prometheus naming: seconds, bytes) or a count (`_size`).
                 "histogram" => assert!(
-                    name.ends_with("_seconds") || name.ends_with("_size"),
+                    ["_seconds", "_bytes", "_size"]
+                        .iter()
+                        .any(|unit| name.ends_with(unit)),
                     "{name}"
                 ),
                 _ => assert!(!name.ends_with("_total"), "{name}"),

@@ -14,7 +14,7 @@ use ticketflow_schemas::Stage;
 use ticketflow_schemas::topology::{DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM};
 
 use super::settling::until_settled;
-use super::{BUCKET_PROGRESS, BUCKET_RUNS, BusError, DUPLICATE_WINDOW, js_err};
+use super::{BUCKET_PROGRESS, BUCKET_RUNS, BUCKET_SHARDS, BusError, DUPLICATE_WINDOW, js_err};
 
 /// A stream (or a KV bucket's stream) and its replica count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +57,12 @@ fn dead_letter_stream() -> stream::Config {
 }
 
 /// Creates what is missing with `replicas`; checks (or, with `update`, changes) the count of
-/// what exists. Returns the KV buckets for run manifests and progress.
+/// what exists. Returns the KV buckets for run manifests, progress and shard records.
 pub(crate) async fn ensure_topology(
     js: &jetstream::Context,
     replicas: usize,
     update: bool,
-) -> Result<(kv::Store, kv::Store, TopologyReport), BusError> {
+) -> Result<(Buckets, TopologyReport), BusError> {
     let replicas = replicas.max(1);
     let mut report = TopologyReport::default();
     let mut mismatched = Vec::new();
@@ -74,7 +74,7 @@ pub(crate) async fn ensure_topology(
         ensure_stream(js, config, replicas, update, &mut report, &mut mismatched).await?;
     }
     let mut buckets = Vec::new();
-    for bucket in [BUCKET_RUNS, BUCKET_PROGRESS] {
+    for bucket in [BUCKET_RUNS, BUCKET_PROGRESS, BUCKET_SHARDS] {
         let store = match js.get_key_value(bucket).await {
             Ok(store) => store,
             Err(_) => until_settled("creating a KV bucket", || async {
@@ -106,12 +106,24 @@ pub(crate) async fn ensure_topology(
             found: mismatched,
         });
     }
-    let progress = buckets.pop();
-    let runs = buckets.pop();
-    match (runs, progress) {
-        (Some(runs), Some(progress)) => Ok((runs, progress, report)),
-        _ => Err(js_err("opening the KV buckets")("missing".into())),
+    match <[kv::Store; 3]>::try_from(buckets) {
+        Ok([runs, progress, shards]) => Ok((
+            Buckets {
+                runs,
+                progress,
+                shards,
+            },
+            report,
+        )),
+        Err(_) => Err(js_err("opening the KV buckets")("missing".into())),
     }
+}
+
+/// The KV buckets of run state ([`ensure_topology`]).
+pub(crate) struct Buckets {
+    pub runs: kv::Store,
+    pub progress: kv::Store,
+    pub shards: kv::Store,
 }
 
 async fn ensure_stream(

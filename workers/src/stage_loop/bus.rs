@@ -93,6 +93,15 @@ pub trait StageBus: Clone + Send + Sync + 'static {
         R: Send,
         F: FnMut(&mut RunProgress) -> R + Send;
 
+    /// Counts one more finish of `stage` on `shard` in the shard's own record; returns the
+    /// count (1 unless the shard was done before: a redelivery, two replicas).
+    fn record_finish(
+        &self,
+        run_id: &str,
+        shard: u32,
+        stage: Stage,
+    ) -> impl Future<Output = Result<u32, BusError>> + Send;
+
     /// The stage consumer's `(pending, ack_pending)`, for the backlog gauges.
     fn consumer_backlog(
         &self,

@@ -243,10 +243,9 @@ async fn the_run_completes_once_across_replicas_retries_and_a_redelivery() {
         "the redelivered shard is not counted twice"
     );
     assert_eq!(progress.indexed.iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
-    let finishes = progress.finishes.get(&Stage::Indexer).cloned();
     assert_eq!(
-        finishes,
-        Some(BTreeMap::from([(0, 1), (1, 1), (2, 2), (3, 1)]))
+        bus.finishes_of(RUN, Stage::Indexer),
+        BTreeMap::from([(0, 1), (1, 1), (2, 2), (3, 1)])
     );
 
     // The redelivery republished shard 2's output under the same id: JetStream kept one.
@@ -285,5 +284,35 @@ async fn a_message_that_does_not_decode_is_permanent() {
         letter.reason.starts_with("attempt 3 of 3: "),
         "{}",
         letter.reason
+    );
+}
+
+/// The record every shard update rewrites (issue 22): per-shard counts live in the shards' own
+/// records, so the run's record grows by its done-bitmaps' bits per shard, not by bytes.
+#[tokio::test(start_paused = true)]
+async fn the_run_record_grows_by_bits_per_shard_not_bytes() {
+    async fn record_bytes(shards: u32) -> usize {
+        let settings = settings(30, 3, 300);
+        let bus = bus(settings, shards);
+        for s in 0..shards {
+            bus.push(&shard(s, shards));
+        }
+        one_replica_until_done(&bus, settings, &Scripted::new()).await;
+        let progress = bus.progress_of(RUN).expect("the run exists");
+        assert_eq!(progress.indexed.len(), shards as usize);
+        assert_eq!(bus.finishes_of(RUN, Stage::Indexer).len(), shards as usize);
+        ticketflow_schemas::encode(&progress)
+            .expect("encodes")
+            .len()
+    }
+    let (small, large) = (record_bytes(500).await, record_bytes(2_500).await);
+    let per_shard = (large - small) as f64 / 2_000.0;
+    eprintln!(
+        "run record: {small} bytes at 500 shards, {large} at 2,500 ({per_shard:.2} per shard)"
+    );
+    // Three bitmaps (cleaned, embedded, indexed): 3 bits, 0.375 bytes, a shard.
+    assert!(
+        per_shard < 1.0,
+        "{small} bytes at 500 shards, {large} at 2,500: {per_shard:.2} bytes more per shard"
     );
 }

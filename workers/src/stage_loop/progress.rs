@@ -6,7 +6,8 @@
 //!
 //! - the downstream message carries a deterministic message id, so JetStream keeps one copy;
 //! - the shard goes into a *set* of done shards, and its tickets, time and reuse counts are only
-//!   added when it enters the set (a repeat is still counted in `finishes`, for the audit);
+//!   added when it enters the set (a repeat is still counted, in the shard's own record
+//!   (`tf_shards`), for the audit);
 //! - `completed_at_ms` is set once, by whichever update first sees every shard final;
 //! - `runs.completed` has a fixed message id per redrive generation, and
 //!   `completion_published` stops later updates from even trying.
@@ -41,11 +42,6 @@ pub(super) async fn finish<W: StageWorker, B: StageBus>(
         let precision = W::embedding_precision(input).map(str::to_string);
         let (_, progress) = bus
             .update_progress(input.run_id(), |p| {
-                *p.finishes
-                    .entry(stage)
-                    .or_default()
-                    .entry(shard)
-                    .or_default() += 1;
                 let newly = p.done_set_mut(stage).is_some_and(|set| set.insert(shard));
                 if newly {
                     p.add_busy_ms(stage, busy);
@@ -60,6 +56,10 @@ pub(super) async fn finish<W: StageWorker, B: StageBus>(
                 mark_completed_if_final(p);
             })
             .await?;
+        // The audit's count, in the shard's own record (the run's record then grows by bits per
+        // shard, not bytes), once the finish is recorded: a retry after a failed update above
+        // is not a second finish.
+        bus.record_finish(input.run_id(), shard, stage).await?;
         publish_completion_if_due(bus, &progress).await?;
     }
     Ok(processed.tickets)

@@ -86,6 +86,8 @@ struct Inner {
     ids: HashSet<String>,
     /// Run id -> (revision, record).
     progress: BTreeMap<String, (u64, RunProgress)>,
+    /// Finishes per (run, shard, stage): the shard records.
+    finishes: BTreeMap<(String, u32, Stage), u32>,
     /// Updates that changed `completed_at_ms`.
     completion_stamps: u32,
     events: Vec<Event>,
@@ -131,6 +133,7 @@ impl FakeBus {
             published: Vec::new(),
             ids: HashSet::new(),
             progress: BTreeMap::new(),
+            finishes: BTreeMap::new(),
             completion_stamps: 0,
             events: Vec::new(),
             lose_ack: HashSet::new(),
@@ -186,6 +189,16 @@ impl FakeBus {
     pub fn create_progress(&self, progress: RunProgress) {
         let run = progress.run_id.clone();
         self.lock().progress.insert(run, (1, progress));
+    }
+
+    /// How many times `stage` finished each shard of `run_id` (the shard records).
+    pub fn finishes_of(&self, run_id: &str, stage: Stage) -> BTreeMap<u32, u32> {
+        self.lock()
+            .finishes
+            .iter()
+            .filter(|((run, _, st), _)| run == run_id && *st == stage)
+            .map(|((_, shard, _), n)| (*shard, *n))
+            .collect()
     }
 
     pub fn progress_of(&self, run_id: &str) -> Option<RunProgress> {
@@ -384,6 +397,16 @@ impl StageBus for FakeBus {
             self.touch();
             return Ok((result, progress));
         }
+    }
+
+    async fn record_finish(&self, run_id: &str, shard: u32, stage: Stage) -> Result<u32, BusError> {
+        let mut s = self.lock();
+        let count = s
+            .finishes
+            .entry((run_id.to_string(), shard, stage))
+            .or_default();
+        *count += 1;
+        Ok(*count)
     }
 
     async fn consumer_backlog(&self, _stage: Stage) -> Result<(u64, u64), BusError> {

@@ -64,6 +64,10 @@ impl StageBus for Bus {
         Bus::update_progress(self, run_id, change).await
     }
 
+    async fn record_finish(&self, run_id: &str, shard: u32, stage: Stage) -> Result<u32, BusError> {
+        Bus::record_finish(self, run_id, shard, stage).await
+    }
+
     async fn consumer_backlog(&self, stage: Stage) -> Result<(u64, u64), BusError> {
         Bus::consumer_backlog(self, stage).await
     }
