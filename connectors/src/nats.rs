@@ -20,6 +20,7 @@
 
 mod security;
 mod settling;
+mod shard_records;
 mod streams;
 
 pub use streams::{StreamReplicas, TopologyReport};
@@ -36,9 +37,7 @@ pub use security::{
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, kv};
 use bytes::Bytes;
-use ticketflow_schemas::{
-    Message, Routed, RunManifest, RunProgress, SchemaError, ShardRecord, Stage,
-};
+use ticketflow_schemas::{Message, Routed, RunManifest, RunProgress, SchemaError, Stage};
 use ticketflow_telemetry::internal_events::ProgressRecordWritten;
 
 pub use ticketflow_schemas::topology::{DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM};
@@ -551,105 +550,6 @@ impl Bus {
             }
         }
     }
-
-    /// Counts one more finish of `stage` on `shard` in the shard's own record (created on
-    /// first use, compare-and-set after); returns the new count. One small value per shard:
-    /// the write costs the same at any shard count.
-    pub async fn record_finish(
-        &self,
-        run_id: &str,
-        shard: u32,
-        stage: Stage,
-    ) -> Result<u32, BusError> {
-        let key = shard_key(run_id, shard);
-        let failed = |e: String| js_err("recording a shard finish")(e);
-        loop {
-            let entry = self
-                .shards
-                .entry(&key)
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .filter(|e| e.operation == kv::Operation::Put);
-            let mut record: ShardRecord = match &entry {
-                Some(e) => ticketflow_schemas::decode(&e.value)?,
-                None => ShardRecord::default(),
-            };
-            let count = record.finishes.entry(stage).or_default();
-            *count += 1;
-            let count = *count;
-            let bytes = Bytes::from(ticketflow_schemas::encode(&record)?);
-            let written = match &entry {
-                Some(e) => self
-                    .shards
-                    .update(&key, bytes, e.revision)
-                    .await
-                    .map(|_| true)
-                    .or_else(|e| match e.kind() {
-                        kv::UpdateErrorKind::WrongLastRevision => Ok(false),
-                        _ => Err(e.to_string()),
-                    }),
-                None => self
-                    .shards
-                    .create(&key, bytes)
-                    .await
-                    .map(|_| true)
-                    .or_else(|e| match e.kind() {
-                        kv::CreateErrorKind::AlreadyExists => Ok(false),
-                        _ => Err(e.to_string()),
-                    }),
-            };
-            if written.map_err(failed)? {
-                return Ok(count);
-            }
-            tracing::debug!(run_id, shard, "shard record conflict, retrying");
-        }
-    }
-
-    /// Every shard record of a run, by shard. A scan, O(shards): for `runs show` and audits,
-    /// never for the per-shard path.
-    pub async fn shard_records(
-        &self,
-        run_id: &str,
-    ) -> Result<std::collections::BTreeMap<u32, ShardRecord>, BusError> {
-        use futures::TryStreamExt;
-        let failed = |e: String| js_err("reading shard records")(e);
-        let stream = self
-            .js
-            .get_stream(format!("KV_{BUCKET_SHARDS}"))
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        let prefix = format!("$KV.{BUCKET_SHARDS}.{run_id}.");
-        let subjects: Vec<(String, usize)> = stream
-            .info_with_subjects(format!("{prefix}*"))
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .try_collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        let mut records = std::collections::BTreeMap::new();
-        for (subject, _) in subjects {
-            let Some(shard) = subject
-                .strip_prefix(&prefix)
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(bytes) = self
-                .shards
-                .get(shard_key(run_id, shard))
-                .await
-                .map_err(|e| failed(e.to_string()))?
-            {
-                records.insert(shard, ticketflow_schemas::decode(&bytes)?);
-            }
-        }
-        Ok(records)
-    }
-}
-
-/// The key of a shard's record in `tf_shards`.
-fn shard_key(run_id: &str, shard: u32) -> String {
-    format!("{run_id}.{shard}")
 }
 
 /// Writes `value` under `key` unless the key exists; false when it did.
