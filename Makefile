@@ -19,11 +19,9 @@ build: setup
 ## (or INPUT=path), print a summary, stop the stack.
 ## It uses the dev build that `make test` shares (dependencies at opt-level 2: as fast here as
 ## the release build, which only benchmarks and images need; `make build`).
-## Set-up (downloads, mostly) and the build (CPU) run side by side.
 demo:
-	@scripts/setup.sh demo & setup=$$!; \
-	$(CARGO) build --locked -p ticketflow; built=$$?; \
-	wait $$setup && exit $$built
+	@scripts/setup.sh demo
+	$(CARGO) build --locked -p ticketflow
 	@scripts/demo.sh
 
 ## lint: formatting, clippy, no import cycle between source files and no source file over 600
@@ -44,13 +42,8 @@ deny: setup
 ## test: set up, lint, deny, then every test (the model-backed ones need the exported model).
 ## The test binaries run TEST_JOBS at a time (scripts/run_tests.py; every test takes its own
 ## ports and directories): 455 s instead of 570 s one after the other on 2 cores.
-## Set-up (downloads, mostly) runs beside the lint (CPU).
 TEST_JOBS ?= 2
-test:
-	@scripts/setup.sh & setup=$$!; \
-	$(MAKE) --no-print-directory lint; linted=$$?; \
-	wait $$setup && exit $$linted
-	@$(MAKE) --no-print-directory deny
+test: setup lint deny
 	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 TICKETFLOW_REQUIRE_CHROMIUM=1 python3 scripts/run_tests.py --jobs $(TEST_JOBS) -- --locked
 
 ## test-containers: the Dockerfile built and docker-compose.yml brought up for real (Debian's podman,
