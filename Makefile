@@ -41,7 +41,7 @@ deny: setup
 
 ## test: set up, lint, deny, then every test (the model-backed ones need the exported model).
 ## The test binaries run TEST_JOBS at a time (scripts/run_tests.py; every test takes its own
-## ports and directories): 455 s instead of 570 s one after the other on 2 cores.
+## ports and directories): 455-510 s instead of 570 s one after the other on 2 cores.
 TEST_JOBS ?= 2
 test: setup lint deny
 	$(ENV) TICKETFLOW_REQUIRE_MODEL=1 TICKETFLOW_REQUIRE_SERVICES=1 TICKETFLOW_REQUIRE_CHROMIUM=1 python3 scripts/run_tests.py --jobs $(TEST_JOBS) -- --locked
