@@ -18,6 +18,7 @@
 //! (KEDA's JetStream trigger) scales a Deployment on. Work-queue retention deletes a message once
 //! it is acknowledged, so the streams hold only outstanding work.
 
+mod kv_record;
 mod security;
 mod settling;
 mod shard_records;
@@ -37,6 +38,7 @@ pub use security::{
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, kv};
 use bytes::Bytes;
+use kv_record::{create_record, read_record, update_record};
 use ticketflow_schemas::{Message, Routed, RunManifest, RunProgress, SchemaError, Stage};
 use ticketflow_telemetry::internal_events::ProgressRecordWritten;
 
@@ -513,71 +515,15 @@ impl Bus {
     pub async fn update_progress<R>(
         &self,
         run_id: &str,
-        mut change: impl FnMut(&mut RunProgress) -> R,
+        change: impl FnMut(&mut RunProgress) -> R,
     ) -> Result<(R, RunProgress), BusError> {
-        loop {
-            let entry = self
-                .progress
-                .entry(run_id)
-                .await
-                .map_err(|e| js_err("reading run progress")(e.to_string()))?
+        let (result, progress, bytes) =
+            update_record(&self.progress, run_id, "run progress", || None, change)
+                .await?
                 .ok_or_else(|| BusError::RunNotFound {
                     run_id: run_id.to_string(),
                 })?;
-            if entry.operation != kv::Operation::Put {
-                return Err(BusError::RunNotFound {
-                    run_id: run_id.to_string(),
-                });
-            }
-            let mut progress: RunProgress = ticketflow_schemas::decode(&entry.value)?;
-            let result = change(&mut progress);
-            let bytes = Bytes::from(ticketflow_schemas::encode(&progress)?);
-            let size = bytes.len();
-            match self.progress.update(run_id, bytes, entry.revision).await {
-                Ok(_) => {
-                    ProgressRecordWritten {
-                        run_id,
-                        bytes: size,
-                    }
-                    .emit();
-                    return Ok((result, progress));
-                }
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                    tracing::debug!(run_id, "progress update conflict, retrying");
-                    continue;
-                }
-                Err(e) => return Err(js_err("updating run progress")(e.to_string())),
-            }
-        }
+        ProgressRecordWritten { run_id, bytes }.emit();
+        Ok((result, progress))
     }
-}
-
-/// Writes `value` under `key` unless the key exists; false when it did.
-async fn create_record<T: Message>(
-    kv: &kv::Store,
-    key: &str,
-    value: &T,
-    what: &str,
-) -> Result<bool, BusError> {
-    let bytes = Bytes::from(ticketflow_schemas::encode(value)?);
-    match kv.create(key, bytes).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(js_err(format!("writing {what}"))(e.to_string())),
-    }
-}
-
-async fn read_record<T: Message>(
-    kv: &kv::Store,
-    key: &str,
-    what: &str,
-) -> Result<Option<T>, BusError> {
-    let bytes = kv
-        .get(key)
-        .await
-        .map_err(|e| js_err(format!("reading {what}"))(e.to_string()))?;
-    Ok(match bytes {
-        Some(b) => Some(ticketflow_schemas::decode(&b)?),
-        None => None,
-    })
 }

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use async_nats::jetstream::kv;
-use bytes::Bytes;
 use futures::TryStreamExt;
 use ticketflow_schemas::{ShardRecord, Stage};
 
+use super::kv_record::update_record;
 use super::{BUCKET_SHARDS, Bus, BusError, js_err};
 
 /// The key of a shard's record in `tf_shards`.
@@ -26,48 +25,21 @@ impl Bus {
         shard: u32,
         stage: Stage,
     ) -> Result<u32, BusError> {
-        let key = shard_key(run_id, shard);
-        let failed = |e: String| js_err("recording a shard finish")(e);
-        loop {
-            let entry = self
-                .shards
-                .entry(&key)
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .filter(|e| e.operation == kv::Operation::Put);
-            let mut record: ShardRecord = match &entry {
-                Some(e) => ticketflow_schemas::decode(&e.value)?,
-                None => ShardRecord::default(),
-            };
-            let count = record.finishes.entry(stage).or_default();
-            *count += 1;
-            let count = *count;
-            let bytes = Bytes::from(ticketflow_schemas::encode(&record)?);
-            let written = match &entry {
-                Some(e) => self
-                    .shards
-                    .update(&key, bytes, e.revision)
-                    .await
-                    .map(|_| true)
-                    .or_else(|e| match e.kind() {
-                        kv::UpdateErrorKind::WrongLastRevision => Ok(false),
-                        _ => Err(e.to_string()),
-                    }),
-                None => self
-                    .shards
-                    .create(&key, bytes)
-                    .await
-                    .map(|_| true)
-                    .or_else(|e| match e.kind() {
-                        kv::CreateErrorKind::AlreadyExists => Ok(false),
-                        _ => Err(e.to_string()),
-                    }),
-            };
-            if written.map_err(failed)? {
-                return Ok(count);
-            }
-            tracing::debug!(run_id, shard, "shard record conflict, retrying");
-        }
+        // A missing record starts empty, so there is always one to count in.
+        let (count, _, _) = update_record(
+            &self.shards,
+            &shard_key(run_id, shard),
+            "a shard record",
+            || Some(ShardRecord::default()),
+            |record: &mut ShardRecord| {
+                let count = record.finishes.entry(stage).or_default();
+                *count += 1;
+                *count
+            },
+        )
+        .await?
+        .ok_or_else(|| js_err("recording a shard finish")("no record".into()))?;
+        Ok(count)
     }
 
     /// Every shard record of a run, by shard. A scan, O(shards): for `runs show` and audits,
