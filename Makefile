@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test test-containers lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer bench-routing setup-bench clean-var
+.PHONY: setup build demo test test-containers lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer bench-routing bench-control-plane bench-backlog setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -101,6 +101,19 @@ bench-memory: build
 ## make bench uses 5,000 records per batch size (about 5 minutes); the binary's own default is 20,000.
 bench-chroma: setup
 	$(ENV) ROWS=$${ROWS:-5000} $(CARGO) bench --locked -p ticketflow-connectors --bench chroma_upsert
+
+## bench-control-plane: the pipeline's bookkeeping alone at 2,000 and 20,000 shards (a 10M-ticket
+## run): stage loops that do no work on a real nats-server; per-shard messages, bytes, KV writes,
+## and the ratio of the two sizes' per-shard costs (workers/benches/control_plane.rs; ~3 minutes).
+bench-control-plane: setup
+	mkdir -p var/bench && $(ENV) $(CARGO) bench --locked -p ticketflow-workers --bench control_plane | tee var/bench/control-plane.jsonl
+
+## bench-backlog: 1M generated tickets end to end, 2 int8 embedders, against embed-only throughput
+## in the same run; coordinator and worker RSS, NATS and KV cost per shard, Chroma ingest and
+## search latency (scripts/bench_backlog.sh; about 50 minutes on 2 cores).
+bench-backlog: build
+	@scripts/setup-bench.sh time
+	$(ENV) scripts/bench_backlog.sh
 
 clean-var:
 	rm -rf var

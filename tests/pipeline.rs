@@ -65,7 +65,7 @@ async fn assert_run_complete(inspect: &Inspect, run_id: &str, expected_tickets: 
     let (manifest, progress) = inspect.run(run_id).await;
     assert_eq!(manifest.tickets, expected_tickets);
     assert_eq!(progress.status(), RunStatus::Completed, "{progress:?}");
-    assert_eq!(progress.indexed.len() as u32, manifest.shard_count);
+    assert_eq!(progress.done_count(Stage::Indexer), manifest.shard_count);
     assert!(progress.dead.is_empty());
     assert_eq!(progress.tickets_indexed, expected_tickets);
     assert_eq!(progress.train_attempts, 1, "the trainer ran exactly once");

@@ -20,7 +20,7 @@ pub use envelope::{Message, SCHEMA_VERSION, SchemaError, decode, encode};
 pub use messages::{CleanedShard, DeadLetter, EmbeddedShard, RunCompleted, ShardTask};
 pub use run::{
     DEFAULT_DATASET, Dataset, DeadShard, ReuseCounts, RunManifest, RunProgress, RunStatus,
-    ShardRecord, ShardSet, ShardState, Stage, now_ms,
+    ShardRecord, Stage, StageCounts, now_ms,
 };
 pub use ticket::Ticket;
 pub use topology::{Route, Routed};

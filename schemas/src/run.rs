@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fixedbitset::FixedBitSet;
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Message;
@@ -168,39 +167,19 @@ impl Message for RunManifest {
     const KIND: &'static str = "run_manifest";
 }
 
-/// A set of shard numbers, as a bitmap: 100,000 shards fit in 12.5 KB.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ShardSet(FixedBitSet);
-
-impl ShardSet {
-    pub fn with_capacity(shards: u32) -> Self {
-        Self(FixedBitSet::with_capacity(shards as usize))
-    }
-
-    /// Adds `shard`; true when it was not there before.
-    pub fn insert(&mut self, shard: u32) -> bool {
-        let i = shard as usize;
-        if i >= self.0.len() {
-            self.0.grow(i + 1);
-        }
-        !self.0.put(i)
-    }
-
-    pub fn contains(&self, shard: u32) -> bool {
-        self.0.contains(shard as usize)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.count_ones(..)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.ones().map(|i| i as u32)
-    }
+/// How many shards each shard stage has finished: three counters, the same 15 bytes or so at
+/// any shard count. Which shards they were lives in each shard's own record
+/// ([`ShardRecord`], KV `tf_shards`), where one write costs the same at any size.
+///
+/// A shard is counted when its stage first records it; a replica that dies between counting a
+/// shard and recording it in the shard's record counts it again on redelivery. So a count can
+/// run ahead of the truth, never behind it, and the run is declared complete only when a scan
+/// of the shard records agrees ([`RunProgress::counts_say_final`], then `completed_at_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StageCounts {
+    pub cleaned: u32,
+    pub embedded: u32,
+    pub indexed: u32,
 }
 
 /// Why a shard was given up on.
@@ -217,9 +196,11 @@ pub struct DeadShard {
 pub struct RunProgress {
     pub run_id: String,
     pub shard_count: u32,
-    pub cleaned: ShardSet,
-    pub embedded: ShardSet,
-    pub indexed: ShardSet,
+    /// Shards finished per stage, as counters (see [`StageCounts`]): the record every shard
+    /// update rewrites stays the same size at any shard count.
+    #[serde(default)]
+    pub done: StageCounts,
+    /// Shards given up on. Failures only: a healthy run keeps this empty, whatever its size.
     pub dead: BTreeMap<u32, DeadShard>,
     /// Dead shards a redrive took out of `dead` and is sending again, until it knows they are
     /// published: a redrive cut short between the two leaves them here (not lost between
@@ -235,7 +216,8 @@ pub struct RunProgress {
     /// Set by the coordinator once every shard task is published; a coordinator rerun on a run
     /// without it republishes (de-duplicated by message id) instead of leaving the run stuck.
     pub published: bool,
-    /// When the last shard became final (indexed or dead).
+    /// When the last shard became final (indexed or dead), as verified against the shard
+    /// records: set once, by the update that first sees every shard final.
     pub completed_at_ms: Option<u64>,
     /// Set once `runs.completed` is acknowledged by JetStream.
     pub completion_published: bool,
@@ -277,6 +259,13 @@ pub struct ShardRecord {
     pub finishes: BTreeMap<Stage, u32>,
 }
 
+impl ShardRecord {
+    /// How many times `stage` finished the shard (0: not yet).
+    pub fn finishes_of(&self, stage: Stage) -> u32 {
+        self.finishes.get(&stage).copied().unwrap_or(0)
+    }
+}
+
 impl Message for ShardRecord {
     const KIND: &'static str = "shard_record";
 }
@@ -296,6 +285,12 @@ pub struct ReuseCounts {
     pub records_written: u64,
     /// Chroma records already holding the same text and metadata, not written again.
     pub records_unchanged: u64,
+    /// Object-store requests the embedder's reuse lookups made: the vector cache's manifest,
+    /// index runs and recent segments, and the vector files of hits. Divided by the shards
+    /// embedded it is the lookup cost per shard, which stays flat as the cache grows
+    /// (`ticketflow_workers::vector_cache`). 0 in records written before it was counted.
+    #[serde(default)]
+    pub lookup_requests: u64,
 }
 
 impl ReuseCounts {
@@ -304,6 +299,7 @@ impl ReuseCounts {
         self.vectors_embedded += other.vectors_embedded;
         self.records_written += other.records_written;
         self.records_unchanged += other.records_unchanged;
+        self.lookup_requests += other.lookup_requests;
     }
 }
 
@@ -341,29 +337,11 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
-/// Where one shard stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum ShardState {
-    Pending,
-    /// Finished this stage (the last one it reached).
-    Done {
-        stage: Stage,
-    },
-    Dead {
-        stage: Stage,
-        reason: String,
-    },
-}
-
 impl RunProgress {
     pub fn new(run_id: &str, shard_count: u32, now_ms: u64) -> Self {
         Self {
             run_id: run_id.to_string(),
             shard_count,
-            cleaned: ShardSet::with_capacity(shard_count),
-            embedded: ShardSet::with_capacity(shard_count),
-            indexed: ShardSet::with_capacity(shard_count),
             started_at_ms: now_ms,
             ..Self::default()
         }
@@ -391,31 +369,67 @@ impl RunProgress {
         }
     }
 
-    /// The set a stage marks when it finishes a shard (the trainer works per run, not shard).
-    pub fn done_set_mut(&mut self, stage: Stage) -> Option<&mut ShardSet> {
+    fn count_slot(&mut self, stage: Stage) -> Option<&mut u32> {
         match stage {
-            Stage::Cleaner => Some(&mut self.cleaned),
-            Stage::Embedder => Some(&mut self.embedded),
-            Stage::Indexer => Some(&mut self.indexed),
+            Stage::Cleaner => Some(&mut self.done.cleaned),
+            Stage::Embedder => Some(&mut self.done.embedded),
+            Stage::Indexer => Some(&mut self.done.indexed),
             Stage::Trainer => None,
         }
     }
 
-    pub fn done_set(&self, stage: Stage) -> Option<&ShardSet> {
-        match stage {
-            Stage::Cleaner => Some(&self.cleaned),
-            Stage::Embedder => Some(&self.embedded),
-            Stage::Indexer => Some(&self.indexed),
-            Stage::Trainer => None,
+    /// Counts one more shard finished by `stage` (nothing for the trainer, which works per run).
+    pub fn count_done(&mut self, stage: Stage) {
+        if let Some(n) = self.count_slot(stage) {
+            *n = n.saturating_add(1);
         }
     }
 
-    /// True when every shard is indexed or dead: the moment to publish `runs.completed`.
+    /// Shards `stage` has finished, at most the shard count (a count may run ahead after a
+    /// crash, see [`StageCounts`]); 0 for the trainer.
+    pub fn done_count(&self, stage: Stage) -> u32 {
+        let n = match stage {
+            Stage::Cleaner => self.done.cleaned,
+            Stage::Embedder => self.done.embedded,
+            Stage::Indexer => self.done.indexed,
+            Stage::Trainer => 0,
+        };
+        n.min(self.shard_count)
+    }
+
+    /// True when the counters say every shard is indexed or dead: the moment to verify it
+    /// against the shard records (counts may run ahead, never behind) and then complete the run.
+    pub fn counts_say_final(&self) -> bool {
+        self.redriving.is_empty()
+            && u64::from(self.done.indexed) + self.dead.len() as u64 >= u64::from(self.shard_count)
+    }
+
+    /// True when every shard is indexed or dead, given the indexer's finished shards as read
+    /// from the shard records (sorted or not): the verification behind `completed_at_ms`.
+    pub fn every_shard_final(&self, indexed: &[u32]) -> bool {
+        if !self.redriving.is_empty() {
+            return false;
+        }
+        let mut seen = vec![false; self.shard_count as usize];
+        for &s in indexed.iter().chain(self.dead.keys()) {
+            if let Some(slot) = seen.get_mut(s as usize) {
+                *slot = true;
+            }
+        }
+        seen.iter().all(|&s| s)
+    }
+
+    /// True once the run is complete: every shard indexed or dead, verified.
     pub fn all_shards_final(&self) -> bool {
-        let finished = (0..self.shard_count)
-            .filter(|s| self.indexed.contains(*s) || self.dead.contains_key(s))
-            .count();
-        finished == self.shard_count as usize
+        self.completed_at_ms.is_some()
+    }
+
+    /// Whether `shard` has a tensor: every shard that did not die before the embedder finished.
+    /// Meaningful once the run is complete (what the trainer and drift read).
+    pub fn has_embeddings(&self, shard: u32) -> bool {
+        self.dead
+            .get(&shard)
+            .is_none_or(|dead| dead.stage == Stage::Indexer)
     }
 
     pub fn status(&self) -> RunStatus {
@@ -428,19 +442,6 @@ impl RunProgress {
         } else {
             RunStatus::Indexed
         }
-    }
-
-    pub fn shard_state(&self, shard: u32) -> ShardState {
-        if let Some(dead) = self.dead.get(&shard) {
-            return ShardState::Dead {
-                stage: dead.stage,
-                reason: dead.reason.clone(),
-            };
-        }
-        [Stage::Indexer, Stage::Embedder, Stage::Cleaner]
-            .into_iter()
-            .find(|st| self.done_set(*st).is_some_and(|s| s.contains(shard)))
-            .map_or(ShardState::Pending, |stage| ShardState::Done { stage })
     }
 }
 
@@ -468,37 +469,16 @@ mod tests {
     }
 
     #[test]
-    fn shard_set_counts_and_grows() {
-        let mut s = ShardSet::with_capacity(4);
-        assert!(s.insert(1));
-        assert!(!s.insert(1), "second insert is not new");
-        assert!(s.insert(10), "grows past its capacity");
-        assert_eq!(s.len(), 2);
-        assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 10]);
-    }
-
-    #[test]
-    fn progress_round_trips_and_derives_status() {
+    fn counts_say_final_only_as_a_hint_that_the_scan_confirms() {
         let mut p = RunProgress::new("r", 3, 1);
         assert_eq!(p.status(), RunStatus::Running);
-        for shard in 0..3 {
-            p.cleaned.insert(shard);
+        for _ in 0..3 {
+            p.count_done(Stage::Cleaner);
         }
-        p.indexed.insert(0);
-        p.indexed.insert(1);
-        assert_eq!(
-            p.shard_state(1),
-            ShardState::Done {
-                stage: Stage::Indexer
-            }
-        );
-        assert_eq!(
-            p.shard_state(2),
-            ShardState::Done {
-                stage: Stage::Cleaner
-            }
-        );
-        assert!(!p.all_shards_final());
+        p.count_done(Stage::Indexer);
+        p.count_done(Stage::Indexer);
+        assert_eq!(p.done_count(Stage::Cleaner), 3);
+        assert!(!p.counts_say_final());
         p.dead.insert(
             2,
             DeadShard {
@@ -506,8 +486,26 @@ mod tests {
                 reason: "corrupt".into(),
             },
         );
-        assert!(p.all_shards_final());
+        assert!(p.counts_say_final());
+        assert!(
+            !p.every_shard_final(&[0]),
+            "a count ahead of the records is not completion"
+        );
+        assert!(p.every_shard_final(&[1, 0]));
+        assert_eq!(p.status(), RunStatus::Running, "not until it is verified");
+        p.completed_at_ms = Some(5);
         assert_eq!(p.status(), RunStatus::CompletedWithErrors);
+        assert!(p.has_embeddings(0) && !p.has_embeddings(2));
+        // A count that ran ahead is shown as at most the shard count.
+        for _ in 0..5 {
+            p.count_done(Stage::Indexer);
+        }
+        assert_eq!(p.done_count(Stage::Indexer), 3);
+        p.redriving.insert(2, p.dead.remove(&2).expect("dead"));
+        assert!(
+            !p.every_shard_final(&[0, 1]),
+            "a redriven shard is not final"
+        );
         let back: RunProgress = decode(&encode(&p).expect("encode")).expect("decode");
         assert_eq!(back, p);
     }

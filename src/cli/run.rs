@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ticketflow_connectors::store::keys;
 use ticketflow_coordinator::{SubmitOptions, follow, submit};
-use ticketflow_schemas::{Dataset, RunProgress, RunStatus};
+use ticketflow_schemas::{Dataset, RunProgress, RunStatus, Stage};
 use ticketflow_text::text::EmbedInput;
 
 use super::runs::print_summary;
@@ -145,7 +145,7 @@ impl Bars {
     }
 
     fn update(&mut self, p: &RunProgress) {
-        let counts = [p.cleaned.len(), p.embedded.len(), p.indexed.len()];
+        let counts = [Stage::Cleaner, Stage::Embedder, Stage::Indexer].map(|st| p.done_count(st));
         match &self.multi {
             Some((_, bars)) => {
                 for (bar, n) in bars.iter().zip(counts) {

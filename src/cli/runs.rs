@@ -102,7 +102,7 @@ async fn list(bus: &Bus) -> anyhow::Result<()> {
         };
         let p = bus.progress(&id).await?;
         let (status, indexed) = match &p {
-            Some(p) => (p.status().to_string(), p.indexed.len()),
+            Some(p) => (p.status().to_string(), p.done_count(Stage::Indexer)),
             None => ("unknown".into(), 0),
         };
         println!(
@@ -135,7 +135,8 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
     // What every shard update of every stage rewrites (docs/capacity.md, control plane).
     let progress_bytes = ticketflow_schemas::encode(&p)?.len();
     if json {
-        // Finishes per stage and shard, from the shards' own records (a scan: O(shards)).
+        // Finishes per stage and shard, from the shards' own records: one streamed scan,
+        // O(shards) (a few seconds at a million shards).
         let mut finishes: std::collections::BTreeMap<Stage, std::collections::BTreeMap<u32, u32>> =
             Default::default();
         for (shard, record) in bus.shard_records(run_id).await? {
@@ -143,14 +144,20 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
                 finishes.entry(stage).or_default().insert(shard, n);
             }
         }
+        // Summed processing time per shard stage, seconds.
+        let busy_seconds: std::collections::BTreeMap<&str, f64> =
+            [Stage::Cleaner, Stage::Embedder, Stage::Indexer]
+                .into_iter()
+                .map(|st| (st.as_str(), p.busy_ms_of(st) as f64 / 1000.0))
+                .collect();
         let value = serde_json::json!({
             "manifest": m,
             "status": p.status(),
             "shards": {
                 "total": p.shard_count,
-                "cleaned": p.cleaned.len(),
-                "embedded": p.embedded.len(),
-                "indexed": p.indexed.len(),
+                "cleaned": p.done_count(Stage::Cleaner),
+                "embedded": p.done_count(Stage::Embedder),
+                "indexed": p.done_count(Stage::Indexer),
                 "dead": p.dead.iter().map(|(s, d)| serde_json::json!({"shard": s, "stage": d.stage, "reason": d.reason})).collect::<Vec<_>>(),
                 "redriving": p.redriving.keys().collect::<Vec<_>>(),
             },
@@ -162,6 +169,9 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             "redrives": p.redrives,
             "finishes": finishes,
             "progress_bytes": progress_bytes,
+            // Queued (progress created) to the last shard indexed or dead, once complete.
+            "wall_seconds": p.completed_at_ms.map(|done| done.saturating_sub(p.started_at_ms) as f64 / 1000.0),
+            "busy_seconds": busy_seconds,
             "result": format!("{}/{}", store.describe(), keys::run_result(run_id)),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -181,7 +191,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
     println!("{}", reuse_line("reuse     ", &p.reuse));
     println!("shards     {} of {} tickets", m.shard_count, m.shard_size);
     for stage in [Stage::Cleaner, Stage::Embedder, Stage::Indexer] {
-        let done = p.done_set(stage).map_or(0, |s| s.len());
+        let done = p.done_count(stage);
         println!("  {:<9} {done}/{}", stage.as_str(), m.shard_count);
     }
     println!(

@@ -158,7 +158,7 @@ impl Metrics {
             progress_record_bytes: plain_histogram(
                 "ticketflow_run_progress_record_bytes",
                 "Size of the run progress record each shard update rewrites (JetStream KV \
-                 tf_progress, compare-and-set); it grows with the run's shard count.",
+                 tf_progress, compare-and-set): counters, the same at any shard count.",
                 RECORD_BYTES_BUCKETS,
             ),
             vectors: counter(

@@ -26,7 +26,7 @@ use ticketflow_connectors::nats::{Bus, NatsConfig, NatsSecurity};
 use ticketflow_connectors::store::{Store, StoreConfig, keys};
 use ticketflow_lifecycle::registry::QualityGate;
 use ticketflow_lifecycle::tensors;
-use ticketflow_schemas::{CleanShardFile, RunCompleted, RunManifest, RunProgress};
+use ticketflow_schemas::{CleanShardFile, RunCompleted, RunManifest, RunProgress, Stage};
 use ticketflow_text::text::EmbedInput;
 use ticketflow_workers::StageWorker;
 use ticketflow_workers::cleaner::clean_ticket;
@@ -162,9 +162,9 @@ async fn prepare(args: &[String]) {
             )
             .await
             .expect("tensor");
-        progress.cleaned.insert(shard);
-        progress.embedded.insert(shard);
-        progress.indexed.insert(shard);
+        for stage in [Stage::Cleaner, Stage::Embedder, Stage::Indexer] {
+            progress.count_done(stage);
+        }
     }
     progress.tickets_indexed = tickets;
     progress.published = true;

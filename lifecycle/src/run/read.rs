@@ -25,8 +25,8 @@ pub const EMBEDDING_DRIFT_SEED: u64 = 13;
 /// Seeds every sample of a run (training, drift, profile): the same run gives the same sample.
 pub const SAMPLE_SEED: u64 = 20_251_205;
 
-/// The embedded shards of a run, read one at a time. Dead shards are skipped (they have no
-/// tensor).
+/// The embedded shards of a run, read one at a time. Shards that died before the embedder
+/// finished them are skipped (they have no tensor). Read from a complete run.
 pub struct RunShards<'a> {
     store: &'a Store,
     run_id: String,
@@ -39,7 +39,7 @@ impl<'a> RunShards<'a> {
             store,
             run_id: manifest.run_id.clone(),
             shards: (0..manifest.shard_count)
-                .filter(|&s| progress.embedded.contains(s))
+                .filter(|&s| progress.has_embeddings(s))
                 .collect(),
         }
     }

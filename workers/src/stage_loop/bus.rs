@@ -11,7 +11,10 @@
 //! | say "still working on it" | [`InProgress::send`] | `+WPI` on the reply subject |
 //! | say "never deliver this again" | [`Delivery::term`] | `+TERM` |
 //! | send the next stage its message | [`StageBus::publish_downstream`] | publish with `Nats-Msg-Id` |
-//! | record the shard in the run's progress | [`StageBus::update_progress`] | KV compare-and-set |
+//! | ask whether a shard was counted before | [`StageBus::shard_finishes`] | KV get of the shard's record |
+//! | count the shard in the run's progress | [`StageBus::update_progress`] | KV compare-and-set |
+//! | record the shard's finish | [`StageBus::record_finish`] | KV compare-and-set of the shard's record |
+//! | check every shard really is final | [`StageBus::finished_shards`] | one ordered consumer over the shard records |
 //! | announce the run complete | [`StageBus::publish_completion`] | publish `runs.completed` |
 //! | give up on a message | [`StageBus::publish_dead_letter`] | publish on `tf.dlq.<stage>` |
 //! | report its backlog | [`StageBus::consumer_backlog`] | consumer info |
@@ -92,6 +95,23 @@ pub trait StageBus: Clone + Send + Sync + 'static {
     where
         R: Send,
         F: FnMut(&mut RunProgress) -> R + Send;
+
+    /// How many times `stage` has finished `shard`, by the shard's own record (0: never; the
+    /// shard is not counted in the run's progress yet).
+    fn shard_finishes(
+        &self,
+        run_id: &str,
+        shard: u32,
+        stage: Stage,
+    ) -> impl Future<Output = Result<u32, BusError>> + Send;
+
+    /// The shards `stage` has finished, by their own records: a scan, O(shards), made when the
+    /// run's counters say it is complete, to verify it.
+    fn finished_shards(
+        &self,
+        run_id: &str,
+        stage: Stage,
+    ) -> impl Future<Output = Result<Vec<u32>, BusError>> + Send;
 
     /// Counts one more finish of `stage` on `shard` in the shard's own record; returns the
     /// count (1 unless the shard was done before: a redelivery, two replicas).

@@ -5,7 +5,7 @@ use std::time::Duration;
 use ticketflow_schemas::{DeadLetter, DeadShard, Routed};
 use ticketflow_telemetry::internal_events::{ErrorType, ShardDeadLettered};
 
-use super::progress::{mark_completed_if_final, publish_completion_if_due};
+use super::progress::complete_if_final;
 use super::{Delivery, StageBus, StageWorker, loop_failed};
 
 /// Gives up on a message: dead-letter stream, progress, then terminate redelivery.
@@ -65,12 +65,11 @@ pub(super) async fn dead_letter<W: StageWorker, B: StageBus, D: Delivery>(
         match bus
             .update_progress(run, |p| {
                 p.dead.entry(shard).or_insert_with(|| dead.clone());
-                mark_completed_if_final(p);
             })
             .await
         {
-            Ok((_, progress)) => {
-                if let Err(e) = publish_completion_if_due(bus, &progress).await {
+            Ok(_) => {
+                if let Err(e) = complete_if_final(bus, run).await {
                     loop_failed(
                         stage,
                         "completion",

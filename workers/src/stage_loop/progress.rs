@@ -1,16 +1,26 @@
 //! After a stage has done its work on a shard: the downstream message, the run's progress, and
 //! the one `runs.completed` per run.
 //!
-//! Each step is safe to repeat, which is what lets the loop treat "done twice" (a redelivery
-//! after a lost ack, two replicas on one message) as harmless:
+//! The run's progress record is rewritten by every shard update, so it holds only counters and
+//! stays the same size at any shard count; which shards are done lives in each shard's own
+//! record (KV `tf_shards`). A shard's finish, in this order:
 //!
-//! - the downstream message carries a deterministic message id, so JetStream keeps one copy;
-//! - the shard goes into a *set* of done shards, and its tickets, time and reuse counts are only
-//!   added when it enters the set (a repeat is still counted, in the shard's own record
-//!   (`tf_shards`), for the audit);
-//! - `completed_at_ms` is set once, by whichever update first sees every shard final;
-//! - `runs.completed` has a fixed message id per redrive generation, and
-//!   `completion_published` stops later updates from even trying.
+//! 1. the downstream message, under a deterministic message id (JetStream keeps one copy);
+//! 2. the shard's record is read: a stage that finished it before has counted it already;
+//! 3. if not, the run's counters, busy time, tickets and reuse counts are added (compare-and-set);
+//! 4. the shard's record counts one more finish (compare-and-set). After 3 and not before, so a
+//!    retry after a failed 3 is not a second finish in the audit;
+//! 5. for the indexer: the run's progress is read again, and when its counters say every shard
+//!    is indexed or dead, the shard records are scanned to confirm it; then `completed_at_ms` is
+//!    set once and `runs.completed` published once.
+//!
+//! Every step is safe to repeat. A replica that dies between 3 and 4 counts the shard again on
+//! redelivery: a counter can run ahead of the truth, never behind it (4 comes after 3). That is
+//! why step 5 never trusts the counters alone; the scan costs O(shards) but runs once or twice a
+//! run, at its end, while steps 2-4 cost the same at any shard count.
+//!
+//! `runs.completed` has a fixed message id per redrive generation, and `completion_published`
+//! stops later updates from even trying.
 
 use tokio::time::Instant;
 
@@ -36,40 +46,57 @@ pub(super) async fn finish<W: StageWorker, B: StageBus>(
             .await?;
     }
     if let Some(shard) = input.shard() {
+        let run_id = input.run_id();
         let busy = started.elapsed().as_millis() as u64;
         let tickets = u64::from(processed.tickets);
         let counts = processed.counts;
         let precision = W::embedding_precision(input).map(str::to_string);
-        let (_, progress) = bus
-            .update_progress(input.run_id(), |p| {
-                let newly = p.done_set_mut(stage).is_some_and(|set| set.insert(shard));
-                if newly {
-                    p.add_busy_ms(stage, busy);
-                    if stage == Stage::Indexer {
-                        p.tickets_indexed += tickets;
-                    }
-                    p.reuse.add(&counts);
-                    if let Some(precision) = &precision {
-                        p.embedding_precisions.insert(precision.clone());
-                    }
+        if bus.shard_finishes(run_id, shard, stage).await? == 0 {
+            bus.update_progress(run_id, |p| {
+                p.count_done(stage);
+                p.add_busy_ms(stage, busy);
+                if stage == Stage::Indexer {
+                    p.tickets_indexed += tickets;
                 }
-                mark_completed_if_final(p);
+                p.reuse.add(&counts);
+                if let Some(precision) = &precision {
+                    p.embedding_precisions.insert(precision.clone());
+                }
             })
             .await?;
-        // The audit's count, in the shard's own record (the run's record then grows by bits per
-        // shard, not bytes), once the finish is recorded: a retry after a failed update above
-        // is not a second finish.
-        bus.record_finish(input.run_id(), shard, stage).await?;
-        publish_completion_if_due(bus, &progress).await?;
+        }
+        bus.record_finish(run_id, shard, stage).await?;
+        if stage == Stage::Indexer {
+            complete_if_final(bus, run_id).await?;
+        }
     }
     Ok(processed.tickets)
 }
 
-/// Stamps the moment the last shard became final (indexed or dead), once.
-pub(super) fn mark_completed_if_final(p: &mut RunProgress) {
-    if p.completed_at_ms.is_none() && p.all_shards_final() {
-        p.completed_at_ms = Some(now_ms());
+/// Completes the run if every shard is indexed or dead: when the counters say so, a scan of the
+/// shard records confirms it (counters may run ahead, see the module doc), then
+/// `completed_at_ms` is stamped once and `runs.completed` published.
+pub(super) async fn complete_if_final<B: StageBus>(bus: &B, run_id: &str) -> Result<(), BusError> {
+    let Some(mut progress) = bus.progress(run_id).await? else {
+        return Ok(());
+    };
+    if progress.completed_at_ms.is_none() && progress.counts_say_final() {
+        let indexed = bus.finished_shards(run_id, Stage::Indexer).await?;
+        if !progress.every_shard_final(&indexed) {
+            // A count ran ahead: the shard still missing completes the run when it finishes.
+            tracing::info!(run_id, "counters say complete, shard records do not yet");
+            return Ok(());
+        }
+        // Checked again on the record being written: a redrive may have taken shards back.
+        (_, progress) = bus
+            .update_progress(run_id, |p| {
+                if p.completed_at_ms.is_none() && p.every_shard_final(&indexed) {
+                    p.completed_at_ms = Some(now_ms());
+                }
+            })
+            .await?;
     }
+    publish_completion_if_due(bus, &progress).await
 }
 
 /// Publishes `runs.completed` when every shard is final and nobody has confirmed publishing it

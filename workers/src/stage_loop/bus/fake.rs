@@ -399,6 +399,21 @@ impl StageBus for FakeBus {
         }
     }
 
+    async fn shard_finishes(
+        &self,
+        run_id: &str,
+        shard: u32,
+        stage: Stage,
+    ) -> Result<u32, BusError> {
+        let s = self.lock();
+        let key = (run_id.to_string(), shard, stage);
+        Ok(s.finishes.get(&key).copied().unwrap_or(0))
+    }
+
+    async fn finished_shards(&self, run_id: &str, stage: Stage) -> Result<Vec<u32>, BusError> {
+        Ok(self.finishes_of(run_id, stage).into_keys().collect())
+    }
+
     async fn record_finish(&self, run_id: &str, shard: u32, stage: Stage) -> Result<u32, BusError> {
         let mut s = self.lock();
         let count = s

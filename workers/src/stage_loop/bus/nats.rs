@@ -64,6 +64,20 @@ impl StageBus for Bus {
         Bus::update_progress(self, run_id, change).await
     }
 
+    async fn shard_finishes(
+        &self,
+        run_id: &str,
+        shard: u32,
+        stage: Stage,
+    ) -> Result<u32, BusError> {
+        let record = self.shard_record(run_id, shard).await?;
+        Ok(record.map_or(0, |r| r.finishes_of(stage)))
+    }
+
+    async fn finished_shards(&self, run_id: &str, stage: Stage) -> Result<Vec<u32>, BusError> {
+        Bus::finished_shards(self, run_id, stage).await
+    }
+
     async fn record_finish(&self, run_id: &str, shard: u32, stage: Stage) -> Result<u32, BusError> {
         Bus::record_finish(self, run_id, shard, stage).await
     }

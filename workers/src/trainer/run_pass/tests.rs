@@ -46,7 +46,7 @@ fn ticket(shard: u32, i: u32) -> CleanTicket {
 /// A run of [`SHARDS`] embedded shards in `store`, as the cleaner and embedder leave it.
 async fn write_run(store: &Store) -> (RunManifest, RunProgress) {
     let run_id = "r-stream";
-    let mut progress = RunProgress::new(run_id, SHARDS, 0);
+    let progress = RunProgress::new(run_id, SHARDS, 0);
     for shard in 0..SHARDS {
         let tickets: Vec<CleanTicket> = (0..PER_SHARD).map(|i| ticket(shard, i)).collect();
         let file = CleanShardFile {
@@ -65,7 +65,6 @@ async fn write_run(store: &Store) -> (RunManifest, RunProgress) {
             .put(&keys::embeddings(run_id, shard), Bytes::from(npy))
             .await
             .expect("put vectors");
-        progress.embedded.insert(shard);
     }
     let manifest = RunManifest {
         run_id: run_id.into(),
