@@ -3,9 +3,10 @@
 # whole pipeline on this machine, with EMBEDDERS embedder replicas (2) at PRECISION (int8).
 #
 # In one run, on empty state (fresh NATS store, Chroma directory and object store):
-#   1. `ticketflow generate --rows ROWS --repeat-share 0`: every text distinct, so every ticket
-#      is embedded (nothing is reused). Their length in model tokens is measured on the first
-#      SAMPLE rows (`ticketflow profile`) and reported.
+#   1. `ticketflow generate --rows ROWS --repeat-share 0 --short` (SHORT=0: full-length
+#      tickets): every text distinct, so every ticket is embedded (nothing is reused). Their
+#      length in model tokens is measured on the first SAMPLE rows (`ticketflow profile`) and
+#      reported.
 #   2. embed-only throughput: `ticketflow embed` on the first SAMPLE rows with all cores, at the
 #      same precision: the embedders' ceiling on this machine, measured in this run.
 #   3. the stack (scripts/stack.sh), then the coordinator (`ticketflow run`, no --wait) under
@@ -52,7 +53,9 @@ field() { grep -F "$1" "$2" | sed 's/.*: //'; }
 
 echo "bench-backlog: generating $ROWS tickets"
 input="$WORK/tickets.csv"
-"$BIN" generate --rows "$ROWS" --seed 7 --repeat-share 0 --output "$input" >/dev/null
+short=()
+[ "${SHORT:-1}" = 1 ] && short=(--short)
+"$BIN" generate --rows "$ROWS" --seed 7 --repeat-share 0 "${short[@]}" --output "$input" >/dev/null
 head -n $((SAMPLE + 1)) "$input" >"$WORK/sample.csv"
 "$BIN" profile --input "$WORK/sample.csv" --out "$WORK/profile" >/dev/null
 

@@ -21,6 +21,10 @@ pub struct GenerateArgs {
     /// as real exports do; between 0 and 1.
     #[arg(long, default_value_t = GenOptions::DEFAULT_REPEAT_SHARE)]
     pub repeat_share: f64,
+    /// Short tickets (a subject and one sentence with a detail; about 60 % of the characters):
+    /// load tests that must bound the embedder's time. Texts stay distinct.
+    #[arg(long)]
+    pub short: bool,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -32,6 +36,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let options = GenOptions {
         repeat_share: args.repeat_share,
+        short: args.short,
     };
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -87,6 +87,10 @@ pub struct GenOptions {
     /// stream: same subject, body, type, queue, priority and language, their own id. Values
     /// outside `[0, 1]` are clamped into it (NaN counts as 0); the CLI refuses them instead.
     pub repeat_share: f64,
+    /// Short tickets: a subject and one sentence with a detail (error code, version, date),
+    /// without opening or closing; about 60 % of the default's characters. For load tests that
+    /// must bound the embedder's time: every text still distinct, the same types and fields.
+    pub short: bool,
 }
 
 impl GenOptions {
@@ -106,6 +110,7 @@ impl Default for GenOptions {
     fn default() -> Self {
         Self {
             repeat_share: Self::DEFAULT_REPEAT_SHARE,
+            short: false,
         }
     }
 }
@@ -119,7 +124,10 @@ pub fn ticket(seed: u64, index: u64) -> Ticket {
 /// Generates ticket `index` of the stream seeded by `seed`, without generating the tickets before
 /// it: a sharded generator gives the same data as a sequential one.
 pub fn ticket_with(seed: u64, index: u64, options: &GenOptions) -> Ticket {
-    let plan = plan(seed, index, options);
+    let mut plan = plan(seed, index, options);
+    if options.short {
+        plan::shorten(&mut plan, seed, index);
+    }
     let (subject, body) = render(&plan);
     Ticket {
         id: format!("synth-{seed}-{index}"),

@@ -61,6 +61,8 @@ pub(super) enum Purpose {
     Compose = 2,
     /// The changes a variation makes.
     Vary = 3,
+    /// The detail a short ticket is given when its plan has none.
+    Shorten = 4,
 }
 
 /// The random stream of ticket `index` of stream `seed`, for `purpose`.
@@ -308,6 +310,24 @@ pub(super) fn plan(seed: u64, index: u64, options: &GenOptions) -> Plan {
             }
         }
     }
+}
+
+/// A short ticket ([`GenOptions::short`](super::GenOptions::short)): no opening or closing, the
+/// first content sentence only, and always a detail (its numbers keep short texts distinct).
+pub(super) fn shorten(plan: &mut Plan, seed: u64, index: u64) {
+    plan.opening = None;
+    plan.closing = None;
+    plan.content.truncate(1);
+    let phrases = LANGUAGES[plan.language].0;
+    let detail = match plan.detail {
+        Some((_, detail)) => detail,
+        None => draw_detail(
+            &mut stream(seed, index, Purpose::Shorten),
+            phrases,
+            plan.true_type,
+        ),
+    };
+    plan.detail = Some((plan.content.len(), detail));
 }
 
 /// `template` with `{p}` filled in, its first letter capitalised ("the VPN client is down" starts

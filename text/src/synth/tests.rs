@@ -141,11 +141,25 @@ fn distinct_texts_are_many_and_exact_repeats_follow_the_option() {
         "exact repeats {repeats:.4} for repeat_share 0.03"
     );
 
-    let none = tickets(11, 5_000, &GenOptions { repeat_share: 0.0 });
+    let none = tickets(
+        11,
+        5_000,
+        &GenOptions {
+            repeat_share: 0.0,
+            ..Default::default()
+        },
+    );
     let (_, accidental) = distinct_and_repeat_share(&none);
     assert!(accidental < 0.012, "accidental repeats {accidental:.4}");
 
-    let many = tickets(11, 5_000, &GenOptions { repeat_share: 0.25 });
+    let many = tickets(
+        11,
+        5_000,
+        &GenOptions {
+            repeat_share: 0.25,
+            ..Default::default()
+        },
+    );
     let (_, repeats) = distinct_and_repeat_share(&many);
     assert!(
         (0.23..=0.28).contains(&repeats),
@@ -156,12 +170,26 @@ fn distinct_texts_are_many_and_exact_repeats_follow_the_option() {
     let i = (1..5_000)
         .find(|&i| {
             matches!(
-                origin(11, i, &GenOptions { repeat_share: 0.25 }),
+                origin(
+                    11,
+                    i,
+                    &GenOptions {
+                        repeat_share: 0.25,
+                        ..Default::default()
+                    }
+                ),
                 Origin::Repeat(_)
             )
         })
         .expect("a repeat");
-    let Origin::Repeat(j) = origin(11, i, &GenOptions { repeat_share: 0.25 }) else {
+    let Origin::Repeat(j) = origin(
+        11,
+        i,
+        &GenOptions {
+            repeat_share: 0.25,
+            ..Default::default()
+        },
+    ) else {
         unreachable!()
     };
     let (a, b) = (&many[i as usize], &many[j as usize]);
@@ -193,7 +221,14 @@ fn distinct_texts_are_many_and_exact_repeats_follow_the_option() {
     );
 
     // Every ticket a repeat: still well defined, and cheap (chains are short).
-    let all = tickets(11, 2_000, &GenOptions { repeat_share: 1.0 });
+    let all = tickets(
+        11,
+        2_000,
+        &GenOptions {
+            repeat_share: 1.0,
+            ..Default::default()
+        },
+    );
     assert!(all.iter().all(|t| t.body == all[0].body));
 }
 
@@ -228,4 +263,42 @@ fn variations_are_near_duplicates_of_earlier_tickets() {
     assert!(overlaps.len() > 150, "{} variations", overlaps.len());
     let mean = overlaps.iter().sum::<f64>() / overlaps.len() as f64;
     assert!(mean > 0.85, "mean word overlap {mean:.2}");
+}
+
+#[test]
+fn short_tickets_are_short_and_still_distinct() {
+    let options = GenOptions {
+        repeat_share: 0.0,
+        short: true,
+    };
+    let short = tickets(11, 20_000, &options);
+    let long = tickets(
+        11,
+        20_000,
+        &GenOptions {
+            repeat_share: 0.0,
+            ..Default::default()
+        },
+    );
+    let chars = |ts: &[Ticket]| {
+        ts.iter()
+            .map(|t| t.subject.chars().count() + t.body.chars().count())
+            .sum::<usize>() as f64
+            / ts.len() as f64
+    };
+    let (short_chars, long_chars) = (chars(&short), chars(&long));
+    let (distinct, repeats) = distinct_and_repeat_share(&short);
+    eprintln!(
+        "short: {short_chars:.0} characters a ticket against {long_chars:.0}; {distinct} distinct of 20,000"
+    );
+    assert!(
+        short_chars < 0.7 * long_chars,
+        "{short_chars:.0} characters against {long_chars:.0}"
+    );
+    assert!(distinct > 19_000, "{distinct} distinct short texts");
+    assert!(repeats < 0.05, "accidental repeats {repeats:.4}");
+    // The same stream otherwise: types and fields are the default's.
+    for (s, l) in short.iter().zip(&long).take(100) {
+        assert_eq!((&s.ticket_type, &s.language), (&l.ticket_type, &l.language));
+    }
 }
