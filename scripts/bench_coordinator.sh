@@ -2,21 +2,24 @@
 # make bench-coordinator: what the coordinator costs to shard and queue a large input, and
 # whether its memory stays flat as the input grows.
 #
-# For each size in ROWS (100k and 1M by default, in the same run) it generates synthetic tickets
-# with `ticketflow generate`, starts NATS alone (scripts/stack.sh with WORKERS=0 CHROMA=0: the
-# coordinator needs neither workers nor Chroma, and no worker may take shards while it runs) on
+# For each size in ROWS (100k, 1M and 10M by default, in the same run) it generates synthetic
+# tickets with `ticketflow generate`, starts NATS alone (scripts/stack.sh with WORKERS=0 CHROMA=0:
+# the coordinator needs neither workers nor Chroma, and no worker may take shards while it runs) on
 # empty state, and times `ticketflow run --input FILE --shard-size SHARD_SIZE` (no --wait: it
 # shards, writes the shard files to a file:// store under var/bench, publishes one task per shard
-# and exits) under /usr/bin/time -v for wall time, CPU time and peak RSS.
+# and exits) under /usr/bin/time -v for wall time, CPU time and peak RSS. The coordinator reads its
+# input twice (the first read sorts the ticket ids to find repeats in bounded memory); its log
+# line "duplicate ids checked" gives that read's time and the sorted runs it spilled to disk.
 #
 #   make bench-coordinator                       -> var/bench/coordinator.json
-#   ROWS="100000 1000000" SHARD_SIZE=500 KEEP=1 scripts/bench_coordinator.sh
+#   ROWS="1000000 10000000" SHARD_SIZE=500 KEEP=1 scripts/bench_coordinator.sh
 #
-# The generated inputs (about 220 MB per million rows) and the stores are deleted at the end
-# unless KEEP=1.
+# Disk: about 560 bytes per row of the largest size (the CSV input, 236 bytes a row, and the
+# shard files, 325), checked before starting. Each size's input and store are deleted once it is
+# measured unless KEEP=1.
 # shellcheck source=bench_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench_env.sh" bench-coordinator
-ROWS="${ROWS:-100000 1000000}"
+ROWS="${ROWS:-100000 1000000 10000000}"
 SHARD_SIZE="${SHARD_SIZE:-500}"
 SEED="${SEED:-42}"
 WORK="$OUT/coordinator"
@@ -24,7 +27,8 @@ need_time
 fresh_dir "$WORK"
 # Own ports, so a running demo stack or bench-pipeline is not disturbed.
 export NATS_PORT="${BENCH_NATS_PORT:-25322}" NATS_MONITOR_PORT="${BENCH_NATS_MONITOR_PORT:-29322}"
-export WORKERS=0 CHROMA=0 RUST_LOG="${RUST_LOG:-warn}"
+# Info from the coordinator only: its "duplicate ids checked" line is read below.
+export WORKERS=0 CHROMA=0 RUST_LOG="${RUST_LOG:-warn,ticketflow_coordinator=info}"
 export NATS_URL="nats://127.0.0.1:$NATS_PORT"
 
 cleanup() {
@@ -34,6 +38,14 @@ cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"/tickets-*.csv "$WORK"/store-* "$WORK"/stack-*; fi
 }
 trap cleanup EXIT
+
+largest=$(tr ' ' '\n' <<<"$ROWS" | sort -n | tail -1)
+need_kb=$((largest * 560 / 1024))
+avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
+if [ "$avail_kb" -lt "$need_kb" ]; then
+  echo "bench-coordinator: $largest rows need about $((need_kb / 1024)) MB free under $WORK; $((avail_kb / 1024)) MB are" >&2
+  exit 1
+fi
 
 # field NAME FILE: a value from /usr/bin/time -v output.
 field() { grep -F "$1" "$2" | sed 's/.*: //'; }
@@ -67,8 +79,10 @@ print(" ".join("%s=%s" % (s["name"], s["state"]["messages"]) for s in streams))'
     "$(field 'Maximum resident set size' "$WORK/run-$n.time")" \
     "$(field 'Elapsed (wall clock)' "$WORK/generate-$n.time")" \
     "$(field 'Maximum resident set size' "$WORK/generate-$n.time")" \
-    "$(grep -o 'queued: .*' "$WORK/run-$n.log")")")
+    "$(grep -o 'queued: .*' "$WORK/run-$n.log")" \
+    "$(grep -m1 -F 'duplicate ids checked' "$WORK/run-$n.log" || true)")")
   echo "coordinator, $n rows: $(field 'Elapsed (wall clock)' "$WORK/run-$n.time") wall, peak RSS $(field 'Maximum resident set size' "$WORK/run-$n.time") kB"
+  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$input" "$WORK/store-$n"; fi
 done
 
 printf '%s\n' "${results[@]}" >"$WORK/results.tsv"
@@ -88,6 +102,13 @@ for line in open(tsv, encoding="utf-8"):
     rows, run_id, in_bytes, out_bytes, shard_files, streams, wall, user, sys_, rss, gwall, grss, queued = f[:13]
     m = re.search(r"queued: (\d+) tickets in (\d+) shards \((\d+) quarantined", queued)
     wall_s = secs(wall)
+    # The "duplicate ids checked" log line (JSON or text): the first read of the input.
+    checked = f[13] if len(f) > 13 else ""
+    def logged(name):
+        v = re.search(r'"?%s"?[=:]\s*"?([0-9.]+)' % name, checked)
+        if not v:
+            return None
+        return float(v.group(1)) if "." in v.group(1) else int(v.group(1))
     runs.append({
         "rows": int(rows),
         "run_id": run_id,
@@ -101,6 +122,10 @@ for line in open(tsv, encoding="utf-8"):
         "cpu_user_seconds": float(user),
         "cpu_system_seconds": float(sys_),
         "peak_rss_mb": round(int(rss) / 1024, 1),
+        "peak_rss_bytes_per_ticket": round(int(rss) * 1024 / int(rows), 1),
+        "duplicate_check_seconds": None if logged("seconds") is None else round(logged("seconds"), 2),
+        "duplicate_check_spilled_runs": logged("spilled_runs"),
+        "repeated_ids": logged("repeated_ids"),
         "input_bytes": int(in_bytes),
         "bytes_written": int(out_bytes),
         "generate_seconds": round(secs(gwall), 2),

@@ -182,8 +182,21 @@ async fn submit_in(
         });
     }
 
-    // Shard files: written as the input streams by, one shard in memory at a time.
+    // The input is read twice. Opening the reader reads it once to find repeated ticket ids by
+    // sorting them in bounded memory (spilling to TMPDIR beyond a million tickets); the loop
+    // below reads it again and writes the shard files as it streams by, one shard in memory at
+    // a time (plus those in flight). Nothing held grows with the input but the quarantine list.
+    let first_read = std::time::Instant::now();
     let mut reader = TicketReader::open(&input.path, &opts.load)?;
+    let ids = reader.duplicate_ids();
+    tracing::info!(
+        run_id,
+        rows = ids.rows,
+        repeated_ids = ids.repeats,
+        spilled_runs = ids.id_sort.spilled_runs + ids.repeat_sort.spilled_runs,
+        seconds = first_read.elapsed().as_secs_f64(),
+        "duplicate ids checked"
+    );
     let mut shards: Vec<u32> = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
     let mut in_buffer = 0_u32;

@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use file_reader::{ColumnSpec, Record, RecordOutcome, RecordReader};
-pub use tickets::{Loaded, TicketOutcome, TicketReader, content_id, load_tickets};
+pub use tickets::{
+    DEFAULT_CHUNK_ENTRIES, DuplicateIdOptions, DuplicateIdSummary, Loaded, SortStats,
+    TicketOutcome, TicketReader, content_id, load_tickets,
+};
 
 /// Parses a raw shard file. A line that does not parse makes the whole file corrupt: the
 /// coordinator wrote it, so a bad line means damage, not a user's typo.
