@@ -38,6 +38,10 @@ const METRICS: &[(&str, Kind)] = &[
         "ticketflow_embedder_vector_cache_errors_total",
         Kind::Counter,
     ),
+    (
+        "ticketflow_embedder_vector_lookup_requests_total",
+        Kind::Counter,
+    ),
     ("ticketflow_indexer_records_total", Kind::Counter),
     ("ticketflow_routing_suspensions_total", Kind::Counter),
     ("ticketflow_stage_loop_errors_total", Kind::Counter),

@@ -17,6 +17,7 @@ mod search;
 mod services;
 mod streams;
 mod train;
+mod vectors;
 mod worker;
 
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Compare two runs or feature tables: report.html + report.json with Evidently's tests.
     Drift(drift::DriftArgs),
+    /// The embedders' reusable vectors: `vectors gc` deletes old models' and unused ones.
+    Vectors(vectors::VectorsArgs),
     /// Exploratory profile of a ticket export: distributions, lengths, missing values, duplicates, over-long tickets (HTML + JSON).
     Profile(profile::ProfileArgs),
 }
@@ -203,6 +206,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Features(args) => features::run(args),
         Command::Drift(args) => drift::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Vectors(args) => vectors::run(args),
     }
 }
 

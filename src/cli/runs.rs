@@ -163,6 +163,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
             },
             "tickets_indexed": p.tickets_indexed,
             "reuse": p.reuse,
+            "lookup_requests_per_shard": lookup_per_shard(&p.reuse, m.shard_count),
             "train_attempts": p.train_attempts,
             "trainings": p.trainings,
             "trained": p.trained_at_ms.is_some(),
@@ -189,6 +190,7 @@ async fn show(bus: &Bus, store: &Store, run_id: &str, json: bool) -> anyhow::Res
         m.tickets, m.quarantined, p.tickets_indexed
     );
     println!("{}", reuse_line("reuse     ", &p.reuse));
+    println!("{}", lookup_line(&p.reuse, m.shard_count));
     println!("shards     {} of {} tickets", m.shard_count, m.shard_size);
     for stage in [Stage::Cleaner, Stage::Embedder, Stage::Indexer] {
         let done = p.done_count(stage);
@@ -231,6 +233,25 @@ fn reuse_line(label: &str, r: &ticketflow_schemas::ReuseCounts) -> String {
         "{label} vectors {} reused, {} embedded; chroma records {} written, {} unchanged",
         r.vectors_reused, r.vectors_embedded, r.records_written, r.records_unchanged
     )
+}
+
+/// The object-store requests of the embedder's vector-reuse lookups, per shard of the run:
+/// flat as the vector space grows (workers' `vector_cache`, docs/capacity.md).
+fn lookup_per_shard(r: &ticketflow_schemas::ReuseCounts, shards: u32) -> Option<f64> {
+    (shards > 0 && r.lookup_requests > 0).then(|| r.lookup_requests as f64 / f64::from(shards))
+}
+
+/// "lookups    N object-store requests, X per shard".
+fn lookup_line(r: &ticketflow_schemas::ReuseCounts, shards: u32) -> String {
+    match lookup_per_shard(r, shards) {
+        Some(per_shard) => format!(
+            "lookups    {} object-store requests for vector reuse, {per_shard:.1} per shard",
+            r.lookup_requests
+        ),
+        None => {
+            "lookups    none counted (reuse off, or a run from before they were counted)".into()
+        }
+    }
 }
 
 /// The end-of-run summary `run --wait` and `make demo` print.

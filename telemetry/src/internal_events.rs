@@ -53,6 +53,9 @@ impl WorkerStarted<'_> {
                 .with_label_values(&[self.stage, error_type]);
         }
         if self.stage == "embedder" {
+            for part in ["index", "vectors"] {
+                VECTOR_LOOKUP_REQUESTS.with_label_values(&[part]);
+            }
             for operation in ["lookup", "keep"] {
                 for error_type in ErrorType::LABELS {
                     METRICS
@@ -284,6 +287,62 @@ impl VectorsReused {
             reused = self.reused,
             embedded = self.embedded,
             "shard vectors: reused by content, embedded by the model"
+        );
+    }
+}
+
+/// One shard's vector-reuse lookup: what it found, and the object-store requests it made, by
+/// part (S3 requests: a listing counts a request per 1,000 keys).
+///
+/// - `index`: the `recent/` listing, the manifest, and the index runs and recent segments the
+///   process had not read. Flat however many segments the space holds; a jump means the index
+///   is not being compacted (see the embedder's warnings).
+/// - `vectors`: one GET per segment holding some of the shard's texts.
+///
+/// Per shard: `rate(ticketflow_embedder_vector_lookup_requests_total)` over the embedder's
+/// `rate(ticketflow_shards_processed_total)`.
+pub struct VectorLookup {
+    pub texts: u64,
+    pub found: u64,
+    pub index_requests: u64,
+    pub vector_requests: u64,
+}
+
+/// `ticketflow_embedder_vector_lookup_requests_total{part}`, registered in the process registry
+/// on first use (the embedder's [`WorkerStarted`] creates its series at zero).
+static VECTOR_LOOKUP_REQUESTS: std::sync::LazyLock<IntCounterVec> =
+    std::sync::LazyLock::new(|| {
+        let counter = IntCounterVec::new(
+            prometheus::Opts::new(
+                "ticketflow_embedder_vector_lookup_requests_total",
+                "Object-store requests of the embedder's vector-reuse lookups, by part: `index` \
+             (recent listing, manifest, unread index runs and recent segments; flat as the \
+             vector space grows) and `vectors` (one GET per segment holding hits).",
+            ),
+            &["part"],
+        )
+        .expect("valid metric options");
+        if let Err(e) = crate::metrics::registry().register(Box::new(counter.clone())) {
+            tracing::error!(error = %e, "vector lookup metric not registered");
+        }
+        counter
+    });
+
+impl VectorLookup {
+    pub fn emit(self) {
+        inc_each(
+            &VECTOR_LOOKUP_REQUESTS,
+            [
+                ("index", self.index_requests),
+                ("vectors", self.vector_requests),
+            ],
+        );
+        tracing::debug!(
+            texts = self.texts,
+            found = self.found,
+            index_requests = self.index_requests,
+            vector_requests = self.vector_requests,
+            "vector lookup: texts found by content, object-store requests made"
         );
     }
 }

@@ -14,10 +14,12 @@ use ndarray::Array2;
 use ticketflow_connectors::store::{Store, keys};
 use ticketflow_embed::{EMBEDDING_DIM, EmbeddingModel, Precision};
 use ticketflow_schemas::{CleanShardFile, CleanedShard, EmbeddedShard, ReuseCounts, Stage};
-use ticketflow_telemetry::internal_events::{EmbeddingBatch, VectorCacheFailed, VectorsReused};
+use ticketflow_telemetry::internal_events::{
+    EmbeddingBatch, VectorCacheFailed, VectorLookup, VectorsReused,
+};
 
 use crate::stage_loop::{Downstream, Processed, StageError, StageWorker};
-use crate::vector_cache::{TextHash, VectorCache, text_hash};
+use crate::vector_cache::{Lookup, TextHash, VectorCache, text_hash};
 use ticketflow_lifecycle::tensors;
 
 pub struct Embedder {
@@ -63,6 +65,10 @@ struct Plan {
     found: Vec<Option<Vec<f32>>>,
     /// Positions (into the shard) to embed.
     todo: Vec<usize>,
+    /// Object-store requests the lookup made.
+    lookup_requests: u64,
+    /// Segments that served a vector (recorded as used when the shard's vectors are kept).
+    used: Vec<String>,
 }
 
 impl Plan {
@@ -71,6 +77,8 @@ impl Plan {
             hashes: Vec::new(),
             found: vec![None; n],
             todo: (0..n).collect(),
+            lookup_requests: 0,
+            used: Vec::new(),
         }
     }
 
@@ -79,8 +87,17 @@ impl Plan {
     /// about, counted, and the shard embeds everything.
     async fn with_cache(cache: &VectorCache, texts: &[String]) -> Self {
         let hashes: Vec<TextHash> = texts.iter().map(|t| text_hash(t)).collect();
-        let found = match cache.lookup(&hashes).await {
-            Ok(found) => found,
+        let lookup = match cache.lookup(&hashes).await {
+            Ok(lookup) => {
+                VectorLookup {
+                    texts: hashes.len() as u64,
+                    found: lookup.found.iter().filter(|f| f.is_some()).count() as u64,
+                    index_requests: lookup.index_requests,
+                    vector_requests: lookup.vector_requests,
+                }
+                .emit();
+                lookup
+            }
             Err(e) => {
                 VectorCacheFailed {
                     operation: "lookup",
@@ -88,9 +105,14 @@ impl Plan {
                     error: &e,
                 }
                 .emit();
-                vec![None; texts.len()]
+                Lookup {
+                    found: vec![None; texts.len()],
+                    ..Lookup::default()
+                }
             }
         };
+        let lookup_requests = lookup.requests();
+        let found = lookup.found;
         let mut first = HashMap::new();
         let todo = (0..texts.len())
             .filter(|&i| found[i].is_none() && *first.entry(hashes[i]).or_insert(i) == i)
@@ -99,6 +121,8 @@ impl Plan {
             hashes,
             found,
             todo,
+            lookup_requests,
+            used: lookup.used,
         }
     }
 
@@ -191,11 +215,12 @@ impl StageWorker for Embedder {
         let counts = ReuseCounts {
             vectors_embedded: plan.todo.len() as u64,
             vectors_reused: u64::from(n) - plan.todo.len() as u64,
+            lookup_requests: plan.lookup_requests,
             ..ReuseCounts::default()
         };
         if let Some(cache) = &self.cache {
             let kept: Vec<TextHash> = plan.todo.iter().map(|&i| plan.hashes[i]).collect();
-            if let Err(e) = cache.keep(&kept, &embedded).await {
+            if let Err(e) = cache.keep(&kept, &embedded, &plan.used).await {
                 VectorCacheFailed {
                     operation: "keep",
                     transient: e.is_transient(),
