@@ -49,6 +49,20 @@ fn shard(run_id: &str, shard: u32, shard_count: u32) -> EmbeddedShard {
     }
 }
 
+/// Records a run of `shard_count` shards, as the coordinator does, and queues the first
+/// `queued` of them for the indexer.
+async fn queue(bus: &Bus, run_id: &str, shard_count: u32, queued: u32) {
+    bus.create_progress(&RunProgress::new(run_id, shard_count, 0))
+        .await
+        .expect("progress");
+    for n in 0..queued {
+        let _ = bus
+            .publish_routed(&shard(run_id, n, shard_count), None)
+            .await
+            .expect("publish");
+    }
+}
+
 /// Bytes the server has received from its clients (`/varz` `in_bytes`).
 fn server_in_bytes(monitor_port: u16) -> u64 {
     let (_, body) = support::http_get(monitor_port, "/varz").expect("varz");
@@ -65,15 +79,7 @@ struct Cost {
 
 fn run_shards(s: &LoneNats, bus: &Bus, run_id: &str, shard_count: u32) -> Cost {
     s.rt.block_on(async {
-        bus.create_progress(&RunProgress::new(run_id, shard_count, 0))
-            .await
-            .expect("progress");
-        for n in 0..SHARDS_DONE {
-            let _ = bus
-                .publish_routed(&shard(run_id, n, shard_count), None)
-                .await
-                .expect("publish");
-        }
+        queue(bus, run_id, shard_count, SHARDS_DONE).await;
         let before = server_in_bytes(s.nats.monitor_port);
         let shutdown = Shutdown::new();
         let settings = ConsumerSettings {
@@ -154,15 +160,7 @@ fn the_run_completes_once_its_last_shard_is_recorded() {
     let shards = 300;
     s.rt.block_on(async {
         let run_id = "run-whole";
-        bus.create_progress(&RunProgress::new(run_id, shards, 0))
-            .await
-            .expect("progress");
-        for n in 0..shards {
-            let _ = bus
-                .publish_routed(&shard(run_id, n, shards), None)
-                .await
-                .expect("publish");
-        }
+        queue(&bus, run_id, shards, shards).await;
         let shutdown = Shutdown::new();
         let loops: Vec<_> = (0..2)
             .map(|_| {
