@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENV := source var/env &&
 BIN := target/release/ticketflow
 
-.PHONY: setup build demo test test-containers lint deny bench bench-embed bench-pipeline bench-chroma bench-coordinator bench-memory bench-incremental bench-trainer bench-routing bench-control-plane bench-backlog setup-bench clean-var
+.PHONY: setup build demo test test-containers lint deny bench bench-embed bench-pipeline bench-chroma bench-chroma-scale bench-coordinator bench-memory bench-incremental bench-trainer bench-routing bench-control-plane bench-backlog setup-bench clean-var
 
 setup:
 	@scripts/setup.sh
@@ -102,6 +102,14 @@ bench-memory: build
 ## make bench uses 5,000 records per batch size (about 5 minutes); the binary's own default is 20,000.
 bench-chroma: setup
 	$(ENV) ROWS=$${ROWS:-5000} $(CARGO) bench --locked -p ticketflow-connectors --bench chroma_upsert
+
+## bench-chroma-scale: one Chroma node at 1,000,000 records: ingest records/s with 1, 2 and 4
+## concurrent 500-record batches (100k records each), then the best over 1M per 100k slice, query
+## latency p50/p99, disk and memory (connectors/benches/chroma_scale.rs; ROWS, SWEEP_ROWS,
+## CONCURRENCY override). 96 minutes on 2 cores shared with other builds, 3.2 GB of temporary
+## disk at 1M (removed at the end): not part of make bench.
+bench-chroma-scale: setup
+	$(ENV) $(CARGO) bench --locked -p ticketflow-connectors --bench chroma_scale
 
 ## bench-control-plane: the pipeline's bookkeeping alone at 2,000 and 20,000 shards (a 10M-ticket
 ## run): stage loops that do no work on a real nats-server; per-shard messages, bytes, KV writes,

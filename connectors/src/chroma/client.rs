@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -26,7 +27,11 @@ pub struct ChromaClient {
     database: String,
     collection: String,
     collection_id: String,
-    max_batch_size: usize,
+    pub(super) max_batch_size: usize,
+    /// Batches of one upsert call in flight at once ([`ChromaConfig::concurrent_batches`]).
+    pub(super) concurrent_batches: usize,
+    /// Requests of this client and its clones in flight now, and the most there have been.
+    pub(super) in_flight: Arc<InFlight>,
     timeout: Duration,
 }
 
@@ -39,6 +44,7 @@ impl fmt::Debug for ChromaClient {
             .field("collection", &self.collection)
             .field("collection_id", &self.collection_id)
             .field("max_batch_size", &self.max_batch_size)
+            .field("concurrent_batches", &self.concurrent_batches)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +69,11 @@ impl ChromaClient {
         if cfg.max_batch_size == Some(0) {
             return Err(ChromaError::Config(
                 "max_batch_size must be positive".into(),
+            ));
+        }
+        if cfg.concurrent_batches == 0 {
+            return Err(ChromaError::Config(
+                "concurrent_batches must be positive".into(),
             ));
         }
         let mut api = base;
@@ -97,6 +108,8 @@ impl ChromaClient {
             collection: cfg.collection.clone(),
             collection_id: String::new(),
             max_batch_size: FALLBACK_MAX_BATCH_SIZE,
+            concurrent_batches: cfg.concurrent_batches,
+            in_flight: Arc::default(),
             timeout: cfg.request_timeout,
         };
 
@@ -168,92 +181,10 @@ impl ChromaClient {
             collection = %client.collection,
             collection_id = %client.collection_id,
             max_batch_size = client.max_batch_size,
+            concurrent_batches = client.concurrent_batches,
             "connected to chroma"
         );
         Ok(client)
-    }
-
-    /// Inserts the records, replacing any with the same id (Chroma merges their metadata; see
-    /// the [module documentation](self)).
-    ///
-    /// The records are checked first (non-empty ids, one embedding dimension, finite values),
-    /// so bad input fails before anything is written. A repeated id keeps its last record.
-    /// They are then written in batches of at most [`max_batch_size`](Self::max_batch_size),
-    /// in order; if one fails, earlier batches stay written, which is harmless because the
-    /// whole call can simply be repeated.
-    ///
-    /// # Redelivery is cheap
-    ///
-    /// Re-writing the vector of an existing record makes Chroma re-link it in its HNSW graph,
-    /// about 5 ms a record on one core — roughly 8× the cost of a first insert (measured on
-    /// Chroma 1.5.9: 2,500 × 384-d, 1.9 s new, 14.8 s again). A redelivered shard or a re-run
-    /// would pay that for vectors that did not change. So each batch first fetches the stored
-    /// vectors of its ids (one `get`); records whose vector is unchanged (within
-    /// [`same_vector`]'s tolerance) get only their document and metadata written, with
-    /// `update`, and only new or changed vectors go through `upsert`. The result is the same
-    /// as a plain upsert.
-    pub async fn upsert(&self, records: &[VectorRecord]) -> Result<(), ChromaError> {
-        const OP: &str = "upsert";
-        validate_records(OP, records)?;
-        let records = last_of_each_id(records);
-        let upsert_url = self.collection_url("upsert");
-        let update_url = self.collection_url("update");
-        for (i, batch) in records.chunks(self.max_batch_size).enumerate() {
-            let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
-            let stored = self.stored_vectors(OP, &ids).await?;
-            let (unchanged, to_write): (Vec<&VectorRecord>, Vec<&VectorRecord>) =
-                batch.iter().copied().partition(|r| {
-                    stored
-                        .get(&r.id)
-                        .is_some_and(|v| same_vector(v, &r.embedding))
-                });
-            if !to_write.is_empty() {
-                let body = wire::Upsert::of(&to_write);
-                self.call::<Value>(OP, Method::POST, upsert_url.clone(), Some(&body))
-                    .await?;
-            }
-            if !unchanged.is_empty() {
-                let body = wire::UpdateRecords::of(&unchanged);
-                self.call::<Value>(OP, Method::POST, update_url.clone(), Some(&body))
-                    .await?;
-            }
-            tracing::debug!(
-                batch = i,
-                vectors_written = to_write.len(),
-                vectors_unchanged = unchanged.len(),
-                "chroma upsert batch written"
-            );
-        }
-        Ok(())
-    }
-
-    /// The stored vectors of those of `ids` that exist.
-    async fn stored_vectors(
-        &self,
-        op: &'static str,
-        ids: &[String],
-    ) -> Result<HashMap<String, Vec<f32>>, ChromaError> {
-        let body = wire::Get {
-            ids: Some(ids),
-            filter: None,
-            limit: None,
-            include: &["embeddings"],
-        };
-        let resp: wire::GetResponse = self.post_to_collection(op, "get", &body).await?;
-        let n = resp.ids.len();
-        let embeddings =
-            resp.embeddings
-                .filter(|e| e.len() == n)
-                .ok_or_else(|| ChromaError::Protocol {
-                    op,
-                    detail: format!("embeddings missing or not one per id ({n} ids)"),
-                })?;
-        Ok(resp
-            .ids
-            .into_iter()
-            .zip(embeddings)
-            .filter_map(|(id, e)| Some((id, e?)))
-            .collect())
     }
 
     /// Asks the server whether it is up (the `/heartbeat` endpoint), for readiness probes.
@@ -459,7 +390,7 @@ impl ChromaClient {
     }
 
     /// The URL of an operation on this client's collection.
-    fn collection_url(&self, op: &str) -> Url {
+    pub(super) fn collection_url(&self, op: &str) -> Url {
         self.url(&[
             "tenants",
             &self.tenant,
@@ -472,7 +403,7 @@ impl ChromaClient {
     }
 
     /// POSTs `body` to the collection's endpoint `path` (`get`, `query` …): [`Self::call`].
-    async fn post_to_collection<T: DeserializeOwned>(
+    pub(super) async fn post_to_collection<T: DeserializeOwned>(
         &self,
         op: &'static str,
         path: &str,
@@ -486,7 +417,7 @@ impl ChromaClient {
     /// [`ChromaError`] classified by what happened. Timed and counted per `op` for the Chroma
     /// metrics; a failure counts as transient or permanent as the error says
     /// ([`Retryable`](crate::retry::Retryable)).
-    async fn call<T: DeserializeOwned>(
+    pub(super) async fn call<T: DeserializeOwned>(
         &self,
         op: &'static str,
         method: Method,
@@ -495,7 +426,9 @@ impl ChromaClient {
     ) -> Result<T, ChromaError> {
         use ticketflow_telemetry::internal_events::{ChromaRequest, ErrorType};
         let started = std::time::Instant::now();
+        let in_flight = self.in_flight.enter();
         let result = self.send(op, method, url, body).await;
+        drop(in_flight);
         ChromaRequest {
             operation: op,
             duration: started.elapsed(),
