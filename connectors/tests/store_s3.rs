@@ -11,7 +11,7 @@
 #[path = "support/conditional.rs"]
 mod conditional;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,11 +41,7 @@ fn local_options(port: u16) -> S3Options {
     }
 }
 
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
+use ticketflow_testkit::free_port;
 
 /// The moto_server executable, or None (with the places looked at) if it is not installed.
 fn moto_binary() -> Result<PathBuf, String> {

@@ -6,11 +6,15 @@
 //! `make test` the matching `TICKETFLOW_REQUIRE_*` variable is `1`, and a missing prerequisite
 //! *fails* instead: CI must never go green by skipping. This crate is the one place that rule
 //! lives. Beside it, [`xorshift`]: the seeded generator several crates' tests draw noise from;
-//! and [`store_recorder`]: a layer that logs how code talks to the object store.
+//! [`store_recorder`]: a layer that logs how code talks to the object store; and
+//! [`free_port`]: ports for test servers that no outgoing connection can take.
 
 use std::fmt::Display;
 
+pub mod ports;
 pub mod store_recorder;
+
+pub use ports::free_port;
 
 /// A kind of prerequisite, each with the variable that makes it mandatory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

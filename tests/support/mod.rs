@@ -39,11 +39,9 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// A port for a server or worker this test starts (below the ephemeral range: see testkit).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    ticketflow_testkit::free_port()
 }
 
 /// A child process killed (and reaped) on drop.

@@ -22,7 +22,7 @@
 //! nats-server comes from `TICKETFLOW_NATS_BIN`, else `var/bin/nats-server` (`make setup`).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ use ticketflow_connectors::nats::{Bus, ConsumerSettings, NatsConfig};
 use ticketflow_schemas::{
     CleanedShard, EmbeddedShard, ReuseCounts, RunProgress, ShardTask, Stage, encode,
 };
+use ticketflow_testkit::free_port;
 use ticketflow_workers::stage_loop::{
     Downstream, Processed, Shutdown, StageError, StageWorker, run_stage,
 };
@@ -105,11 +106,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
-
 fn start_server() -> Result<Server, String> {
     let bin = std::env::var_os("TICKETFLOW_NATS_BIN")
         .map(PathBuf::from)
@@ -117,7 +113,7 @@ fn start_server() -> Result<Server, String> {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../var/bin/nats-server")
         });
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (port, monitor_port) = (free_port()?, free_port()?);
+    let (port, monitor_port) = (free_port(), free_port());
     let child = Command::new(&bin)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
         .args(["-m", &monitor_port.to_string(), "-sd"])

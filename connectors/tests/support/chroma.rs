@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,10 +74,7 @@ pub fn chroma_binary() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-pub fn free_port() -> u16 {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
+pub use ticketflow_testkit::free_port;
 
 impl ChromaServer {
     /// Starts a server and waits for its heartbeat; retries on a new port if it dies early
