@@ -126,7 +126,7 @@ pub fn ticket(seed: u64, index: u64) -> Ticket {
 pub fn ticket_with(seed: u64, index: u64, options: &GenOptions) -> Ticket {
     let mut plan = plan(seed, index, options);
     if options.short {
-        plan::shorten(&mut plan, seed, index);
+        plan::shorten(&mut plan, seed);
     }
     let (subject, body) = render(&plan);
     Ticket {
