@@ -8,6 +8,11 @@
 //! bind can land. Each test process walks that range from its own starting point, derived from
 //! its pid and the clock, so two test binaries running side by side rarely meet; a port someone
 //! already listens on is skipped.
+//!
+//! Why not the `portpicker` crate: it draws random ports below the range too, but two calls may
+//! return the same port (its docs say so: nothing is reserved between the calls), and it falls
+//! back to `bind(0)`, the race above. A test takes several ports before any child binds them;
+//! the cursor here never hands the same one out twice in a process.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
