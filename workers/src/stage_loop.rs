@@ -83,7 +83,9 @@ pub async fn run_stage_on<W: StageWorker, B: StageBus>(
     shutdown: Shutdown,
 ) -> Result<u64, BusError> {
     let stage = W::STAGE;
-    let mut consumer = bus.consumer(stage, settings).await?;
+    let Some(mut consumer) = open_consumer(&bus, stage, settings, &shutdown).await? else {
+        return Ok(0);
+    };
     let mut stop = shutdown.subscribe();
     let mut handled = 0_u64;
     let _poller = BacklogPoller::start(bus.clone(), stage);
@@ -320,6 +322,38 @@ async fn fail<W: StageWorker, B: StageBus, D: Delivery>(
 }
 
 /// Counts and logs a failure of the loop's own JetStream calls ([`StageLoopFailed`]).
+/// The stage's consumer, waiting out transient errors (a JetStream meta-leader election times
+/// the request out; a worker that exited on it would leave its stage unserved until a restart)
+/// with the loop's backoff, until shutdown (`None`). A permanent error (refused credentials,
+/// bad settings) is returned at once.
+async fn open_consumer<B: StageBus>(
+    bus: &B,
+    stage: Stage,
+    settings: ConsumerSettings,
+    shutdown: &Shutdown,
+) -> Result<Option<B::Consumer>, BusError> {
+    let mut stop = shutdown.subscribe();
+    let mut attempt = 0;
+    loop {
+        match bus.consumer(stage, settings).await {
+            Ok(consumer) => return Ok(Some(consumer)),
+            Err(e) if e.is_transient() => {
+                attempt += 1;
+                let pause = decision::backoff(attempt);
+                loop_failed(stage, "consumer", true, "trying again", &e);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => return Ok(None),
+                }
+                if shutdown.is_triggered() {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn loop_failed(
     stage: Stage,
     operation: &str,

@@ -344,3 +344,19 @@ async fn a_count_that_ran_ahead_does_not_complete_the_run_early() {
     assert_eq!(completions(&bus).len(), 1);
     assert_eq!(bus.completion_stamps(), 1);
 }
+
+/// A replica that starts during a JetStream leader election gets timeouts creating its
+/// consumer. It must wait them out (the loop's backoff: 1 s, then 2 s) and then work, not exit:
+/// an exited worker leaves its stage unserved until something restarts it.
+#[tokio::test(start_paused = true)]
+async fn a_replica_waits_out_consumer_timeouts_at_start() {
+    let settings = settings(30, 3, 300);
+    let bus = bus(settings, 1);
+    bus.fail_next_consumers(2);
+    let worker = Scripted::new();
+    let seq = bus.push(&shard(0, 1));
+    let handled = one_replica_until_done(&bus, settings, &worker).await;
+    assert_eq!(handled, [1]);
+    // Delivered after the two pauses: 1 s + 2 s.
+    assert_eq!(timeline(&bus, seq)[0], (secs(3), Kind::Delivered(1)));
+}

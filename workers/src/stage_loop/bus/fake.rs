@@ -92,6 +92,8 @@ struct Inner {
     completion_stamps: u32,
     events: Vec<Event>,
     lose_ack: HashSet<u64>,
+    /// Consumer requests still to fail (transiently) before one succeeds.
+    consumer_failures: u32,
 }
 
 impl Inner {
@@ -137,6 +139,7 @@ impl FakeBus {
             completion_stamps: 0,
             events: Vec::new(),
             lose_ack: HashSet::new(),
+            consumer_failures: 0,
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -184,6 +187,11 @@ impl FakeBus {
     /// in flight, and the ack wait redelivers it.
     pub fn lose_next_ack(&self, seq: u64) {
         self.lock().lose_ack.insert(seq);
+    }
+
+    /// The next `n` consumer requests time out, as during a JetStream leader election.
+    pub fn fail_next_consumers(&self, n: u32) {
+        self.lock().consumer_failures = n;
     }
 
     pub fn create_progress(&self, progress: RunProgress) {
@@ -332,6 +340,15 @@ impl StageBus for FakeBus {
         _stage: Stage,
         _settings: ConsumerSettings,
     ) -> Result<FakeConsumer, BusError> {
+        let mut inner = self.lock();
+        if inner.consumer_failures > 0 {
+            inner.consumer_failures -= 1;
+            return Err(BusError::JetStream {
+                what: "creating consumer".into(),
+                detail: "timed out".into(),
+            });
+        }
+        drop(inner);
         Ok(FakeConsumer { bus: self.clone() })
     }
 
