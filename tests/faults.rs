@@ -62,24 +62,6 @@ impl Cluster {
         Stack::start(collection, embedders, tickets, seed, extra, store).map(Cluster)
     }
 
-    /// Queues a run without waiting (what the CronJob does); returns its id.
-    fn submit(&self, shard_size: u32) -> String {
-        let out = self.env.run(&[
-            "run",
-            "--input",
-            &self.input.to_string_lossy(),
-            "--shard-size",
-            &shard_size.to_string(),
-        ]);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        run_id_from(&stdout)
-    }
-
     /// `runs show --json`, or `None` while NATS is unreachable.
     fn show(&self, run_id: &str) -> Option<Value> {
         self.env.show(run_id)

@@ -23,7 +23,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::audit::{Expect, audit, input_ids};
-use support::{Proc, RunWorkers, Stack, http_get, run_id_from, wait_until};
+use support::{Proc, RunWorkers, Stack, http_get, wait_until};
 
 const SHARDS: u64 = 40;
 const SHARD_SIZE: u64 = 100;
@@ -74,20 +74,7 @@ fn embedders_added_and_removed_mid_run_take_shards_at_once_and_lose_nothing() {
     }) else {
         return;
     };
-    let out = stack.env.run(&[
-        "run",
-        "--input",
-        &stack.input.to_string_lossy(),
-        "--shard-size",
-        &SHARD_SIZE.to_string(),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run_id = run_id_from(&stdout);
+    let run_id = stack.submit(SHARD_SIZE as u32);
     stack.wait_for(
         &run_id,
         "two shards embedded",

@@ -666,6 +666,24 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Queues a run without waiting (what the CronJob does); returns its id.
+    pub fn submit(&self, shard_size: u32) -> String {
+        let out = self.env.run(&[
+            "run",
+            "--input",
+            &self.input.to_string_lossy(),
+            "--shard-size",
+            &shard_size.to_string(),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run_id_from(&stdout)
+    }
+
     /// `None` (the test skips, or fails under `TICKETFLOW_REQUIRE_*`) without the model or a
     /// server. `extra_env` is added to every worker's environment (e.g. a short ack wait);
     /// `store_url` gets the test's directory. `seed` picks the generated tickets.
