@@ -462,6 +462,28 @@ impl VectorCacheFailed<'_> {
     }
 }
 
+/// The trainer checked a data set's routing against a run's drift verdict. The data set's
+/// suspension counter exists from then on, at 0 until a suspension: a dashboard shows "0"
+/// rather than no data, and `increase()` sees the first suspension (a series born at 1 has
+/// no increase to see).
+pub struct RoutingChecked<'a> {
+    pub dataset: &'a str,
+    pub run_id: &'a str,
+}
+
+impl RoutingChecked<'_> {
+    pub fn emit(self) {
+        METRICS
+            .routing_suspensions
+            .with_label_values(&[self.dataset]);
+        tracing::debug!(
+            dataset = self.dataset,
+            run_id = self.run_id,
+            "routing checked against the run's drift"
+        );
+    }
+}
+
 /// The trainer suspended automatic routing of a data set: a run drifted from its reference.
 pub struct RoutingSuspended<'a> {
     pub dataset: &'a str,

@@ -153,3 +153,20 @@ fn dead_letter_counts_in_both_families() {
         1
     );
 }
+
+#[test]
+fn a_data_sets_suspension_counter_exists_at_zero_once_its_routing_is_checked() {
+    let (dataset, run_id) = ("test-routing", "run-000000000000");
+    let series = format!("ticketflow_routing_suspensions_total{{dataset=\"{dataset}\"}}");
+    assert_eq!(exposed(&series), None, "{series} before any check");
+    RoutingChecked { dataset, run_id }.emit();
+    assert_eq!(exposed(&series), Some(0.0), "{series} after a check");
+    RoutingSuspended {
+        dataset,
+        run_id,
+        reason: "test",
+    }
+    .emit();
+    RoutingChecked { dataset, run_id }.emit();
+    assert_eq!(exposed(&series), Some(1.0), "{series} after a suspension");
+}

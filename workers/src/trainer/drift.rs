@@ -75,6 +75,11 @@ impl Trainer {
         drift: Option<&DriftSummary>,
         promoted: bool,
     ) -> Result<Option<String>, StageError> {
+        ticketflow_telemetry::internal_events::RoutingChecked {
+            dataset: dataset.as_str(),
+            run_id,
+        }
+        .emit();
         let registry = Registry::new(self.store.clone());
         let state = registry.routing_state(dataset).await?;
         if let Some(reason) = drift.and_then(DriftSummary::suspension_reason)
