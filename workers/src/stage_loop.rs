@@ -321,7 +321,6 @@ async fn fail<W: StageWorker, B: StageBus, D: Delivery>(
     }
 }
 
-/// Counts and logs a failure of the loop's own JetStream calls ([`StageLoopFailed`]).
 /// The stage's consumer, waiting out transient errors (a JetStream meta-leader election times
 /// the request out; a worker that exited on it would leave its stage unserved until a restart)
 /// with the loop's backoff, until shutdown (`None`). A permanent error (refused credentials,
@@ -354,6 +353,7 @@ async fn open_consumer<B: StageBus>(
     }
 }
 
+/// Counts and logs a failure of the loop's own JetStream calls ([`StageLoopFailed`]).
 fn loop_failed(
     stage: Stage,
     operation: &str,
